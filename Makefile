@@ -1,0 +1,41 @@
+# The README's two commands: `make demo` and `make test`. Both install what they need themselves.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-test
+IDP     := tests/idp
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install test demo bench idp-deps chromium clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,flytekit]'
+	touch $@
+
+$(IDP)/node_modules/.package-lock.json: $(IDP)/package-lock.json $(IDP)/package.json
+	cd $(IDP) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+idp-deps: $(IDP)/node_modules/.package-lock.json
+
+# Debian's chromium for the browser suite (never `playwright install`).
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium' for the browser tests"; fi; }
+
+install: $(STAMP) idp-deps
+
+test: install chromium
+	$(BIN)/python -m pytest
+
+demo: install
+	$(BIN)/python -m tests.rig.demo
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) $(IDP)/node_modules .pytest_cache

@@ -1,0 +1,90 @@
+"""``Credentials``: flytekit's token record plus an absolute expiry, with secrets kept out of reprs.
+
+Field names and order are flytekit's (``flytekit.clients.auth.keyring.Credentials``):
+``access_token, refresh_token=None, for_endpoint="flyte-default", expires_in=None, id_token=None``.
+We add ``expires_at`` (epoch seconds). When only ``expires_in`` is given, ``expires_at`` is computed
+from the clock at construction; when neither is given and the access token is a JWT, its ``exp``
+claim (read, never verified) is used (DESIGN.md, pinned 4). ``repr()``/``str()`` show lengths only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_ENDPOINT = "flyte-default"
+
+
+def jwt_claims(token: str | None) -> dict[str, Any]:
+    """The claims of a JWT, read without verification; {} when ``token`` is not a JWT."""
+    if not token or token.count(".") != 2:
+        return {}
+    payload = token.split(".")[1]
+    try:
+        raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        claims = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _redacted(value: str | None) -> str:
+    return "None" if value is None else f"<redacted {len(value)} chars>"
+
+
+@dataclass(eq=True)
+class Credentials:
+    """Tokens for one endpoint. Secrets never appear in ``repr``/``str``."""
+
+    access_token: str | None
+    refresh_token: str | None = None
+    for_endpoint: str = DEFAULT_ENDPOINT
+    expires_in: int | None = None
+    id_token: str | None = None
+    expires_at: float | None = field(default=None, compare=False)
+    scopes: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        if self.expires_at is None and self.expires_in is not None:
+            try:
+                self.expires_at = time.time() + float(self.expires_in)
+            except (TypeError, ValueError):
+                self.expires_in = None
+        if self.expires_at is None:
+            exp = jwt_claims(self.access_token).get("exp")
+            if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+                self.expires_at = float(exp)
+        if isinstance(self.scopes, str):
+            self.scopes = tuple(self.scopes.split())
+        else:
+            self.scopes = tuple(self.scopes or ())
+
+    # -- derived facts, no secrets ----------------------------------------------------------------
+    def lifetime_left(self, now: float | None = None) -> float | None:
+        """Seconds until expiry (negative once expired), or None when the expiry is unknown."""
+        if self.expires_at is None:
+            return None
+        return self.expires_at - (time.time() if now is None else now)
+
+    @property
+    def subject(self) -> str | None:
+        """Who signed in: ``preferred_username``/``email``/``sub`` of the id token (unverified), else of the access token."""
+        for token in (self.id_token, self.access_token):
+            claims = jwt_claims(token)
+            for key in ("preferred_username", "email", "name", "sub"):
+                if isinstance(claims.get(key), str) and claims[key]:
+                    return claims[key]
+        return None
+
+    def __repr__(self) -> str:
+        return (
+            f"Credentials(access_token={_redacted(self.access_token)}, "
+            f"refresh_token={_redacted(self.refresh_token)}, for_endpoint={self.for_endpoint!r}, "
+            f"expires_in={self.expires_in!r}, id_token={_redacted(self.id_token)}, "
+            f"expires_at={self.expires_at!r})"
+        )
+
+    __str__ = __repr__

@@ -1,0 +1,173 @@
+"""The one exception tree of flyteauth_jupyter; every layer may import it, it imports nothing of ours.
+
+::
+
+    FlyteAuthError(Exception)
+    ├── ConfigurationError(ValueError)        bad endpoint, bad option, missing client id/secret
+    ├── AuthenticationError(RuntimeError)     flytekit's name: a login or token request failed
+    │   ├── OAuthError                        the server answered error=...; .error, .description, .status
+    │   │   ├── AccessDeniedError             the user (or policy) refused: access_denied
+    │   │   ├── ExpiredTokenError             device code expired: expired_token
+    │   │   ├── InvalidGrantError             code/refresh token invalid, expired or revoked
+    │   │   ├── InvalidClientError            wrong client id or secret
+    │   │   ├── InvalidScopeError
+    │   │   └── UnauthorizedClientError
+    │   ├── ProtocolError                     the server's answer is not what the spec says (HTML, no token)
+    │   │   └── StateMismatchError            redirect state differs from the one we sent (CSRF)
+    │   ├── LoginTimeoutError(TimeoutError)   the deadline passed before the user finished
+    │   ├── LoginCancelledError               cancelled from another thread (Cancel button)
+    │   ├── CommandError                      external command failed, timed out or printed nothing
+    │   └── TransportError(ConnectionError)   network failure talking to a server
+    │       └── TransportTimeoutError(TimeoutError)
+    ├── AccessTokenNotFoundError(RuntimeError) flytekit's name: no token and no way to get one here
+    ├── AuthenticationPending(RuntimeError)    flytekit's name: authorization_pending / slow_down
+    └── TokenStoreError(OSError)               the keyring failed (we fall back to memory and say so)
+
+Messages are one or two sentences, at most 500 characters, name the host:port and HTTP status where
+there is one, and never contain a secret or an HTML body (DESIGN.md, pinned details 6, 7, 13).
+"""
+
+from __future__ import annotations
+
+MAX_MESSAGE = 500
+
+
+def _clip(message: str) -> str:
+    message = " ".join(str(message).split())
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1].rstrip() + "…"
+    return message
+
+
+class FlyteAuthError(Exception):
+    """Base of every exception flyteauth_jupyter raises."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(_clip(message), *args)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ConfigurationError(FlyteAuthError, ValueError):
+    """Local misuse: a bad endpoint, option or missing setting."""
+
+
+class AuthenticationError(FlyteAuthError, RuntimeError):
+    """A login or token request failed (flytekit's name)."""
+
+
+class AccessTokenNotFoundError(FlyteAuthError, RuntimeError):
+    """No usable token, and this call may not start a login (flytekit's name)."""
+
+
+class AuthenticationPending(FlyteAuthError, RuntimeError):
+    """The user has not finished yet: authorization_pending or slow_down (flytekit's name)."""
+
+
+class TokenStoreError(FlyteAuthError, OSError):
+    """The token store (keyring) failed."""
+
+
+class OAuthError(AuthenticationError):
+    """The authorization server answered with an OAuth error (RFC 6749 section 5.2, RFC 8628 section 3.5)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error: str | None = None,
+        description: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error = error
+        self.description = _clip(description) if description else None
+        self.status = status
+
+
+class AccessDeniedError(OAuthError):
+    """The user or the server's policy refused the request (access_denied)."""
+
+
+class ExpiredTokenError(OAuthError):
+    """The device code expired before the user approved it (expired_token)."""
+
+
+class InvalidGrantError(OAuthError):
+    """The code or refresh token is invalid, expired or revoked (invalid_grant)."""
+
+
+class InvalidClientError(OAuthError):
+    """Client authentication failed (invalid_client)."""
+
+
+class InvalidScopeError(OAuthError):
+    """A requested scope is invalid or not allowed (invalid_scope)."""
+
+
+class UnauthorizedClientError(OAuthError):
+    """The client may not use this grant (unauthorized_client)."""
+
+
+class ProtocolError(AuthenticationError):
+    """The server's answer does not follow the protocol (not JSON, no access_token, ...)."""
+
+
+class StateMismatchError(ProtocolError):
+    """The redirect carried a state that is not the one this login sent."""
+
+
+class LoginTimeoutError(AuthenticationError, TimeoutError):
+    """The login's deadline passed before it finished."""
+
+
+class LoginCancelledError(AuthenticationError):
+    """The login was cancelled."""
+
+
+class CommandError(AuthenticationError):
+    """An external token command failed, timed out or printed no token."""
+
+
+class TransportError(AuthenticationError, ConnectionError):
+    """A network failure talking to a server."""
+
+
+class TransportTimeoutError(TransportError, TimeoutError):
+    """A network call timed out."""
+
+
+#: RFC 6749 / RFC 8628 error codes and the class that carries each.
+OAUTH_ERROR_CLASSES: dict[str, type[OAuthError]] = {
+    "access_denied": AccessDeniedError,
+    "expired_token": ExpiredTokenError,
+    "invalid_grant": InvalidGrantError,
+    "invalid_client": InvalidClientError,
+    "invalid_scope": InvalidScopeError,
+    "unauthorized_client": UnauthorizedClientError,
+}
+
+__all__ = [
+    "FlyteAuthError",
+    "ConfigurationError",
+    "AuthenticationError",
+    "AccessTokenNotFoundError",
+    "AuthenticationPending",
+    "TokenStoreError",
+    "OAuthError",
+    "AccessDeniedError",
+    "ExpiredTokenError",
+    "InvalidGrantError",
+    "InvalidClientError",
+    "InvalidScopeError",
+    "UnauthorizedClientError",
+    "ProtocolError",
+    "StateMismatchError",
+    "LoginTimeoutError",
+    "LoginCancelledError",
+    "CommandError",
+    "TransportError",
+    "TransportTimeoutError",
+    "OAUTH_ERROR_CLASSES",
+]
