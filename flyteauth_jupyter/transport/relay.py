@@ -1,0 +1,80 @@
+"""The hand-off file between the Jupyter server's OAuth redirect relay and a waiting kernel.
+
+On JupyterHub, VS Code remote and any Jupyter that is not on the user's machine, an authorization
+redirect to 127.0.0.1 reaches the user's laptop, not the kernel. The server extension
+(``flyteauth_jupyter.server``) offers instead ``<jupyter base url>/flyteauth/callback``: the user's
+browser already reaches it, and Jupyter's own login protects it. It writes the redirect's query
+(code, state, error, ...) to ``<runtime dir>/flyteauth-relay/<sha256(state)>.json`` (directory 0700,
+file 0600, written atomically); the kernel that sent that ``state`` picks the file up and deletes it
+at once. The file name is a hash, so listing the directory reveals no state; the code itself lives on
+disk for well under a second, readable by the same user only. Why a file: kernel and server share the
+file system but not an authenticated channel (the kernel holds no server token).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+RELAY_PATH = "flyteauth/callback"
+FIELDS = ("code", "state", "error", "error_description", "error_uri", "iss")
+
+
+def relay_dir() -> Path:
+    """Where relayed redirects are dropped: Jupyter's runtime dir (``JUPYTER_RUNTIME_DIR`` honoured)."""
+    base = os.environ.get("JUPYTER_RUNTIME_DIR")
+    if not base:
+        try:
+            from jupyter_core.paths import jupyter_runtime_dir
+
+            base = jupyter_runtime_dir()
+        except ImportError:  # pragma: no cover - jupyter_core comes with any Jupyter
+            base = os.path.join(os.path.expanduser("~"), ".local", "share", "jupyter", "runtime")
+    return Path(base) / "flyteauth-relay"
+
+
+def relay_file(state: str, directory: Path | None = None) -> Path:
+    digest = hashlib.sha256(state.encode("utf-8")).hexdigest()
+    return (directory or relay_dir()) / f"{digest}.json"
+
+
+def write_redirect(query: dict[str, str], directory: Path | None = None) -> Path:
+    """Drop a redirect's query for the kernel waiting on its ``state`` (server side)."""
+    state = query.get("state") or ""
+    if not state:
+        raise ValueError("the redirect has no state")
+    directory = directory or relay_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    target = relay_file(state, directory)
+    payload = {key: query[key] for key in FIELDS if query.get(key)}
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".relay-")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return target
+
+
+def take_redirect(state: str, directory: Path | None = None) -> dict[str, str] | None:
+    """Read and delete the redirect relayed for ``state`` (kernel side); None when not there yet."""
+    target = relay_file(state, directory)
+    try:
+        with open(target, encoding="utf-8") as handle:
+            payload = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        payload = {"error": "invalid_request", "error_description": "the relayed redirect could not be read"}
+    try:
+        target.unlink()
+    except FileNotFoundError:
+        pass
+    return {str(k): str(v) for k, v in payload.items()} if isinstance(payload, dict) else None

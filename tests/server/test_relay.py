@@ -1,0 +1,99 @@
+"""The OAuth redirect relay, in a real Jupyter server started as a subprocess on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from flyteauth_jupyter.transport.relay import relay_file, take_redirect, write_redirect
+
+TOKEN = "relay-test-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def jupyter_server(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("jupyter")
+    port = _free_port()
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"), JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={TOKEN}", "--ServerApp.jpserver_extensions={'flyteauth_jupyter.server': True}",
+         f"--ServerApp.root_dir={tmp_path}"] + (["--allow-root"] if os.geteuid() == 0 else []),
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/api/status", headers={"Authorization": f"token {TOKEN}"}, timeout=2).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("jupyter server did not start within 60 s")
+    yield base, tmp_path / "runtime" / "flyteauth-relay"
+    proc.terminate()
+    try:
+        _, stderr = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, stderr = proc.communicate()
+    assert "code=the-code" not in stderr, "the server logged the authorization code"
+
+
+def test_relay_hands_the_redirect_to_the_kernel(jupyter_server):
+    base, relay = jupyter_server
+    resp = requests.get(
+        f"{base}/flyteauth/callback", params={"code": "the-code", "state": "s1", "iss": "http://127.0.0.1:1"},
+        headers={"Authorization": f"token {TOKEN}"}, timeout=10,
+    )
+    assert resp.status_code == 200 and "close this tab" in resp.text and "the-code" not in resp.text
+    assert oct(relay.stat().st_mode & 0o777) == "0o700"
+    assert oct(relay_file("s1", relay).stat().st_mode & 0o777) == "0o600"
+    assert take_redirect("s1", relay) == {"code": "the-code", "state": "s1", "iss": "http://127.0.0.1:1"}
+    assert take_redirect("s1", relay) is None  # taken once, then gone
+
+
+def test_relay_reports_a_denied_sign_in(jupyter_server):
+    base, relay = jupyter_server
+    resp = requests.get(
+        f"{base}/flyteauth/callback", params={"error": "access_denied", "error_description": "<b>no</b>", "state": "s2"},
+        headers={"Authorization": f"token {TOKEN}"}, timeout=10,
+    )
+    assert resp.status_code == 200 and "&lt;b&gt;no&lt;/b&gt;" in resp.text
+    assert take_redirect("s2", relay)["error"] == "access_denied"
+
+
+def test_relay_requires_jupyter_login(jupyter_server):
+    base, relay = jupyter_server
+    resp = requests.get(f"{base}/flyteauth/callback", params={"code": "c", "state": "s3"}, timeout=10, allow_redirects=False)
+    assert resp.status_code in (302, 403)
+    assert take_redirect("s3", relay) is None
+
+
+def test_relay_without_state_is_refused(jupyter_server):
+    base, _ = jupyter_server
+    resp = requests.get(f"{base}/flyteauth/callback", params={"code": "c"}, headers={"Authorization": f"token {TOKEN}"}, timeout=10)
+    assert resp.status_code == 400
+
+
+def test_write_and_take_are_atomic_and_private(tmp_path):
+    path = write_redirect({"code": "c", "state": "s", "unexpected": "x"}, tmp_path)
+    assert path.name != "s.json" and "s" != path.stem
+    assert take_redirect("s", tmp_path) == {"code": "c", "state": "s"}
+    assert list(tmp_path.iterdir()) == []
