@@ -74,6 +74,6 @@ def parse_endpoint(endpoint: str, *, insecure: bool = False) -> Endpoint:
             f"Refusing plain HTTP to {host}{':' + str(port) if port else ''}; use https, or pass insecure=True "
             "(--insecure) if this deployment really has no TLS."
         )
-    netloc_host = f"[{host}]" if ":" in host else host
-    service = f"{netloc_host}:{port}" if port is not None else netloc_host
+    # The service name keeps the host as typed (flytekit keys its keyring by the endpoint string verbatim).
+    service = parts.netloc
     return Endpoint(url=f"{scheme}://{service}", service=service, host=host, port=port, scheme=scheme)

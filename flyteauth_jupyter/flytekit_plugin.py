@@ -1,0 +1,323 @@
+"""Factories for flytekit's authenticator plugin registry (``flytekit.auth`` entry points, flytekit >= 1.16.24).
+
+With ``admin.authType: notebook`` (or ``notebook_device`` / ``notebook_pkce``) in the Flyte config,
+stock flytekit calls one of the factories below as ``factory(PlatformConfig, ClientConfigStore)`` on
+the first RPC of a client. The factory
+
+1. reuses the notebook's logged-in session for that endpoint when ``%flyte_login`` registered one
+   (``flyteauth_jupyter.sessions``), so ``FlyteRemote`` in the kernel needs no second login;
+2. otherwise builds our ``DeviceCodeAuthenticator`` / ``PKCEAuthenticator`` from the PlatformConfig
+   (endpoint, insecure, insecure_skip_verify -> ``verify=False``, ca_cert_file_path -> ``verify=path``,
+   http_proxy_url, scopes, audience, client_id) and flytekit's own ClientConfigStore (gRPC metadata,
+   fetched once and normalised: ``""`` means absent, protobuf repeated fields become lists).
+
+Either way the result is wrapped in a subclass of flytekit's ``Authenticator`` (made on first use, so
+flytekit is only imported here, inside the factories), which is what ``AuthUnaryInterceptor`` and
+``AuthenticationHTTPAdapter`` expect: ``get_credentials()``, ``refresh_credentials()``,
+``fetch_grpc_call_auth_metadata()``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import logging
+import os
+import sys
+import threading
+from typing import Any
+
+from .config import ClientConfig, ClientConfigStore
+from .endpoint import is_loopback_host
+from .sessions import forget_session, get_session, observer_for, register_session
+from .stores import service_name
+
+logger = logging.getLogger(__name__)
+
+#: entry-point name -> factory name in this module (mirrors pyproject.toml).
+ENTRY_POINTS = {
+    "notebook": "notebook_authenticator",
+    "notebook_device": "notebook_device_authenticator",
+    "notebook_pkce": "notebook_pkce_authenticator",
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Factories
+# --------------------------------------------------------------------------------------------------
+
+
+def notebook_authenticator(cfg: Any, cfg_store: Any) -> Any:
+    """``authType: notebook``: the notebook's session, else device flow on a remote kernel whose
+    server offers it, else PKCE."""
+    return _make(cfg, cfg_store, "auto")
+
+
+def notebook_device_authenticator(cfg: Any, cfg_store: Any) -> Any:
+    """``authType: notebook_device``: the notebook's session, else our DeviceCodeAuthenticator."""
+    return _make(cfg, cfg_store, "device")
+
+
+def notebook_pkce_authenticator(cfg: Any, cfg_store: Any) -> Any:
+    """``authType: notebook_pkce``: the notebook's session, else our PKCEAuthenticator."""
+    return _make(cfg, cfg_store, "pkce")
+
+
+def register_with_flytekit() -> bool:
+    """Register the three factories in flytekit's in-process registry; False when flytekit (or its
+    plugin registry, flytekit < 1.16.24) is not available. Imports flytekit (slow): entry points
+    already cover installed packages, so call this only where entry points are not seen."""
+    if importlib.util.find_spec("flytekit") is None:
+        return False
+    try:
+        from flytekit.clients.auth_helper import register_authenticator_plugin
+    except ImportError:
+        logger.debug("This flytekit has no authenticator plugin registry (needs >= 1.16.24).")
+        return False
+    module = sys.modules[__name__]
+    for name, attr in ENTRY_POINTS.items():
+        register_authenticator_plugin(name, getattr(module, attr))
+    return True
+
+
+def _make(cfg: Any, cfg_store: Any, flow: str) -> Any:
+    service = service_name(cfg.endpoint)
+    session = get_session(service)
+    if session is not None:
+        logger.debug("flytekit reuses the notebook session for %s", service)
+        return as_flytekit_authenticator(session)
+    return as_flytekit_authenticator(build_authenticator(cfg, cfg_store, flow))
+
+
+# --------------------------------------------------------------------------------------------------
+# Building our authenticators from flytekit's PlatformConfig
+# --------------------------------------------------------------------------------------------------
+
+
+def verify_from(cfg: Any) -> bool | str | None:
+    """flytekit's rule: insecure_skip_verify -> False, else ca_cert_file_path, else None."""
+    if getattr(cfg, "insecure_skip_verify", False):
+        return False
+    return getattr(cfg, "ca_cert_file_path", None) or None
+
+
+def build_authenticator(cfg: Any, cfg_store: Any, flow: str = "auto") -> Any:
+    """Our DeviceCodeAuthenticator or PKCEAuthenticator for a flytekit ``PlatformConfig``."""
+    from . import authenticators
+
+    store = FlytekitConfigStore(cfg_store) if cfg_store is not None else None
+    if flow == "auto":
+        flow = choose_flow(store)
+    endpoint = cfg.endpoint
+    if endpoint.startswith("dns:///"):
+        endpoint = endpoint[len("dns:///") :]
+    scopes = list(cfg.scopes) if getattr(cfg, "scopes", None) else None
+    verify = verify_from(cfg)
+    session = None
+    if getattr(cfg, "proxy_command", None):  # the deployment sits behind an authenticating proxy
+        from flytekit.clients.auth_helper import get_session as flytekit_session
+
+        session = flytekit_session(cfg)
+
+    if flow == "device":
+        cls = authenticators.DeviceCodeAuthenticator
+        args: dict[str, Any] = dict(
+            endpoint=endpoint, cfg_store=store, header_key=None, audience=cfg.audience or None,
+            scopes=scopes, http_proxy_url=cfg.http_proxy_url or None, verify=verify, session=session,
+        )
+    elif flow == "pkce":
+        cls = authenticators.PKCEAuthenticator
+        args = dict(endpoint=endpoint, cfg_store=store, scopes=scopes, header_key=None, verify=verify, session=session)
+    else:
+        raise ValueError(f"Unknown notebook flow {flow!r}; use auto, device or pkce.")
+
+    accepted = _parameters(cls)
+    optional = {
+        "insecure": bool(getattr(cfg, "insecure", False)),
+        "audience": cfg.audience or None,
+        "http_proxy_url": cfg.http_proxy_url or None,
+        "client_id": getattr(cfg, "client_id", None) or None,
+        "observer": observer_for(service_name(endpoint)),
+    }
+    for name, value in optional.items():
+        if name not in args and value is not None and (name in accepted or "**" in accepted):
+            args[name] = value
+    if "insecure" not in args and getattr(cfg, "insecure", False):
+        host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+        if is_loopback_host(host):
+            endpoint = args["endpoint"] = f"http://{endpoint}"
+    return cls(**{k: v for k, v in args.items() if k in accepted or "**" in accepted})
+
+
+def _parameters(cls: Any) -> set[str]:
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return {"**"}
+    names = {p.name for p in params}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        names.add("**")
+    return names
+
+
+def running_remotely() -> bool:
+    """A kernel whose browser is not on this machine (JupyterHub, Colab, SSH, headless Linux)."""
+    env = os.environ
+    if any(env.get(k) for k in ("JUPYTERHUB_USER", "JUPYTERHUB_SERVICE_PREFIX", "COLAB_RELEASE_TAG", "SSH_CONNECTION")):
+        return True
+    return sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+
+
+def choose_flow(cfg_store: Any) -> str:
+    """``device`` on a remote kernel when the server advertises a device endpoint, else ``pkce``."""
+    if cfg_store is None or not running_remotely():
+        return "pkce"
+    try:
+        config = cfg_store.get_client_config()
+    except Exception:  # noqa: BLE001 - PKCE will report the problem itself
+        return "pkce"
+    return "device" if getattr(config, "device_authorization_endpoint", None) else "pkce"
+
+
+class FlytekitConfigStore(ClientConfigStore):
+    """Wraps flytekit's ClientConfigStore: fetched once (flytekit's makes 2 RPCs per call), with
+    ``""`` read as absent and protobuf repeated fields turned into lists (DESIGN.md, pinned 11)."""
+
+    def __init__(self, flytekit_store: Any) -> None:
+        self._store = flytekit_store
+        self._config: Any = None
+        self._lock = threading.Lock()
+
+    def get_client_config(self) -> Any:
+        with self._lock:
+            if self._config is None:
+                self._config = _normalise(self._store.get_client_config())
+            return self._config
+
+    def __repr__(self) -> str:
+        return f"FlytekitConfigStore({type(self._store).__name__})"
+
+
+def _normalise(raw: Any) -> Any:
+    values: dict[str, Any] = {}
+    for name in (
+        "token_endpoint", "authorization_endpoint", "redirect_uri", "client_id",
+        "device_authorization_endpoint", "scopes", "header_key", "audience",
+    ):
+        value = getattr(raw, name, None)
+        if name == "scopes":
+            value = [str(s) for s in value] if value else None
+        elif isinstance(value, str) and not value.strip():
+            value = None
+        values[name] = value
+    accepted = _parameters(ClientConfig)
+    for required in ("token_endpoint", "authorization_endpoint", "redirect_uri", "client_id"):
+        if values.get(required) is None:
+            values[required] = ""  # flytekit's dataclass requires them; "" reads as absent
+    return ClientConfig(**{k: v for k, v in values.items() if k in accepted or "**" in accepted})
+
+
+# --------------------------------------------------------------------------------------------------
+# The adapter flytekit's interceptor talks to
+# --------------------------------------------------------------------------------------------------
+
+_ADAPTER_CLASS: type | None = None
+_ADAPTER_LOCK = threading.Lock()
+
+
+def _adapter_class() -> type:
+    global _ADAPTER_CLASS
+    with _ADAPTER_LOCK:
+        if _ADAPTER_CLASS is not None:
+            return _ADAPTER_CLASS
+        try:
+            from flytekit.clients.auth.authenticator import Authenticator as base
+        except ImportError:
+            base = object
+
+        class NotebookAuthenticator(base):  # type: ignore[valid-type,misc]
+            """flytekit's ``Authenticator`` face of one of ours: every call goes to ``.inner``."""
+
+            def __init__(self, inner: Any) -> None:
+                object.__setattr__(self, "inner", inner)
+                if base is not object:
+                    endpoint = getattr(inner, "endpoint", None) or getattr(inner, "_endpoint", None)
+                    base.__init__(self, endpoint, None)
+
+            # flytekit's base keeps these two as plain attributes; ours live in ``inner``.
+            @property
+            def _creds(self) -> Any:
+                return self.inner.get_credentials()
+
+            @_creds.setter
+            def _creds(self, value: Any) -> None:
+                if value is not None:
+                    self._set_credentials(value)
+
+            @property
+            def _header_key(self) -> str:
+                metadata_key = getattr(self.inner, "header_key", None) or getattr(self.inner, "_header_key", None)
+                return metadata_key or "authorization"
+
+            @_header_key.setter
+            def _header_key(self, value: str) -> None:
+                pass  # the inner authenticator resolves its header key (DESIGN.md, pinned 3)
+
+            def get_credentials(self) -> Any:
+                return self.inner.get_credentials()
+
+            def refresh_credentials(self) -> None:
+                self.inner.refresh_credentials()
+
+            def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
+                return self.inner.fetch_grpc_call_auth_metadata()
+
+            def _set_credentials(self, creds: Any) -> None:
+                setter = getattr(self.inner, "_set_credentials", None)
+                if setter is not None:
+                    setter(creds)
+
+            def _set_header_key(self, h: str) -> None:
+                setter = getattr(self.inner, "_set_header_key", None)
+                if setter is not None:
+                    setter(h)
+
+            def __getattr__(self, name: str) -> Any:  # logout(), cancel(), wait(), ...
+                if name == "inner":
+                    raise AttributeError(name)
+                return getattr(self.inner, name)
+
+            def __repr__(self) -> str:
+                return f"NotebookAuthenticator({self.inner!r})"
+
+            __str__ = __repr__
+
+        _ADAPTER_CLASS = NotebookAuthenticator
+        return NotebookAuthenticator
+
+
+def as_flytekit_authenticator(authenticator: Any) -> Any:
+    """``authenticator`` as an instance of flytekit's ``Authenticator`` (wrapped once)."""
+    cls = _adapter_class()
+    if isinstance(authenticator, cls):
+        return authenticator
+    return cls(authenticator)
+
+
+__all__ = [
+    "ENTRY_POINTS",
+    "notebook_authenticator",
+    "notebook_device_authenticator",
+    "notebook_pkce_authenticator",
+    "register_with_flytekit",
+    "build_authenticator",
+    "as_flytekit_authenticator",
+    "choose_flow",
+    "running_remotely",
+    "verify_from",
+    "FlytekitConfigStore",
+    # re-exported from .sessions for the notebook layer
+    "register_session",
+    "get_session",
+    "forget_session",
+]
