@@ -1,0 +1,156 @@
+"""Shared fixtures: the test rig (docs/test-rig.md). Everything runs on 127.0.0.1.
+
+Import the rig as ``rig`` (``from rig.user import LoginPageError``): pytest puts tests/ on sys.path
+for this conftest, and importing it also as ``tests.rig`` would create second copies of its classes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+import webbrowser
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from rig.flyteadmin import FlyteAdminStandIn
+from rig.idp import IdP, ensure_node_modules
+from rig.user import AuthCodeUser, DeviceUser
+
+BROWSER_USER = Path(__file__).resolve().parent / "rig" / "browser_user.py"
+
+
+# ------------------------------------------------------------------------------------- IdP
+@pytest.fixture(scope="session")
+def idp() -> Iterator[IdP]:
+    """The session's provider: device interval 1 s, slow_down on, refresh rotation always."""
+    ensure_node_modules()
+    with IdP(device_interval=1, slow_down=True, rt_rotation="always") as provider:
+        yield provider
+
+
+@pytest.fixture
+def make_idp() -> Iterator[Callable[..., IdP]]:
+    """``make_idp(**settings)``: a fresh provider with other settings, stopped after the test."""
+    started: list[IdP] = []
+
+    def factory(**settings: Any) -> IdP:
+        settings.setdefault("device_interval", 1)
+        provider = IdP(**settings)
+        started.append(provider)
+        return provider.start()
+
+    yield factory
+    for provider in started:
+        provider.stop()
+
+
+# ----------------------------------------------------------------------------- FlyteAdmin
+@pytest.fixture(scope="session")
+def flyteadmin(idp: IdP) -> Iterator[FlyteAdminStandIn]:
+    with FlyteAdminStandIn(idp) as admin:
+        yield admin
+
+
+@pytest.fixture
+def make_flyteadmin() -> Iterator[Callable[..., FlyteAdminStandIn]]:
+    """``make_flyteadmin(idp, camel_case=False, client_id=..., ...)``: stopped after the test."""
+    started: list[FlyteAdminStandIn] = []
+
+    def factory(idp: IdP, *args: Any, **kwargs: Any) -> FlyteAdminStandIn:
+        admin = FlyteAdminStandIn(idp, *args, **kwargs).start()
+        started.append(admin)
+        return admin
+
+    yield factory
+    for admin in started:
+        admin.stop()
+
+
+# ---------------------------------------------------------------------------------- users
+@pytest.fixture
+def device_user() -> DeviceUser:
+    return DeviceUser()
+
+
+@pytest.fixture
+def auth_code_user() -> AuthCodeUser:
+    return AuthCodeUser()
+
+
+class PKCEBrowser:
+    """One configured BROWSER launch: ``.wait(timeout)`` returns the detached run's outcome dict."""
+
+    def __init__(self, result_path: Path, command: str, env: dict[str, str]) -> None:
+        self.result_path = result_path
+        self.command = command
+        self.env = env
+
+    @property
+    def launched(self) -> bool:
+        return Path(f"{self.result_path}.pid").exists()
+
+    def wait(self, timeout: float = 30.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.result_path.exists():
+                return json.loads(self.result_path.read_text())
+            time.sleep(0.02)
+        log = Path(f"{self.result_path}.log")
+        tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
+        state = "launched" if self.launched else "never launched (webbrowser.open not called?)"
+        raise TimeoutError(f"browser_user gave no outcome within {timeout} s ({state}). {tail}")
+
+    def stop(self) -> None:
+        pid_file = Path(f"{self.result_path}.pid")
+        if not pid_file.exists():
+            return
+        try:
+            pid = int(pid_file.read_text())
+            os.killpg(pid, signal.SIGTERM)  # the detached child leads its own session/process group
+        except (ValueError, ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture
+def pkce_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Callable[..., PKCEBrowser]]:
+    """``pkce_browser(action="approve", username="alice", password="wonderland")``.
+
+    Sets BROWSER to the rig's browser command with those settings and resets webbrowser's cached
+    choice, so ``webbrowser.open(url)`` completes the login for real in a detached process.
+    """
+    launches: list[PKCEBrowser] = []
+
+    def factory(action: str = "approve", username: str = "alice", password: str = "wonderland",
+                timeout: float = 60) -> PKCEBrowser:
+        if action not in ("approve", "deny", "abort"):
+            raise ValueError(f"action must be approve, deny or abort, not {action!r}")
+        result = tmp_path / f"browser-{len(launches)}.json"
+        command = f"{shlex.quote(sys.executable)} {shlex.quote(str(BROWSER_USER))} %s"
+        env = {
+            "BROWSER": command,
+            "FLYTEAUTH_RIG_ACTION": action,
+            "FLYTEAUTH_RIG_USER": username,
+            "FLYTEAUTH_RIG_PASSWORD": password,
+            "FLYTEAUTH_RIG_RESULT": str(result),
+            "FLYTEAUTH_RIG_TIMEOUT": str(timeout),
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        # forget webbrowser's cached choice (restored by monkeypatch afterwards)
+        monkeypatch.setattr(webbrowser, "_tryorder", None)
+        monkeypatch.setattr(webbrowser, "_browsers", {})
+        if hasattr(webbrowser, "_os_preferred_browser"):
+            monkeypatch.setattr(webbrowser, "_os_preferred_browser", None)
+        launch = PKCEBrowser(result, command, env)
+        launches.append(launch)
+        return launch
+
+    yield factory
+    for launch in launches:
+        launch.stop()

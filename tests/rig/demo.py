@@ -1,0 +1,84 @@
+"""``python -m tests.rig.demo``: the IdP, the FlyteAdmin stand-in and JupyterLab, on 127.0.0.1.
+
+IdP on :30081, FlyteAdmin stand-in on :30080, JupyterLab on :8888 (notebooks/ as its root) with
+FLYTE_PLATFORM_URL pointing at the stand-in. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .flyteadmin import FlyteAdminStandIn
+from .idp import CONFIDENTIAL_SECRET, USERS, IdP, ensure_node_modules
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.rig.demo", description=__doc__.splitlines()[0])
+    ap.add_argument("--idp-port", type=int, default=30081)
+    ap.add_argument("--admin-port", type=int, default=30080)
+    ap.add_argument("--jupyter-port", type=int, default=8888)
+    ap.add_argument("--device-interval", type=int, default=5)
+    ap.add_argument("--no-jupyter", action="store_true", help="only the IdP and the stand-in")
+    args = ap.parse_args(argv)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    ensure_node_modules()
+    idp = IdP(port=args.idp_port, device_interval=args.device_interval).start()
+    admin = FlyteAdminStandIn(idp, port=args.admin_port).start()
+    jupyter: subprocess.Popen[bytes] | None = None
+    try:
+        print(f"Identity provider : {idp.issuer}  (device page {idp.url('/device')})")
+        print(f"FlyteAdmin        : {admin.endpoint}")
+        print("Demo users        : " + ", ".join(f"{u} / {p}" for u, p in USERS.items()))
+        print(f"Confidential client: jupyter-confidential / {CONFIDENTIAL_SECRET} (client credentials)")
+        if args.no_jupyter:
+            print("Ctrl-C stops everything.", flush=True)
+            while True:
+                time.sleep(3600)
+        exe = Path(sys.executable).with_name("jupyter")
+        jupyter_cmd = str(exe) if exe.exists() else shutil.which("jupyter")
+        if jupyter_cmd is None:
+            print("jupyter not found: install the test extra (make install)", file=sys.stderr)
+            return 1
+        env = {**os.environ, "FLYTE_PLATFORM_URL": admin.endpoint, "FLYTE_PLATFORM_INSECURE": "True"}
+        cmd = [jupyter_cmd, "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(args.jupyter_port),
+               "--notebook-dir", str(ROOT / "notebooks")]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")  # containers often run as root; jupyter refuses without it
+        print(f"JupyterLab        : http://127.0.0.1:{args.jupyter_port}/lab  (FLYTE_PLATFORM_URL={admin.endpoint})")
+        print("                    the login link with its token is printed by Jupyter below")
+        print("Ctrl-C stops everything.", flush=True)
+        jupyter = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+        return jupyter.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if jupyter is not None and jupyter.poll() is None:
+            jupyter.send_signal(signal.SIGINT)  # jupyter asks to confirm on the first SIGINT
+            try:
+                jupyter.wait(3)
+            except subprocess.TimeoutExpired:
+                jupyter.terminate()
+                try:
+                    jupyter.wait(10)
+                except subprocess.TimeoutExpired:
+                    jupyter.kill()
+        admin.stop()
+        idp.stop()
+        print("stopped.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Start and stop the loopback OpenID provider (tests/idp/provider.js, node-oidc-provider).
+
+``IdP(**settings).start()`` spawns ``node provider.js`` with the settings as environment variables,
+waits (with a deadline) for its ``IDP_READY <issuer>`` line and exposes the issuer. ``stop()`` (also
+run at interpreter exit) terminates the process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+
+IDP_DIR = Path(__file__).resolve().parent.parent / "idp"
+PROVIDER_JS = IDP_DIR / "provider.js"
+HOST = "127.0.0.1"
+
+USERS = {"alice": "wonderland", "bob": "builder"}
+CONFIDENTIAL_SECRET = "confidential-secret"
+NATIVE_CLIENT = "jupyter-native"
+WEB_CLIENT = "jupyter-web-public"
+CONFIDENTIAL_CLIENT = "jupyter-confidential"
+CONFIDENTIAL_POST_CLIENT = "jupyter-confidential-post"
+RESOURCE = "urn:jupyter:api"
+SCOPES = ("openid", "offline_access", "profile", "email", "api:read", "api:write")
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+
+# settings name -> (environment variable, converter)
+_SETTINGS = {
+    "at_ttl": ("IDP_AT_TTL", int),
+    "cc_ttl": ("IDP_CC_TTL", int),
+    "rt_ttl": ("IDP_RT_TTL", int),
+    "code_ttl": ("IDP_CODE_TTL", int),
+    "device_code_ttl": ("IDP_DEVICE_CODE_TTL", int),
+    "device_interval": ("IDP_DEVICE_INTERVAL", int),
+    "slow_down": ("IDP_SLOW_DOWN", lambda v: "1" if v else "0"),
+    "rt_rotation": ("IDP_RT_ROTATION", str),
+    "at_format": ("IDP_AT_FORMAT", str),
+    "resource": ("IDP_RESOURCE", str),
+    "resource_scopes": ("IDP_RESOURCE_SCOPES", lambda v: v if isinstance(v, str) else " ".join(v)),
+    "users": ("IDP_USERS", lambda v: v if isinstance(v, str) else ",".join(f"{u}:{p}" for u, p in v.items())),
+    "clients_file": ("IDP_CLIENTS_FILE", str),
+    "dev_interactions": ("IDP_DEV_INTERACTIONS", lambda v: "1" if v else "0"),
+}
+
+_running: "weakref.WeakSet[IdP]" = weakref.WeakSet()
+_npm_lock = threading.Lock()
+
+
+class IdPError(RuntimeError):
+    """The provider could not be installed or started."""
+
+
+def ensure_node_modules(timeout: float = 300) -> None:
+    """Run ``npm ci`` in tests/idp when its node_modules is missing (never skip silently)."""
+    with _npm_lock:
+        if (IDP_DIR / "node_modules" / "oidc-provider" / "package.json").exists():
+            return
+        npm = shutil.which("npm")
+        if npm is None or shutil.which("node") is None:
+            raise IdPError("node and npm are needed for the test identity provider (tests/idp); install Node.js 20+")
+        proc = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=IDP_DIR, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
+        )
+        if proc.returncode != 0:
+            raise IdPError(f"npm ci in {IDP_DIR} failed ({proc.returncode}): {proc.stderr.strip()[-800:]}")
+
+
+class IdP:
+    """A running node-oidc-provider on 127.0.0.1 (one node process)."""
+
+    def __init__(self, *, port: int = 0, host: str = HOST, **settings: Any) -> None:
+        unknown = set(settings) - set(_SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown IdP settings: {sorted(unknown)}")
+        self.host = host
+        self.requested_port = port
+        self.settings = dict(settings)
+        self.issuer: str | None = None
+        self.port: int | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._log_path: str | None = None
+        self._ready = threading.Event()
+        self._reader: threading.Thread | None = None
+        self._metadata: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+        env.update({"IDP_HOST": self.host, "IDP_PORT": str(self.requested_port)})
+        for name, value in self.settings.items():
+            if value is None:
+                continue
+            var, conv = _SETTINGS[name]
+            env[var] = str(conv(value))
+        env.pop("NODE_OPTIONS", None)
+        return env
+
+    def start(self, timeout: float = 20.0) -> "IdP":
+        if self._proc is not None:
+            raise IdPError("IdP already started")
+        ensure_node_modules()
+        node = shutil.which("node")
+        if node is None:
+            raise IdPError("node is needed for the test identity provider (tests/idp)")
+        fd, self._log_path = tempfile.mkstemp(prefix="flyteauth-idp-", suffix=".log")
+        log = os.fdopen(fd, "w")
+        try:
+            self._proc = subprocess.Popen(
+                [node, str(PROVIDER_JS)], cwd=IDP_DIR, env=self.env(), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1,
+            )
+        finally:
+            log.close()
+        _running.add(self)
+        self._reader = threading.Thread(target=self._read_stdout, name="idp-stdout", daemon=True)
+        self._reader.start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                why = "exited" if self._proc.poll() is not None else f"not ready after {timeout:.0f} s"
+                self.stop()
+                raise IdPError(f"test IdP {why}: {self.log_tail()}")
+        return self
+
+    def _read_stdout(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        for line in proc.stdout:  # ends when the process closes stdout
+            if line.startswith("IDP_READY ") and not self._ready.is_set():
+                self.issuer = line.split(None, 1)[1].strip()
+                self.port = int(self.issuer.rsplit(":", 1)[1])
+                self._ready.set()
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        _running.discard(self)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if self._reader is not None:
+            self._reader.join(2)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def log_tail(self, chars: int = 1500) -> str:
+        if not self._log_path or not os.path.exists(self._log_path):
+            return ""
+        with open(self._log_path, encoding="utf-8", errors="replace") as f:
+            return f.read()[-chars:]
+
+    def __enter__(self) -> "IdP":
+        return self.start() if self._proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"IdP(issuer={self.issuer!r}, settings={self.settings!r})"
+
+    # ------------------------------------------------------------------ endpoints
+    def url(self, path: str = "/") -> str:
+        if self.issuer is None:
+            raise IdPError("IdP not started")
+        return urljoin(self.issuer + "/", path.lstrip("/"))
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The provider's /.well-known/openid-configuration (fetched once)."""
+        if self._metadata is None:
+            s = requests.Session()
+            s.trust_env = False
+            r = s.get(self.url("/.well-known/openid-configuration"), timeout=10)
+            r.raise_for_status()
+            self._metadata = r.json()
+        return self._metadata
+
+    @property
+    def token_endpoint(self) -> str:
+        return self.url("/token")
+
+    @property
+    def authorization_endpoint(self) -> str:
+        return self.url("/auth")
+
+    @property
+    def device_authorization_endpoint(self) -> str:
+        return self.url("/device/auth")
+
+    @property
+    def introspection_endpoint(self) -> str:
+        return self.url("/token/introspection")
+
+    @property
+    def revocation_endpoint(self) -> str:
+        return self.url("/token/revocation")
+
+    @property
+    def jwks_uri(self) -> str:
+        return self.url("/jwks")
+
+    @property
+    def userinfo_endpoint(self) -> str:
+        return self.url("/me")
+
+    users = USERS
+    confidential_secret = CONFIDENTIAL_SECRET
+
+
+@atexit.register
+def _stop_all() -> None:
+    for idp in list(_running):
+        try:
+            idp.stop()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
