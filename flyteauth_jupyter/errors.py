@@ -29,6 +29,8 @@ there is one, and never contain a secret or an HTML body (DESIGN.md, pinned deta
 
 from __future__ import annotations
 
+import re
+
 MAX_MESSAGE = 500
 
 
@@ -111,7 +113,14 @@ class UnauthorizedClientError(OAuthError):
 
 
 class ProtocolError(AuthenticationError):
-    """The server's answer does not follow the protocol (not JSON, no access_token, ...)."""
+    """The server's answer does not follow the protocol (not JSON, no access_token, ...).
+
+    ``.status`` is the HTTP status when there was one (a 5xx HTML page from a proxy is transient).
+    """
+
+    def __init__(self, message: str = "", *args: object, status: int | None = None) -> None:
+        super().__init__(message, *args)
+        self.status = status
 
 
 class StateMismatchError(ProtocolError):
@@ -148,6 +157,54 @@ OAUTH_ERROR_CLASSES: dict[str, type[OAuthError]] = {
     "unauthorized_client": UnauthorizedClientError,
 }
 
+_SAFE_CODE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def _printable(text: str, limit: int) -> str:
+    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def oauth_error(
+    error: str,
+    description: str | None = None,
+    *,
+    status: int | None = None,
+    where: str | None = None,
+) -> OAuthError:
+    """The exception for an OAuth error answer (RFC 6749 5.2, RFC 8628 3.5, RFC 6749 4.1.2.1).
+
+    ``error`` picks the class (OAUTH_ERROR_CLASSES, else OAuthError); ``where`` is the host:port that
+    answered. The server's description is kept (sanitised, clipped) as ``.description`` and quoted
+    in the message; nothing else from the body is used.
+    """
+    code = _SAFE_CODE.sub("", str(error or ""))[:64] or "unknown_error"
+    desc = _printable(description, 200) if description else None
+    cls = OAUTH_ERROR_CLASSES.get(code, OAuthError)
+    at = f" at {where}" if where else ""
+    http = f"HTTP {status} " if status else ""
+    detail = f" ({http}{code}{': ' + desc if desc else ''})"
+    if cls is AccessDeniedError:
+        message = f"The sign-in was denied{at}{detail}; run the login again if that was a mistake."
+    elif cls is ExpiredTokenError:
+        message = f"The sign-in code expired before it was approved{at}{detail}; run the login again."
+    elif cls is InvalidGrantError:
+        message = (
+            f"The server{at} rejected the grant{detail}: the code or refresh token is invalid, expired or "
+            "revoked; sign in again."
+        )
+    elif cls is InvalidClientError:
+        message = f"The server{at} rejected the client credentials{detail}; check the client id and secret."
+    elif cls is InvalidScopeError:
+        message = f"The server{at} rejected the requested scopes{detail}; check the scopes configured."
+    elif cls is UnauthorizedClientError:
+        message = f"The client may not use this grant{at}{detail}; check the client's registration."
+    else:
+        message = f"The server{at} refused the request{detail}."
+    return cls(message, error=code, description=desc, status=status)
+
+
 __all__ = [
     "FlyteAuthError",
     "ConfigurationError",
@@ -170,4 +227,5 @@ __all__ = [
     "TransportError",
     "TransportTimeoutError",
     "OAUTH_ERROR_CLASSES",
+    "oauth_error",
 ]

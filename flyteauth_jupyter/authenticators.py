@@ -1,0 +1,894 @@
+"""The authenticators: flytekit's public classes, re-implemented on top of the flows.
+
+Each class takes the seed's parameters (flytekit's names, order and defaults) and keyword-only
+extras (``observer=``, ``timeout=``, ``store=``, ``clock=``, ``insecure=``, and for the browser and
+device logins ``client_id=``, ``redirect_uri=``, ``open_browser=``, ``audience=``). This module owns
+the token lifecycle around the flows:
+
+* ``get_credentials()``: the current Credentials or None before any login (pinned 10), refreshed
+  first (without user interaction) when less than min(60 s, half the lifetime) is left (pinned 5); a
+  token of unknown expiry is used until the server rejects it; a JWT's ``exp`` schedules it (pinned 4).
+* ``refresh_credentials(*, interactive=True)``: the refresh grant when possible, else the interactive
+  flow if allowed (else AccessTokenNotFoundError). Overlapping calls from any number of threads share
+  one request and its result (single flight); across processes the store's ``lock(service)`` is
+  held and the store re-read, so a fresher token a sibling wrote is adopted instead of refreshing.
+* ``fetch_grpc_call_auth_metadata()``: ``(header_key, "Bearer <token>")`` or None; the header key is
+  the argument, else the server's ``authorization_metadata_key``, else ``authorization`` (pinned 3).
+* ``cancel()`` ends an interactive login in progress (any thread); ``logout()`` revokes (RFC 7009)
+  when a revocation endpoint is known and clears the store.
+
+Progress goes to the observer as events (flows.events); nothing prints. Reprs redact every secret.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import requests
+
+from .config import ClientConfig, ClientConfigStore, RemoteClientConfigStore
+from .control import SYSTEM_CLOCK, Clock, Waiter, run_in_background
+from .credentials import DEFAULT_ENDPOINT, Credentials, jwt_claims
+from .endpoint import parse_endpoint
+from .errors import (
+    AccessTokenNotFoundError,
+    AuthenticationError,
+    ConfigurationError,
+    FlyteAuthError,
+    InvalidGrantError,
+    LoginCancelledError,
+    LoginTimeoutError,
+    OAuthError,
+)
+from .flows import authcode, client_credentials, device, refresh
+from .flows import command as command_flow
+from .flows.events import Cancelled, Failed, FlowStarted, Observer, Succeeded, notify
+from .transport.http import Transport
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HEADER_KEY = "authorization"
+MAX_REFRESH_MARGIN = 60.0
+
+
+def refresh_margin(creds: Credentials) -> float:
+    """Seconds before expiry at which to refresh: min(60 s, half the token's lifetime) (pinned 5)."""
+    lifetime: float | None = None
+    if creds.expires_in:
+        lifetime = float(creds.expires_in)
+    else:
+        claims = jwt_claims(creds.access_token)
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if isinstance(exp, (int, float)) and isinstance(iat, (int, float)) and exp > iat:
+            lifetime = float(exp - iat)
+    if lifetime is None:
+        return MAX_REFRESH_MARGIN
+    return min(MAX_REFRESH_MARGIN, lifetime / 2.0)
+
+
+def needs_refresh(creds: Credentials | None, now: float) -> bool:
+    """True when ``creds`` has no access token or is within its refresh margin of expiry."""
+    if creds is None or not creds.access_token:
+        return True
+    left = creds.lifetime_left(now)
+    if left is None:
+        return False  # unknown expiry: use it until the server rejects it (pinned 4)
+    return left < refresh_margin(creds)
+
+
+def _default_store() -> Any:
+    """The keyring store (memory fallback built in); memory when stores cannot be imported."""
+    try:
+        from .stores import KeyringStore
+
+        return KeyringStore()
+    except Exception:  # noqa: BLE001 - a store problem never breaks a login
+        log.warning("the keyring token store is unavailable; tokens are kept in memory for this kernel")
+        return _memory_store()
+
+
+def _memory_store() -> Any:
+    try:
+        from .stores import MemoryStore
+
+        return MemoryStore()
+    except Exception:  # noqa: BLE001
+        return _PlainMemoryStore()
+
+
+class _PlainMemoryStore:
+    """Minimal in-memory store (used only if stores.py cannot be imported)."""
+
+    fallback_reason: str | None = None
+
+    def __init__(self) -> None:
+        self._data: dict[str, Credentials] = {}
+        self._guard = threading.Lock()
+
+    def load(self, service: str) -> Credentials | None:
+        with self._guard:
+            return self._data.get(service)
+
+    def save(self, service: str, creds: Credentials) -> None:
+        with self._guard:
+            self._data[service] = creds
+
+    def delete(self, service: str) -> None:
+        with self._guard:
+            self._data.pop(service, None)
+
+
+class _Flight:
+    """One refresh in progress; callers that overlap it wait on ``future``."""
+
+    def __init__(self, interactive: bool) -> None:
+        self.interactive = interactive
+        self.future: concurrent.futures.Future[Credentials] = concurrent.futures.Future()
+
+
+class Authenticator:
+    """Base authenticator (flytekit's constructor: endpoint, header_key, credentials, http_proxy_url, verify).
+
+    On its own it only serves the credentials it was given; subclasses know how to get new ones.
+    """
+
+    #: Name of the flow in events ('device', 'pkce', 'client-credentials', 'command').
+    flow_name = "login"
+    #: True when obtaining new credentials needs a person (browser or device login).
+    needs_user = False
+    #: True when, without a cfg_store, the endpoint's metadata is read (RemoteClientConfigStore).
+    discovers_config = False
+
+    def __init__(
+        self,
+        endpoint: str,
+        header_key: str,
+        credentials: Credentials = None,  # type: ignore[assignment]  # flytekit's signature
+        http_proxy_url: str | None = None,
+        verify: bool | str | None = None,
+        *,
+        observer: Observer | None = None,
+        timeout: float | None = None,
+        store: Any = None,
+        clock: Clock | None = None,
+        insecure: bool = False,
+        session: requests.Session | None = None,
+        cfg_store: ClientConfigStore | None = None,
+    ) -> None:
+        self._endpoint = endpoint
+        self._insecure = insecure
+        self._parsed = parse_endpoint(endpoint, insecure=insecure) if endpoint else None
+        self.service = self._parsed.service if self._parsed else DEFAULT_ENDPOINT
+        self._header_key_arg = header_key or None
+        self._http_proxy_url = http_proxy_url or None
+        self._verify = verify
+        self._session = session
+        self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify)
+        self._cfg_store = cfg_store
+        self._cfg: ClientConfig | None = None
+        self._cfg_lock = threading.Lock()
+        self.observer = observer
+        self.timeout = timeout
+        self.clock = clock or SYSTEM_CLOCK
+        self._store = store
+        self._creds: Credentials | None = credentials
+        self._loaded = credentials is not None or store is None
+        self._state_lock = threading.RLock()
+        self._flight_lock = threading.Lock()
+        self._flight: _Flight | None = None
+        self._waiter: Waiter | None = None
+        self._store_warning: str | None = None
+
+    # -- flytekit's surface ------------------------------------------------------------------------
+    def get_credentials(self) -> Credentials | None:
+        """The current credentials (None before any login), refreshed first when about to expire."""
+        creds = self._current()
+        if creds is None or not needs_refresh(creds, self.clock.time()):
+            return creds
+        if self.needs_user and not creds.refresh_token:
+            return creds  # nothing to do without the user; the server will say when it is rejected
+        try:
+            return self._refresh(interactive=False, seen=creds)
+        except FlyteAuthError as exc:
+            log.warning("Could not renew the token for %s: %s", self.service, exc)
+            return self._creds
+
+    def refresh_credentials(self, *, interactive: bool = True) -> Credentials:
+        """Obtain new credentials: refresh grant if possible, else the interactive flow (if allowed).
+
+        Blocks until done; overlapping calls share one request and its result.
+        """
+        return self._refresh(interactive=interactive)
+
+    def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
+        """``(header_key, "Bearer <access token>")``, or None without an access token."""
+        creds = self.get_credentials()
+        if creds is None or not creds.access_token:
+            return None
+        return self.header_key, f"Bearer {creds.access_token}"
+
+    # -- extras --------------------------------------------------------------------------------------
+    @property
+    def endpoint(self) -> str | None:
+        return self._endpoint
+
+    @property
+    def header_key(self) -> str:
+        """The metadata key: the argument, else the server's, else 'authorization' (pinned 3)."""
+        if self._header_key_arg:
+            return self._header_key_arg
+        server_key = self._server_header_key()
+        return server_key or DEFAULT_HEADER_KEY
+
+    @property
+    def store(self) -> Any:
+        return self._store
+
+    @property
+    def fallback_reason(self) -> str | None:
+        """Why tokens are only kept in memory (None when the store works)."""
+        return self._store_warning or getattr(self._store, "fallback_reason", None)
+
+    @property
+    def login_in_progress(self) -> bool:
+        with self._flight_lock:
+            return self._flight is not None
+
+    def refresh_in_background(self, *, interactive: bool = True) -> concurrent.futures.Future[Credentials]:
+        """Start :meth:`refresh_credentials` in a daemon thread; the Future carries its outcome."""
+        return run_in_background(
+            self.refresh_credentials, interactive=interactive, name=f"flyteauth-{self.flow_name}"
+        )
+
+    def wait(self, timeout: float | None = None) -> Credentials | None:
+        """Wait for the login or refresh in progress (if any), then return :meth:`get_credentials`.
+
+        Raises that login's error, or LoginTimeoutError when it is still running after ``timeout`` s.
+        """
+        with self._flight_lock:
+            flight = self._flight
+        if flight is not None:
+            try:
+                flight.future.result(timeout=timeout)
+            except concurrent.futures.TimeoutError:
+                raise LoginTimeoutError(
+                    f"The sign-in for {self.service} is still in progress after {timeout:g} s."
+                ) from None
+        return self.get_credentials()
+
+    def cancel(self) -> None:
+        """Cancel the interactive login in progress, if any (safe from any thread)."""
+        with self._state_lock:
+            waiter = self._waiter
+        if waiter is not None:
+            waiter.cancel()
+
+    def logout(self) -> bool:
+        """Revoke (RFC 7009, when a revocation endpoint is known) and forget the tokens.
+
+        Returns True when the server confirmed the revocation.
+        """
+        self.cancel()
+        creds = self._current()
+        revoked = False
+        endpoint = self._revocation_endpoint()
+        if creds is not None and endpoint:
+            token, hint = (
+                (creds.refresh_token, "refresh_token") if creds.refresh_token else (creds.access_token, "access_token")
+            )
+            if token:
+                try:
+                    refresh.revoke_token(
+                        self._transport,
+                        endpoint,
+                        token,
+                        token_type_hint=hint,
+                        client_id=self._revocation_client_id(),
+                        auth=self._client_auth(),
+                    )
+                    revoked = True
+                except FlyteAuthError as exc:
+                    log.warning("Could not revoke the token for %s: %s", self.service, exc)
+        with self._state_lock:
+            self._creds = None
+            self._loaded = True
+        self._store_call("delete")
+        return revoked
+
+    def _set_credentials(self, creds: Credentials | None) -> None:
+        with self._state_lock:
+            self._creds = creds
+            self._loaded = True
+
+    def _set_header_key(self, header_key: str | None) -> None:
+        self._header_key_arg = header_key or None
+
+    # -- hooks for subclasses --------------------------------------------------------------------------
+    def _login(self, waiter: Waiter) -> Credentials:
+        """Obtain new credentials without a refresh token (the flow)."""
+        raise AccessTokenNotFoundError(
+            f"This authenticator for {self.service} cannot obtain new credentials; sign in with a login flow."
+        )
+
+    def _refresh_grant(self, creds: Credentials) -> Credentials | None:
+        """New credentials from the refresh token, or None when this authenticator has no refresh grant."""
+        return None
+
+    def _login_deadline(self) -> float | None:
+        return self.timeout
+
+    def _client_auth(self) -> Any:
+        return None
+
+    def _revocation_client_id(self) -> str | None:
+        return None
+
+    def _revocation_endpoint(self) -> str | None:
+        cfg = self._config_or_none()
+        return cfg.revocation_endpoint if cfg is not None else None
+
+    def _server_header_key(self) -> str | None:
+        cfg = self._config_or_none()
+        return cfg.header_key if cfg is not None else None
+
+    # -- configuration -----------------------------------------------------------------------------------
+    def _config(self) -> ClientConfig:
+        """The client configuration (fetched once per authenticator; the remote store caches too)."""
+        if self._cfg is not None:
+            return self._cfg
+        with self._cfg_lock:
+            if self._cfg is None:
+                store = self._cfg_store
+                if store is None:
+                    if not self.discovers_config or not self._endpoint:
+                        raise ConfigurationError("No endpoint and no client configuration were given.")
+                    store = self._cfg_store = RemoteClientConfigStore(
+                        self._endpoint,
+                        insecure=self._insecure,
+                        verify=self._verify,
+                        http_proxy_url=self._http_proxy_url,
+                        session=self._session,
+                    )
+                self._cfg = store.get_client_config()
+            return self._cfg
+
+    def _config_or_none(self) -> ClientConfig | None:
+        if self._cfg_store is None and not (self.discovers_config and self._endpoint):
+            return None
+        try:
+            return self._config()
+        except FlyteAuthError as exc:
+            log.info("client configuration for %s unavailable: %s", self.service, exc)
+            return None
+
+    # -- state and store ------------------------------------------------------------------------------
+    def _current(self) -> Credentials | None:
+        if not self._loaded:
+            with self._state_lock:
+                if not self._loaded:
+                    stored = self._store_call("load")
+                    if self._creds is None and stored is not None:
+                        self._creds = stored
+                    self._loaded = True
+        return self._creds
+
+    def _store_call(self, method: str, *args: Any) -> Any:
+        store = self._store
+        if store is None:
+            return None
+        try:
+            return getattr(store, method)(self.service, *args)
+        except Exception as exc:  # noqa: BLE001 - the store must never break a login
+            if self._store_warning is None:
+                self._store_warning = (
+                    f"The token store failed ({type(exc).__name__}); tokens for {self.service} are kept in memory "
+                    "for this kernel only."
+                )
+                log.warning("%s", self._store_warning)
+            return None
+
+    @contextlib.contextmanager
+    def _service_lock(self) -> Iterator[None]:
+        """The store's cross-process lock for this service, when it has one (best effort)."""
+        lock = getattr(self._store, "lock", None)
+        with contextlib.ExitStack() as stack:
+            if callable(lock):
+                try:
+                    stack.enter_context(lock(self.service))
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("Could not take the token lock for %s (%s); refreshing anyway", self.service, exc)
+            yield
+
+    def _adopt(self, creds: Credentials) -> Credentials:
+        with self._state_lock:
+            self._creds = creds
+            self._loaded = True
+        return creds
+
+    # -- single flight ---------------------------------------------------------------------------------
+    def _refresh(self, *, interactive: bool, seen: Credentials | None = None) -> Credentials:
+        while True:
+            leader = False
+            with self._flight_lock:
+                current = self._creds
+                if seen is not None and current is not None and current is not seen and not needs_refresh(
+                    current, self.clock.time()
+                ):
+                    return current  # someone refreshed since the caller looked
+                flight = self._flight
+                if flight is None:
+                    flight = self._flight = _Flight(interactive)
+                    leader = True
+            if leader:
+                return self._lead(flight)
+            compatible = flight.interactive or not interactive
+            try:
+                return flight.future.result()
+            except BaseException:
+                if compatible:
+                    raise
+            # We need a login, the flight we waited for could not do one: start our own.
+
+    def _lead(self, flight: _Flight) -> Credentials:
+        try:
+            flight.future.set_result(self._obtain(flight.interactive))
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller of this flight
+            flight.future.set_exception(exc)
+        finally:
+            with self._flight_lock:
+                self._flight = None
+        return flight.future.result()
+
+    def _obtain(self, interactive: bool) -> Credentials:
+        current = self._current()  # what we hold before waiting for the lock
+        with self._service_lock():
+            stored = self._store_call("load")  # re-read: a sibling may have refreshed meanwhile
+            if stored is not None and stored.access_token and (
+                current is None
+                or stored.access_token != current.access_token
+                or stored.refresh_token != current.refresh_token
+            ):
+                if current is None or stored.access_token != current.access_token:
+                    if not needs_refresh(stored, self.clock.time()):
+                        log.debug("adopting the token another process stored for %s", self.service)
+                        return self._adopt(stored)
+                if stored.refresh_token:
+                    current = stored  # ours may have been rotated away by a sibling
+            if current is not None and current.refresh_token:
+                try:
+                    new = self._refresh_grant(current)
+                except OAuthError as exc:
+                    log.info("The refresh token for %s was refused (%s); a new sign-in is needed", self.service, exc.error)
+                    if isinstance(exc, InvalidGrantError):  # dead (expired, revoked, replayed): nobody may use it
+                        self._store_call("delete")
+                    self._adopt(dataclasses.replace(current, refresh_token=None))
+                    new = None
+                if new is not None:
+                    self._store_call("save", new)
+                    self._adopt(new)
+                    notify(
+                        self.observer,
+                        Succeeded(
+                            flow="refresh",
+                            endpoint=self.service,
+                            expires_at=new.expires_at,
+                            subject=new.subject,
+                            scopes=new.scopes,
+                        ),
+                    )
+                    return new
+        if self.needs_user and not interactive:
+            raise AccessTokenNotFoundError(
+                f"The sign-in for {self.service} has expired and cannot be renewed without you; "
+                "run %flyte_login (or refresh_credentials()) to sign in again."
+            )
+        new = self._run_login()
+        with self._service_lock():
+            self._store_call("save", new)
+            self._adopt(new)
+        return new
+
+    def _run_login(self) -> Credentials:
+        waiter = Waiter(self._login_deadline(), what=self._waiting_for(), clock=self.clock)
+        with self._state_lock:
+            self._waiter = waiter
+        notify(self.observer, FlowStarted(flow=self.flow_name, endpoint=self.service))
+        try:
+            creds = self._login(waiter)
+        except LoginCancelledError:
+            notify(self.observer, Cancelled(flow=self.flow_name))
+            raise
+        except BaseException as exc:
+            notify(self.observer, Failed(flow=self.flow_name, message=str(exc), error=exc))
+            raise
+        finally:
+            with self._state_lock:
+                if self._waiter is waiter:
+                    self._waiter = None
+        notify(
+            self.observer,
+            Succeeded(
+                flow=self.flow_name,
+                endpoint=self.service,
+                expires_at=creds.expires_at,
+                subject=creds.subject,
+                scopes=creds.scopes,
+            ),
+        )
+        return creds
+
+    def _waiting_for(self) -> str:
+        return "the sign-in"
+
+    # -- reprs ------------------------------------------------------------------------------------------
+    def _repr_fields(self) -> list[str]:
+        return [f"endpoint={self.service!r}", f"header_key={self._header_key_arg!r}"]
+
+    def __repr__(self) -> str:
+        creds = self._creds
+        fields = self._repr_fields() + [f"credentials={creds!r}"]
+        return f"{type(self).__name__}({', '.join(fields)})"
+
+    __str__ = __repr__
+
+
+class _ConfiguredAuthenticator(Authenticator):
+    """Shared settings of the authenticators that read a ClientConfig."""
+
+    discovers_config = True
+
+    def __init__(
+        self,
+        endpoint: str,
+        cfg_store: ClientConfigStore | None,
+        *,
+        header_key: str | None,
+        scopes: Sequence[str] | None,
+        audience: str | None,
+        http_proxy_url: str | None,
+        verify: bool | str | None,
+        session: requests.Session | None,
+        client_id: str | None,
+        observer: Observer | None,
+        timeout: float | None,
+        store: Any,
+        clock: Clock | None,
+        insecure: bool,
+    ) -> None:
+        super().__init__(
+            endpoint,
+            header_key,  # type: ignore[arg-type]
+            None,
+            http_proxy_url,
+            verify,
+            observer=observer,
+            timeout=timeout,
+            store=store,
+            clock=clock,
+            insecure=insecure,
+            session=session,
+            cfg_store=cfg_store,
+        )
+        self._scopes_arg = list(scopes) if scopes else None
+        self._audience_arg = audience or None
+        self._client_id_arg = client_id or None
+
+    @property
+    def scopes(self) -> list[str]:
+        return list(self._scopes_arg or self._config().scopes or [])
+
+    @property
+    def audience(self) -> str | None:
+        return self._audience_arg or self._config().audience
+
+    @property
+    def client_id(self) -> str:
+        client_id = self._client_id_arg or self._config().client_id
+        if not client_id:
+            raise ConfigurationError(f"{self.service} does not advertise a client id; pass client_id=.")
+        return client_id
+
+    def _revocation_client_id(self) -> str | None:
+        try:
+            return self.client_id
+        except FlyteAuthError:
+            return None
+
+    def _refresh_grant(self, creds: Credentials) -> Credentials | None:
+        cfg = self._config()
+        return refresh.refresh_access_token(
+            self._transport,
+            cfg.token_endpoint,
+            creds,
+            client_id=self.client_id,
+            endpoint=self.service,
+            auth=self._client_auth(),
+            clock=self.clock,
+        )
+
+
+class PKCEAuthenticator(_ConfiguredAuthenticator):
+    """Browser sign-in: authorization code + PKCE with a loopback redirect (RFC 8252).
+
+    Extras: ``client_id``/``redirect_uri`` override the server's, ``audience``, ``http_proxy_url``,
+    ``open_browser`` (False, or a callable ``(url) -> bool``), ``timeout`` (default 300 s).
+    """
+
+    flow_name = "pkce"
+    needs_user = True
+
+    def __init__(
+        self,
+        endpoint: str,
+        cfg_store: ClientConfigStore,
+        scopes: list[str] | None = None,
+        header_key: str | None = None,
+        verify: bool | str | None = None,
+        session: requests.Session | None = None,
+        *,
+        client_id: str | None = None,
+        redirect_uri: str | None = None,
+        audience: str | None = None,
+        http_proxy_url: str | None = None,
+        open_browser: bool | Callable[[str], bool] = True,
+        observer: Observer | None = None,
+        timeout: float | None = None,
+        store: Any = None,
+        clock: Clock | None = None,
+        insecure: bool = False,
+    ) -> None:
+        super().__init__(
+            endpoint,
+            cfg_store,
+            header_key=header_key,
+            scopes=scopes,
+            audience=audience,
+            http_proxy_url=http_proxy_url,
+            verify=verify,
+            session=session,
+            client_id=client_id,
+            observer=observer,
+            timeout=timeout,
+            store=store if store is not None else _default_store(),
+            clock=clock,
+            insecure=insecure,
+        )
+        self._loaded = False
+        self._redirect_uri_arg = redirect_uri or None
+        self.open_browser = open_browser
+
+    @property
+    def redirect_uri(self) -> str:
+        uri = self._redirect_uri_arg or self._config().redirect_uri
+        if not uri:
+            raise ConfigurationError(f"{self.service} does not advertise a redirect URI; pass redirect_uri=.")
+        return uri
+
+    def _login_deadline(self) -> float | None:
+        return self.timeout if self.timeout is not None else authcode.DEFAULT_TIMEOUT
+
+    def _waiting_for(self) -> str:
+        return "the browser sign-in"
+
+    def _login(self, waiter: Waiter) -> Credentials:
+        cfg = self._config()
+        if not cfg.authorization_endpoint:
+            raise ConfigurationError(f"{self.service} does not advertise an authorization endpoint for browser sign-in.")
+        return authcode.run_authcode_flow(
+            self._transport,
+            authorization_endpoint=cfg.authorization_endpoint,
+            token_endpoint=cfg.token_endpoint,
+            client_id=self.client_id,
+            redirect_uri=self.redirect_uri,
+            waiter=waiter,
+            endpoint=self.service,
+            scopes=self.scopes,
+            audience=self.audience,
+            observer=self.observer,
+            open_browser=self.open_browser,
+            issuer=cfg.issuer,
+        )
+
+
+class DeviceCodeAuthenticator(_ConfiguredAuthenticator):
+    """Device sign-in (RFC 8628): show a code and a URL, poll until the user approves.
+
+    Extras: ``client_id`` overrides the server's, ``timeout`` caps the wait (default: the code's life).
+    """
+
+    flow_name = "device"
+    needs_user = True
+
+    def __init__(
+        self,
+        endpoint: str,
+        cfg_store: ClientConfigStore,
+        header_key: str | None = None,
+        audience: str | None = None,
+        scopes: list[str] | None = None,
+        http_proxy_url: str | None = None,
+        verify: bool | str | None = None,
+        session: requests.Session | None = None,
+        *,
+        client_id: str | None = None,
+        observer: Observer | None = None,
+        timeout: float | None = None,
+        store: Any = None,
+        clock: Clock | None = None,
+        insecure: bool = False,
+    ) -> None:
+        super().__init__(
+            endpoint,
+            cfg_store,
+            header_key=header_key,
+            scopes=scopes,
+            audience=audience,
+            http_proxy_url=http_proxy_url,
+            verify=verify,
+            session=session,
+            client_id=client_id,
+            observer=observer,
+            timeout=timeout,
+            store=store if store is not None else _default_store(),
+            clock=clock,
+            insecure=insecure,
+        )
+        self._loaded = False
+
+    def _waiting_for(self) -> str:
+        return "the device sign-in"
+
+    def _login(self, waiter: Waiter) -> Credentials:
+        cfg = self._config()
+        if not cfg.device_authorization_endpoint:
+            raise AuthenticationError(
+                f"{self.service} does not offer device sign-in (no device authorization endpoint); use the browser "
+                "(PKCE) login instead."
+            )
+        return device.run_device_flow(
+            self._transport,
+            device_authorization_endpoint=cfg.device_authorization_endpoint,
+            token_endpoint=cfg.token_endpoint,
+            client_id=self.client_id,
+            waiter=waiter,
+            endpoint=self.service,
+            scopes=self.scopes,
+            audience=self.audience,
+            observer=self.observer,
+        )
+
+
+class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
+    """Machine sign-in with a client id and secret (client_secret_basic); tokens kept in memory."""
+
+    flow_name = "client-credentials"
+    needs_user = False
+
+    def __init__(
+        self,
+        endpoint: str,
+        client_id: str,
+        client_secret: str,
+        cfg_store: ClientConfigStore,
+        header_key: str | None = None,
+        scopes: list[str] | None = None,
+        http_proxy_url: str | None = None,
+        verify: bool | str | None = None,
+        audience: str | None = None,
+        session: requests.Session | None = None,
+        *,
+        observer: Observer | None = None,
+        timeout: float | None = None,
+        store: Any = None,
+        clock: Clock | None = None,
+        insecure: bool = False,
+    ) -> None:
+        if not client_id or not client_secret:
+            raise ConfigurationError("Client credentials need both a client id and a client secret.")
+        super().__init__(
+            endpoint,
+            cfg_store,
+            header_key=header_key,
+            scopes=scopes,
+            audience=audience,
+            http_proxy_url=http_proxy_url,
+            verify=verify,
+            session=session,
+            client_id=client_id,
+            observer=observer,
+            timeout=timeout,
+            store=store,
+            clock=clock,
+            insecure=insecure,
+        )
+        self._loaded = store is None
+        self._client_secret = client_secret
+
+    def _client_auth(self) -> Any:
+        return client_credentials.ClientSecretBasic(self.client_id, self._client_secret)
+
+    def _refresh_grant(self, creds: Credentials) -> Credentials | None:
+        return None  # a new client credentials token is as cheap as a refresh
+
+    def _login(self, waiter: Waiter) -> Credentials:
+        cfg = self._config()
+        return client_credentials.fetch_client_credentials_token(
+            self._transport,
+            cfg.token_endpoint,
+            client_id=self.client_id,
+            client_secret=self._client_secret,
+            endpoint=self.service,
+            scopes=self.scopes,
+            audience=self.audience,
+            clock=self.clock,
+        )
+
+    def _repr_fields(self) -> list[str]:
+        return super()._repr_fields() + [f"client_id={self._client_id_arg!r}", "client_secret=<redacted>"]
+
+
+class CommandAuthenticator(Authenticator):
+    """Token from an external command (argv list, no shell, stdin closed, timeout 60 s by default)."""
+
+    flow_name = "command"
+    needs_user = False
+
+    def __init__(
+        self,
+        command: list[str],
+        header_key: str = None,  # type: ignore[assignment]  # flytekit's signature
+        *,
+        timeout: float | None = None,
+        observer: Observer | None = None,
+        clock: Clock | None = None,
+        env: dict[str, str] | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        if not command:
+            raise AuthenticationError("Command cannot be empty for command authenticator.")
+        self._command = command_flow.normalise_command(command)
+        super().__init__(
+            endpoint,  # type: ignore[arg-type]
+            header_key,
+            observer=observer,
+            timeout=timeout,
+            clock=clock,
+        )
+        self._env = env
+
+    @property
+    def command(self) -> list[str]:
+        return list(self._command)
+
+    def _server_header_key(self) -> str | None:
+        return None
+
+    def _login(self, waiter: Waiter) -> Credentials:
+        waiter.check()
+        token = command_flow.run_token_command(
+            self._command,
+            timeout=self.timeout if self.timeout is not None else command_flow.DEFAULT_TIMEOUT,
+            env=self._env,
+        )
+        return Credentials(token, for_endpoint=self.service)
+
+    def _repr_fields(self) -> list[str]:
+        program = self._command[0].rsplit("/", 1)[-1]
+        return [f"command=[{program!r}, ...]", f"header_key={self._header_key_arg!r}"]
+
+
+__all__ = [
+    "Authenticator",
+    "ClientCredentialsAuthenticator",
+    "CommandAuthenticator",
+    "DeviceCodeAuthenticator",
+    "PKCEAuthenticator",
+    "needs_refresh",
+    "refresh_margin",
+]

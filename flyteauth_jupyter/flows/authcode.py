@@ -1,0 +1,181 @@
+"""The authorization code grant with PKCE for a local browser (RFC 6749 4.1, RFC 7636, RFC 8252).
+
+Each attempt gets a fresh verifier and state and its own loopback receiver, started before the
+browser is asked to open the authorization URL (so the redirect cannot arrive before anyone
+listens). The URL carries response_type=code, client_id, redirect_uri, scope, state, the S256
+challenge, ``prompt=consent`` when offline_access is requested (OIDC servers drop offline_access
+otherwise) and ``audience`` when set. The browser is launched with ``webbrowser.open`` (which honours
+``BROWSER``) from a helper thread, so a launcher that blocks cannot stall the flow;
+AuthorizationRequested is reported either way, with the URL for the user to open by hand. The code
+is exchanged with its ``code_verifier``; the receiver is closed in ``finally``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import webbrowser
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from ..control import Waiter, run_in_background
+from ..credentials import Credentials
+from ..transport.http import Transport
+from ..transport.loopback import AuthorizationResponse, LoopbackReceiver
+from .events import AuthorizationRequested, Observer, notify
+from .pkce import CHALLENGE_METHOD, PKCEPair, generate_state, new_pkce
+from .tokens import credentials_from_response
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 300.0
+BROWSER_GRACE = 1.0  # how long we wait to learn whether the launcher succeeded
+
+BrowserOpener = Callable[[str], bool]
+
+
+def build_authorization_url(
+    authorization_endpoint: str,
+    *,
+    client_id: str,
+    redirect_uri: str,
+    scopes: Iterable[str] | None,
+    state: str,
+    code_challenge: str,
+    audience: str | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> str:
+    """The authorization request URL (query parameters appended to any the endpoint already has)."""
+    scopes = tuple(scopes or ())
+    params: dict[str, str] = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+    }
+    if scopes:
+        params["scope"] = " ".join(scopes)
+    params["state"] = state
+    params["code_challenge"] = code_challenge
+    params["code_challenge_method"] = CHALLENGE_METHOD
+    if "offline_access" in scopes:
+        params["prompt"] = "consent"
+    if audience:
+        params["audience"] = audience
+    params.update(extra or {})
+    parts = urlsplit(authorization_endpoint)
+    query = f"{parts.query}&{urlencode(params)}" if parts.query else urlencode(params)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def exchange_code(
+    transport: Transport,
+    token_endpoint: str,
+    *,
+    code: str,
+    redirect_uri: str,
+    client_id: str,
+    code_verifier: str,
+    endpoint: str,
+    scopes: Iterable[str] | None = None,
+    auth: Any = None,
+    waiter: Waiter | None = None,
+) -> Credentials:
+    """Exchange the authorization code for tokens (RFC 6749 4.1.3 with the PKCE verifier)."""
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": client_id,
+        "code_verifier": code_verifier,
+    }
+    response = transport.post_form(token_endpoint, data, auth=auth).raise_for_error("authorization code exchange")
+    kwargs = {"clock": waiter.clock} if waiter is not None else {}
+    return credentials_from_response(
+        response.data, endpoint=endpoint, where=response.where, requested_scopes=scopes, **kwargs
+    )
+
+
+def open_in_browser(url: str, waiter: Waiter, opener: BrowserOpener | None = None) -> bool:
+    """Launch the browser from a helper thread; True when the launcher reported success in time."""
+    launch = opener or webbrowser.open
+    done = threading.Event()
+    future = run_in_background(launch, url, name="flyteauth-browser")
+    future.add_done_callback(lambda _f: done.set())
+    if not waiter.wait_for(done, BROWSER_GRACE):
+        return False
+    try:
+        return bool(future.result(timeout=0))
+    except Exception as exc:  # noqa: BLE001 - a failing launcher means "show the link"
+        log.info("could not open a browser (%s); the sign-in link is shown instead", type(exc).__name__)
+        return False
+
+
+def run_authcode_flow(
+    transport: Transport,
+    *,
+    authorization_endpoint: str,
+    token_endpoint: str,
+    client_id: str,
+    redirect_uri: str,
+    waiter: Waiter,
+    endpoint: str,
+    scopes: Iterable[str] | None = None,
+    audience: str | None = None,
+    observer: Observer | None = None,
+    open_browser: bool | BrowserOpener = True,
+    issuer: str | None = None,
+    auth: Any = None,
+    pkce: PKCEPair | None = None,
+    state: str | None = None,
+) -> Credentials:
+    """One browser sign-in attempt: receiver up, URL out, redirect in, code exchanged."""
+    scopes = tuple(scopes or ())
+    pkce = pkce or new_pkce()
+    state = state or generate_state()
+    waiter.check()
+    receiver = LoopbackReceiver(redirect_uri, state=state, expected_issuer=issuer, site=endpoint)
+    try:
+        receiver.start()
+        url = build_authorization_url(
+            authorization_endpoint,
+            client_id=client_id,
+            redirect_uri=receiver.redirect_uri,
+            scopes=scopes,
+            state=state,
+            code_challenge=pkce.challenge,
+            audience=audience,
+        )
+        opened = False
+        if open_browser:
+            opener = open_browser if callable(open_browser) else None
+            opened = open_in_browser(url, waiter, opener)
+        left = waiter.remaining()
+        notify(
+            observer,
+            AuthorizationRequested(
+                url=url,
+                redirect_uri=receiver.redirect_uri,
+                expires_at=waiter.clock.time() + (left if left is not None else DEFAULT_TIMEOUT),
+                browser_opened=opened,
+            ),
+        )
+        response: AuthorizationResponse = receiver.wait(waiter)
+    finally:
+        receiver.close()
+    waiter.check()
+    return exchange_code(
+        transport,
+        token_endpoint,
+        code=response.code,
+        redirect_uri=receiver.redirect_uri,
+        client_id=client_id,
+        code_verifier=pkce.verifier,
+        endpoint=endpoint,
+        scopes=scopes,
+        auth=auth,
+        waiter=waiter,
+    )
+
+
+__all__ = ["DEFAULT_TIMEOUT", "build_authorization_url", "exchange_code", "open_in_browser", "run_authcode_flow"]

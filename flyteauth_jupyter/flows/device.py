@@ -1,0 +1,244 @@
+"""The RFC 8628 device authorization grant: ask for a code, show it, poll the token endpoint.
+
+Polling follows section 3.5 to the letter: the interval defaults to 5 s when the server sends none;
+``authorization_pending`` keeps polling; ``slow_down`` adds 5 s to the interval for this and every
+later request; ``access_denied``, ``expired_token`` and any other error stop at once. Network
+failures (and 5xx pages) back off exponentially until the deadline, which is min(``expires_in``, the
+caller's timeout). The flow waits only through its :class:`~flyteauth_jupyter.control.Waiter`, so a
+Cancel from another thread ends it within one poll, and a fake clock drives it in unit tests. Shown
+to the user (via events): the verification URI (the complete one when offered) and always the user
+code; never the device code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..control import Waiter
+from ..credentials import Credentials
+from ..errors import ExpiredTokenError, LoginTimeoutError, ProtocolError, TransportError
+from ..transport.http import Transport
+from .events import DeviceCodeIssued, NetworkRetry, Observer, Polling, SlowedDown, notify
+from .tokens import credentials_from_response, parse_expires_in
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+DEFAULT_INTERVAL = 5.0
+SLOW_DOWN_STEP = 5.0
+MIN_INTERVAL = 1.0
+MAX_BACKOFF = 60.0
+
+
+@dataclass(frozen=True)
+class DeviceAuthorization:
+    """The device authorization response (RFC 8628 section 3.2); ``device_code`` is a secret."""
+
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_uri: str
+    expires_in: int
+    interval: float = DEFAULT_INTERVAL
+    verification_uri_complete: str | None = None
+
+    @property
+    def display_uri(self) -> str:
+        """The URI to show or open: the complete one when offered (the user code is shown anyway)."""
+        return self.verification_uri_complete or self.verification_uri
+
+
+def parse_device_authorization(body: Mapping[str, Any], *, where: str = "the server") -> DeviceAuthorization:
+    """Validate a device authorization response; a missing ``interval`` means 5 s."""
+
+    def text(*names: str) -> str | None:
+        for name in names:
+            value = body.get(name)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return None
+
+    device_code = text("device_code")
+    user_code = text("user_code")
+    # "verification_url" is what some early drafts (and Google) send.
+    verification_uri = text("verification_uri", "verification_url")
+    expires_in = parse_expires_in(body.get("expires_in"))
+    missing = [
+        name
+        for name, value in (
+            ("device_code", device_code),
+            ("user_code", user_code),
+            ("verification_uri", verification_uri),
+            ("expires_in", expires_in),
+        )
+        if not value
+    ]
+    if missing:
+        raise ProtocolError(
+            f"{where} sent a device authorization without {', '.join(missing)}; it does not follow RFC 8628."
+        )
+    raw_interval = body.get("interval")
+    interval = DEFAULT_INTERVAL
+    if raw_interval is not None and not isinstance(raw_interval, bool):
+        try:
+            interval = float(raw_interval)
+        except (TypeError, ValueError):
+            interval = DEFAULT_INTERVAL
+    interval = max(interval, MIN_INTERVAL)
+    return DeviceAuthorization(
+        device_code=device_code or "",
+        user_code=user_code or "",
+        verification_uri=verification_uri or "",
+        expires_in=int(expires_in or 0),
+        interval=interval,
+        verification_uri_complete=text("verification_uri_complete", "verification_url_complete"),
+    )
+
+
+def request_device_code(
+    transport: Transport,
+    device_authorization_endpoint: str,
+    *,
+    client_id: str,
+    scopes: Iterable[str] | None = None,
+    audience: str | None = None,
+    auth: Any = None,
+) -> DeviceAuthorization:
+    """POST the device authorization request (section 3.1) and parse the answer."""
+    data: dict[str, Any] = {"client_id": client_id}
+    scope = " ".join(scopes or ())
+    if scope:
+        data["scope"] = scope
+    if audience:
+        data["audience"] = audience
+    response = transport.post_form(device_authorization_endpoint, data, auth=auth)
+    response.raise_for_error("device authorization request")
+    return parse_device_authorization(response.data, where=response.where)
+
+
+def poll_for_token(
+    transport: Transport,
+    token_endpoint: str,
+    authorization: DeviceAuthorization,
+    *,
+    client_id: str,
+    waiter: Waiter,
+    endpoint: str,
+    observer: Observer | None = None,
+    audience: str | None = None,
+    scopes: Iterable[str] | None = None,
+    auth: Any = None,
+    code_expires_at: float | None = None,
+) -> Credentials:
+    """Poll until the user approves (Credentials), or raise the error that ends the flow.
+
+    ``code_expires_at`` (the waiter clock's monotonic time at which the device code expires) lets a
+    deadline reached at the code's end say so (ExpiredTokenError) rather than "timed out".
+    """
+    interval = authorization.interval
+    wait = interval
+    failures = 0
+    attempt = 0
+    data: dict[str, Any] = {"grant_type": GRANT_TYPE, "device_code": authorization.device_code, "client_id": client_id}
+    if audience:
+        data["audience"] = audience
+    while True:
+        try:
+            waiter.sleep(wait)  # LoginTimeoutError at min(expires_in, timeout), LoginCancelledError on cancel
+        except LoginTimeoutError:
+            if code_expires_at is not None and waiter.clock.monotonic() >= code_expires_at:
+                raise ExpiredTokenError(
+                    "The sign-in code expired before it was approved; run the login again.", error="expired_token"
+                ) from None
+            raise
+        attempt += 1
+        notify(observer, Polling(attempt=attempt, interval=interval))
+        try:
+            response = transport.post_form(token_endpoint, data, auth=auth)
+        except (TransportError, ProtocolError) as exc:
+            if isinstance(exc, ProtocolError) and not (exc.status or 0) >= 500:
+                raise
+            failures += 1
+            wait = min(interval * (2**failures), MAX_BACKOFF)
+            notify(observer, NetworkRetry(delay=wait, reason=str(exc)))
+            continue
+        failures = 0
+        wait = interval
+        if response.ok:
+            return credentials_from_response(
+                response.data, endpoint=endpoint, where=response.where, requested_scopes=scopes, clock=waiter.clock
+            )
+        error = response.oauth_error()
+        if error is None:
+            if response.status >= 500:
+                failures += 1
+                wait = min(interval * (2**failures), MAX_BACKOFF)
+                notify(observer, NetworkRetry(delay=wait, reason=f"{response.where} answered HTTP {response.status}"))
+                continue
+            response.raise_for_error("device token request")
+        assert error is not None
+        if error.error == "authorization_pending":
+            continue
+        if error.error == "slow_down":
+            interval += SLOW_DOWN_STEP
+            wait = interval
+            notify(observer, SlowedDown(interval=interval))
+            continue
+        raise error
+
+
+def run_device_flow(
+    transport: Transport,
+    *,
+    device_authorization_endpoint: str,
+    token_endpoint: str,
+    client_id: str,
+    waiter: Waiter,
+    endpoint: str,
+    scopes: Iterable[str] | None = None,
+    audience: str | None = None,
+    observer: Observer | None = None,
+    auth: Any = None,
+) -> Credentials:
+    """The whole device flow: request a code, announce it (DeviceCodeIssued), poll until done."""
+    scopes = tuple(scopes or ())
+    waiter.check()
+    authorization = request_device_code(
+        transport, device_authorization_endpoint, client_id=client_id, scopes=scopes, audience=audience, auth=auth
+    )
+    code_expires_at = waiter.clock.monotonic() + authorization.expires_in
+    waiter.tighten(authorization.expires_in)
+    notify(
+        observer,
+        DeviceCodeIssued(
+            verification_uri=authorization.verification_uri,
+            user_code=authorization.user_code,
+            expires_at=waiter.clock.time() + authorization.expires_in,
+            interval=authorization.interval,
+            verification_uri_complete=authorization.verification_uri_complete,
+        ),
+    )
+    return poll_for_token(
+        transport,
+        token_endpoint,
+        authorization,
+        client_id=client_id,
+        waiter=waiter,
+        endpoint=endpoint,
+        observer=observer,
+        audience=audience,
+        scopes=scopes,
+        auth=auth,
+        code_expires_at=code_expires_at,
+    )
+
+
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "GRANT_TYPE",
+    "SLOW_DOWN_STEP",
+    "DeviceAuthorization",
+    "parse_device_authorization",
+    "poll_for_token",
+    "request_device_code",
+    "run_device_flow",
+]

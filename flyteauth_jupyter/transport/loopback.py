@@ -1,0 +1,290 @@
+"""The RFC 8252 loopback redirect receiver for one browser sign-in attempt.
+
+It listens on 127.0.0.1 only (also when the redirect URI says ``localhost``; the URI is kept as
+registered), on the redirect URI's port, or on any free port when that port is busy and the host is
+a loopback IP literal (RFC 8252 section 7.3). It serves in its own thread; only the redirect path
+counts (stray requests such as /favicon.ico get 404), the ``state`` is checked before anything else
+(a wrong one gets 400 and is remembered, and the receiver keeps waiting for the right one),
+``?error=`` becomes the matching OAuth error, and the browser gets a small, escaped HTML page. One
+receiver per attempt, closed afterwards; the request line (which holds the code) is never logged.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import html
+import ipaddress
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit, urlunsplit
+
+from ..control import Waiter
+from ..errors import ConfigurationError, FlyteAuthError, LoginTimeoutError, ProtocolError, oauth_error
+
+log = logging.getLogger(__name__)
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}}
+h1{{font-size:1.4em}}</style></head>
+<body><h1 id="{ident}">{title}</h1><p>{text}</p></body></html>
+"""
+
+
+def render_page(title: str, text: str, ident: str = "message") -> bytes:
+    """A small self-contained HTML page; every piece of text is escaped."""
+    return _PAGE.format(title=html.escape(title), text=html.escape(text), ident=html.escape(ident)).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class AuthorizationResponse:
+    """What the redirect carried: the authorization ``code`` (a secret), ``state`` and ``iss``."""
+
+    code: str = field(repr=False)
+    state: str = field(repr=False)
+    iss: str | None = None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True  # lets a new attempt bind right after the last one closed (TIME_WAIT)
+
+    def __init__(self, address: tuple[str, int], family: int, receiver: LoopbackReceiver) -> None:
+        self.address_family = family
+        self.receiver = receiver
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 10  # an idle (pre)connection may not hold a handler thread for long
+    server_version = "flyteauth"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the request line holds the code
+        return
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        status, title, text, ident = self.server.receiver._handle(self.path)
+        body = render_page(title, text, ident)
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass
+        self.close_connection = True
+
+
+def _bind_address(host: str) -> tuple[str, int]:
+    """The address literal and family to bind for a redirect host (loopback only)."""
+    bare = host.strip("[]").lower()
+    try:
+        ip = ipaddress.ip_address(bare)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        if not ip.is_loopback:
+            raise ConfigurationError(
+                f"The redirect URI's host {host} is not a loopback address; a local login needs http://127.0.0.1:<port>/<path>."
+            )
+        return str(ip), socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    if bare in ("localhost", "localhost.localdomain"):
+        return "127.0.0.1", socket.AF_INET
+    raise ConfigurationError(
+        f"The redirect URI's host {host} is not a loopback address; a local login needs http://127.0.0.1:<port>/<path>."
+    )
+
+
+class LoopbackReceiver:
+    """Receives one authorization response on a loopback redirect URI.
+
+    ``state`` is the value this attempt sent; ``expected_issuer`` (optional) is compared with the
+    ``iss`` parameter when the server sends one (RFC 9207). ``site`` names what the user signs in
+    to, for the page. Use as a context manager or call :meth:`start` and :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        redirect_uri: str,
+        *,
+        state: str,
+        expected_issuer: str | None = None,
+        site: str | None = None,
+    ) -> None:
+        parts = urlsplit(redirect_uri)
+        if parts.scheme.lower() != "http":
+            raise ConfigurationError(
+                f"The redirect URI must be http://127.0.0.1:<port>/<path> for a local login, not {parts.scheme or 'a relative URI'}."
+            )
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigurationError("The redirect URI has an invalid port.") from exc
+        host = parts.hostname or ""
+        self._bind_host, self._family = _bind_address(host)
+        self._ip_literal = host.strip("[]").lower() not in ("localhost", "localhost.localdomain")
+        self.registered_uri = redirect_uri
+        self.redirect_uri = redirect_uri
+        self.path = parts.path or "/"
+        self._parts = parts
+        self._wanted_port = port or 0
+        self._state = state
+        self._expected_issuer = expected_issuer.rstrip("/") if expected_issuer else None
+        self._site = site
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._result: AuthorizationResponse | None = None
+        self._error: FlyteAuthError | None = None
+        self.wrong_state_count = 0
+        self.stray_count = 0
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port: int | None = None
+
+    def __repr__(self) -> str:
+        return f"LoopbackReceiver(redirect_uri={self.redirect_uri!r}, listening={self._server is not None})"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> LoopbackReceiver:
+        """Bind and start serving; the effective ``redirect_uri`` is known afterwards."""
+        if self._server is not None:
+            return self
+        try:
+            server = _Server((self._bind_host, self._wanted_port), self._family, self)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE or not self._wanted_port:
+                raise ConfigurationError(
+                    f"Could not listen on {self._bind_host}:{self._wanted_port} for the sign-in redirect "
+                    f"({exc.strerror or type(exc).__name__})."
+                ) from exc
+            if not self._ip_literal:
+                raise ConfigurationError(
+                    f"Port {self._wanted_port} on 127.0.0.1 (from the redirect URI {self.registered_uri}) is in use, "
+                    "probably by another sign-in or program; close it, or register a redirect URI on "
+                    "http://127.0.0.1/... so any free port can be used."
+                ) from exc
+            log.info("redirect port %s is busy; using a free port (RFC 8252 section 7.3)", self._wanted_port)
+            server = _Server((self._bind_host, 0), self._family, self)
+        self._server = server
+        self.port = server.server_address[1]
+        if self.port != self._parts.port:  # a free port was used: say which in the redirect URI
+            host = self._parts.hostname or self._bind_host
+            netloc_host = f"[{host}]" if ":" in host else host
+            self.redirect_uri = urlunsplit(
+                (self._parts.scheme, f"{netloc_host}:{self.port}", self._parts.path, self._parts.query, "")
+            )
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="flyteauth-loopback", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving and release the port; idempotent, safe from any thread."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        try:
+            if self._thread is not None and self._thread.is_alive():
+                server.shutdown()
+        finally:
+            server.server_close()
+            if self._thread is not None:
+                self._thread.join(timeout=2)
+
+    def __enter__(self) -> LoopbackReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- waiting ---------------------------------------------------------------------------------
+    @property
+    def done(self) -> threading.Event:
+        return self._done
+
+    def wait(self, waiter: Waiter) -> AuthorizationResponse:
+        """Block until the redirect with our state arrives, the deadline passes or the flow is cancelled."""
+        try:
+            waiter.wait_for(self._done)
+        except LoginTimeoutError as exc:
+            if self.wrong_state_count:
+                raise LoginTimeoutError(
+                    f"{exc} A redirect with a different state arrived (a stale browser tab or another sign-in) "
+                    "and was refused; use the newest sign-in link."
+                ) from None
+            raise
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    # -- the request handler's logic (pure: path in, page out) ------------------------------------
+    def _handle(self, raw_path: str) -> tuple[int, str, str, str]:
+        parts = urlsplit(raw_path)
+        if parts.path != self.path:
+            with self._lock:
+                self.stray_count += 1
+            return 404, "Not found", "This address only receives the sign-in redirect.", "not-found"
+        params = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        state = params.get("state", "")
+        if not hmac.compare_digest(state.encode("utf-8", "replace"), self._state.encode("utf-8")):
+            with self._lock:
+                self.wrong_state_count += 1
+            return (
+                400,
+                "Sign-in link not recognised",
+                "This response does not belong to the sign-in in progress (a stale tab or another login). "
+                "Use the newest sign-in link from the notebook.",
+                "state-mismatch",
+            )
+        with self._lock:
+            if self._done.is_set():
+                return 400, "Already handled", "This sign-in was already completed; return to the notebook.", "already"
+            iss = params.get("iss") or None
+            if iss and self._expected_issuer and iss.rstrip("/") != self._expected_issuer:
+                self._error = ProtocolError(
+                    "The sign-in redirect came from a different authorization server than the one asked "
+                    "(RFC 9207 iss mismatch); sign in again."
+                )
+                page = (400, "Sign-in failed", "The response came from an unexpected server.", "error")
+            elif "error" in params:
+                self._error = oauth_error(params["error"], params.get("error_description"))
+                denied = params["error"] == "access_denied"
+                page = (
+                    200,
+                    "Sign-in denied" if denied else "Sign-in failed",
+                    ("The sign-in was denied. " if denied else "The sign-in did not complete. ")
+                    + "You can close this tab and return to the notebook.",
+                    "denied" if denied else "error",
+                )
+            elif params.get("code"):
+                self._result = AuthorizationResponse(code=params["code"], state=state, iss=iss)
+                where = f" to {self._site}" if self._site else ""
+                page = (
+                    200,
+                    "Signed in",
+                    f"You are signed in{where}. You can close this tab and return to the notebook.",
+                    "done",
+                )
+            else:
+                self._error = ProtocolError(
+                    "The sign-in redirect carried neither a code nor an error; sign in again."
+                )
+                page = (400, "Sign-in failed", "The response had no authorization code.", "error")
+            self._done.set()
+        return page
+
+
+__all__ = ["AuthorizationResponse", "LoopbackReceiver", "render_page"]
