@@ -23,6 +23,7 @@ from ..control import Waiter, run_in_background
 from ..credentials import Credentials
 from ..transport.http import Transport
 from ..transport.loopback import AuthorizationResponse, LoopbackReceiver
+from ..transport.relay import RelayReceiver, is_relay_uri
 from .events import AuthorizationRequested, Observer, notify
 from .pkce import CHALLENGE_METHOD, PKCEPair, generate_state, new_pkce
 from .tokens import credentials_from_response
@@ -111,6 +112,17 @@ def open_in_browser(url: str, waiter: Waiter, opener: BrowserOpener | None = Non
         return False
 
 
+def make_receiver(redirect_uri: str, **kwargs: Any) -> LoopbackReceiver | RelayReceiver:
+    """The receiver for ``redirect_uri``: a loopback socket, or the Jupyter server's relay.
+
+    A redirect to a loopback host is received on 127.0.0.1 (RFC 8252). A redirect to the Jupyter
+    server's ``.../flyteauth/callback`` (JupyterHub, remote kernels) is picked up from the relay.
+    """
+    if is_relay_uri(redirect_uri):  # also on a local Jupyter (127.0.0.1:8888 is Jupyter's port, not ours)
+        return RelayReceiver(redirect_uri, **kwargs)
+    return LoopbackReceiver(redirect_uri, **kwargs)
+
+
 def run_authcode_flow(
     transport: Transport,
     *,
@@ -134,7 +146,7 @@ def run_authcode_flow(
     pkce = pkce or new_pkce()
     state = state or generate_state()
     waiter.check()
-    receiver = LoopbackReceiver(redirect_uri, state=state, expected_issuer=issuer, site=endpoint)
+    receiver = make_receiver(redirect_uri, state=state, expected_issuer=issuer, site=endpoint)
     try:
         receiver.start()
         url = build_authorization_url(
@@ -178,4 +190,4 @@ def run_authcode_flow(
     )
 
 
-__all__ = ["DEFAULT_TIMEOUT", "build_authorization_url", "exchange_code", "open_in_browser", "run_authcode_flow"]
+__all__ = ["DEFAULT_TIMEOUT", "build_authorization_url", "make_receiver", "exchange_code", "open_in_browser", "run_authcode_flow"]

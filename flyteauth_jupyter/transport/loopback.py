@@ -252,39 +252,41 @@ class LoopbackReceiver:
         with self._lock:
             if self._done.is_set():
                 return 400, "Already handled", "This sign-in was already completed; return to the notebook.", "already"
-            iss = params.get("iss") or None
-            if iss and self._expected_issuer and iss.rstrip("/") != self._expected_issuer:
-                self._error = ProtocolError(
-                    "The sign-in redirect came from a different authorization server than the one asked "
-                    "(RFC 9207 iss mismatch); sign in again."
-                )
-                page = (400, "Sign-in failed", "The response came from an unexpected server.", "error")
-            elif "error" in params:
-                self._error = oauth_error(params["error"], params.get("error_description"))
-                denied = params["error"] == "access_denied"
-                page = (
-                    200,
-                    "Sign-in denied" if denied else "Sign-in failed",
-                    ("The sign-in was denied. " if denied else "The sign-in did not complete. ")
-                    + "You can close this tab and return to the notebook.",
-                    "denied" if denied else "error",
-                )
-            elif params.get("code"):
-                self._result = AuthorizationResponse(code=params["code"], state=state, iss=iss)
-                where = f" to {self._site}" if self._site else ""
-                page = (
-                    200,
-                    "Signed in",
-                    f"You are signed in{where}. You can close this tab and return to the notebook.",
-                    "done",
-                )
-            else:
-                self._error = ProtocolError(
-                    "The sign-in redirect carried neither a code nor an error; sign in again."
-                )
-                page = (400, "Sign-in failed", "The response had no authorization code.", "error")
+            self._result, self._error = interpret_redirect(params, self._expected_issuer)
             self._done.set()
-        return page
+        if self._result is not None:
+            where = f" to {self._site}" if self._site else ""
+            return 200, "Signed in", f"You are signed in{where}. You can close this tab and return to the notebook.", "done"
+        if isinstance(self._error, ProtocolError):
+            return 400, "Sign-in failed", "The response did not complete the sign-in.", "error"
+        denied = params.get("error") == "access_denied"
+        return (
+            200,
+            "Sign-in denied" if denied else "Sign-in failed",
+            ("The sign-in was denied. " if denied else "The sign-in did not complete. ")
+            + "You can close this tab and return to the notebook.",
+            "denied" if denied else "error",
+        )
 
 
-__all__ = ["AuthorizationResponse", "LoopbackReceiver", "render_page"]
+def interpret_redirect(
+    params: dict[str, str], expected_issuer: str | None
+) -> tuple[AuthorizationResponse | None, FlyteAuthError | None]:
+    """What an authorization response whose state already matched means: a code, or the error to raise.
+
+    Shared by the loopback receiver and the Jupyter relay receiver (RFC 6749 4.1.2, RFC 9207).
+    """
+    iss = params.get("iss") or None
+    if iss and expected_issuer and iss.rstrip("/") != expected_issuer.rstrip("/"):
+        return None, ProtocolError(
+            "The sign-in redirect came from a different authorization server than the one asked "
+            "(RFC 9207 iss mismatch); sign in again."
+        )
+    if "error" in params:
+        return None, oauth_error(params["error"], params.get("error_description"))
+    if params.get("code"):
+        return AuthorizationResponse(code=params["code"], state=params.get("state", ""), iss=iss), None
+    return None, ProtocolError("The sign-in redirect carried neither a code nor an error; sign in again.")
+
+
+__all__ = ["AuthorizationResponse", "LoopbackReceiver", "interpret_redirect", "render_page"]

@@ -18,6 +18,11 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..control import Waiter
+    from .loopback import AuthorizationResponse
 
 RELAY_PATH = "flyteauth/callback"
 FIELDS = ("code", "state", "error", "error_description", "error_uri", "iss")
@@ -78,3 +83,71 @@ def take_redirect(state: str, directory: Path | None = None) -> dict[str, str] |
     except FileNotFoundError:
         pass
     return {str(k): str(v) for k, v in payload.items()} if isinstance(payload, dict) else None
+
+
+POLL_SECONDS = 0.2
+
+
+class RelayReceiver:
+    """Kernel side of the relay: waits for the redirect the server extension dropped for our state.
+
+    Same surface as :class:`~flyteauth_jupyter.transport.loopback.LoopbackReceiver` (``start``,
+    ``close``, ``redirect_uri``, ``wait(waiter)``), so the auth-code flow picks one or the other by
+    the redirect URI: loopback hosts get a socket, ``https://<jupyter>/.../flyteauth/callback`` the relay.
+    """
+
+    def __init__(
+        self,
+        redirect_uri: str,
+        *,
+        state: str,
+        expected_issuer: str | None = None,
+        site: str | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        self.redirect_uri = self.registered_uri = redirect_uri
+        self._state = state
+        self._expected_issuer = expected_issuer
+        self._directory = directory
+
+    def __repr__(self) -> str:
+        return f"RelayReceiver(redirect_uri={self.redirect_uri!r})"
+
+    def start(self) -> "RelayReceiver":
+        stale = relay_file(self._state, self._directory)
+        if stale.exists():  # cannot happen with a fresh state; never trust a leftover
+            stale.unlink()
+        return self
+
+    def close(self) -> None:
+        try:
+            relay_file(self._state, self._directory).unlink()
+        except FileNotFoundError:
+            pass
+
+    def __enter__(self) -> "RelayReceiver":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def wait(self, waiter: "Waiter") -> "AuthorizationResponse":
+        """Poll for the relayed redirect until it arrives, the deadline passes or the flow is cancelled."""
+        from .loopback import interpret_redirect
+
+        while True:
+            params = take_redirect(self._state, self._directory)
+            if params is not None:
+                result, error = interpret_redirect(params, self._expected_issuer)
+                if error is not None:
+                    raise error
+                assert result is not None
+                return result
+            waiter.sleep(POLL_SECONDS)
+
+
+def is_relay_uri(redirect_uri: str) -> bool:
+    """True for a redirect URI served by the Jupyter relay (its path ends with /flyteauth/callback)."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(redirect_uri).path.rstrip("/").endswith("/" + RELAY_PATH)

@@ -97,3 +97,39 @@ def test_write_and_take_are_atomic_and_private(tmp_path):
     assert path.name != "s.json" and "s" != path.stem
     assert take_redirect("s", tmp_path) == {"code": "c", "state": "s"}
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.idp
+@pytest.mark.parametrize("action", ["approve", "deny"])
+def test_pkce_through_the_relay_against_the_real_idp(jupyter_server, flyteadmin, monkeypatch, action):
+    """A remote kernel's sign-in: the IdP redirects to Jupyter's relay, not to a kernel socket."""
+    from rig.user import AuthCodeUser
+
+    from flyteauth_jupyter import PKCEAuthenticator
+    from flyteauth_jupyter.errors import AccessDeniedError
+    from flyteauth_jupyter.stores import MemoryStore
+
+    base, relay = jupyter_server
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(relay.parent))
+    user = AuthCodeUser(keep_session=True)  # keeps the Jupyter login header below
+    user.session.headers["Authorization"] = f"token {TOKEN}"  # the user's browser is logged in to Jupyter
+    followed = []
+
+    def browser(url):
+        followed.append(user.follow(url, action=action))
+        return True
+
+    auth = PKCEAuthenticator(
+        flyteadmin.endpoint, None, redirect_uri=f"{base}/flyteauth/callback", open_browser=browser,
+        store=MemoryStore(), timeout=30,
+    )
+    if action == "deny":
+        with pytest.raises(AccessDeniedError, match="denied"):
+            auth.refresh_credentials()
+        return
+    creds = auth.refresh_credentials()
+    assert user.last_redirect_status == 200 and followed[0].startswith(f"{base}/flyteauth/callback?")
+    assert creds.access_token and creds.refresh_token
+    assert list(relay.glob("*.json")) == []  # the code did not linger on disk
+    resp = requests.get(f"{flyteadmin.endpoint}/api/v1/projects", headers=dict([auth.fetch_grpc_call_auth_metadata()]), timeout=10)
+    assert resp.status_code == 200
