@@ -1,0 +1,166 @@
+"""From the magic's options to a ready-to-run authenticator: :class:`LoginSpec` and :func:`prepare`.
+
+``LoginSpec`` is everything ``%flyte_login`` decided in the cell, and nothing secret: a client secret
+is referred to by the name of its environment variable (or its file) and read only here, in the
+background, when the authenticator is built. :func:`prepare` runs in the login's background thread:
+it reads the server's configuration when ``--flow auto`` needs it, applies the flow rules
+(:mod:`.environment`) and constructs one of the seed authenticators with the keyword-only extras
+(``observer=``, ``timeout=``, ``store=``, ``client_id=``, ``open_browser=``), passing only those the
+class accepts.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..endpoint import Endpoint
+from ..errors import ConfigurationError
+from ..flows.events import Event
+from .environment import BrowserLocation, FlowChoice, browser_location, choose_flow, configured_choice
+from .flytekit_config import read_client_secret
+from .session import Prepared
+
+
+@dataclass(frozen=True)
+class LoginSpec:
+    """What the cell asked for. Holds no secret (see the module docstring)."""
+
+    endpoint: Endpoint
+    flow: str = "auto"
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    client_secret_location: str | None = None
+    scopes: tuple[str, ...] = ()
+    audience: str | None = None
+    command: tuple[str, ...] = ()
+    timeout: float | None = None
+    no_cache: bool = False
+    insecure: bool = False
+    verify: bool | str | None = None
+    http_proxy_url: str | None = None
+    open_browser: bool = True
+    redirect_uri: str | None = None
+    configured_auth_type: str | None = None
+    name: str = "flyte_auth"
+    location: BrowserLocation | None = field(default=None, compare=False)
+
+    @property
+    def has_client_secret(self) -> bool:
+        return bool(self.client_secret_env or self.client_secret_location)
+
+
+def accepted_parameters(cls: Any) -> set[str]:
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return {"**"}
+    names = {p.name for p in params}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        names.add("**")
+    return names
+
+
+def construct(cls: Any, required: dict[str, Any], optional: dict[str, Any]) -> Any:
+    """``cls(**required, **optional)``, leaving out optional arguments the class does not take or that are None."""
+    accepted = accepted_parameters(cls)
+    kwargs = dict(required)
+    for key, value in optional.items():
+        if value is not None and (key in accepted or "**" in accepted):
+            kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_store_for(spec: LoginSpec) -> Any:
+    from ..config import RemoteClientConfigStore
+
+    return construct(
+        RemoteClientConfigStore,
+        {"endpoint": spec.endpoint.url},
+        {"insecure": spec.insecure or None, "verify": spec.verify, "http_proxy_url": spec.http_proxy_url},
+    )
+
+
+def decide_flow(spec: LoginSpec, cfg_store: Any) -> FlowChoice:
+    """The flow for ``spec``; reads the server configuration only when ``auto`` needs it."""
+    location = spec.location or browser_location()
+    if spec.flow != "auto" or spec.command or spec.has_client_secret:
+        return choose_flow(
+            spec.flow, location=location, has_client_secret=spec.has_client_secret, has_command=bool(spec.command),
+            configured_auth_type=spec.configured_auth_type, endpoint=spec.endpoint.service,
+        )
+    configured = configured_choice(spec.configured_auth_type)
+    if configured is not None:
+        return configured
+    cfg = cfg_store.get_client_config()
+    return choose_flow(
+        "auto",
+        location=location,
+        authorization_endpoint=getattr(cfg, "authorization_endpoint", None) or None,
+        device_endpoint=getattr(cfg, "device_authorization_endpoint", None) or None,
+        configured_auth_type=spec.configured_auth_type,
+        endpoint=spec.endpoint.service,
+    )
+
+
+def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
+    """Build the authenticator for ``spec`` (runs in the background thread)."""
+    from .. import authenticators as auth
+
+    cfg_store = None if spec.flow == "command" or (spec.command and spec.flow == "auto") else config_store_for(spec)
+    choice = decide_flow(spec, cfg_store)
+    store = None
+    if spec.no_cache:
+        from ..stores import MemoryStore
+
+        store = MemoryStore()
+    scopes = list(spec.scopes) or None
+    extras = {"observer": observer, "timeout": spec.timeout, "store": store, "insecure": spec.insecure or None}
+    endpoint = spec.endpoint.url
+    if choice.flow == "device":
+        authenticator = construct(
+            auth.DeviceCodeAuthenticator,
+            {"endpoint": endpoint, "cfg_store": cfg_store},
+            {"audience": spec.audience, "scopes": scopes, "http_proxy_url": spec.http_proxy_url,
+             "verify": spec.verify, "client_id": spec.client_id, **extras},
+        )
+    elif choice.flow == "pkce":
+        authenticator = construct(
+            auth.PKCEAuthenticator,
+            {"endpoint": endpoint, "cfg_store": cfg_store},
+            {"scopes": scopes, "verify": spec.verify, "client_id": spec.client_id,
+             "redirect_uri": spec.redirect_uri, "open_browser": spec.open_browser,
+             "http_proxy_url": spec.http_proxy_url, **extras},
+        )
+    elif choice.flow == "client-credentials":
+        client_id = spec.client_id
+        if not client_id:
+            raise ConfigurationError(
+                "Client credentials need a client id; pass --client-id ID (or set admin.clientId)."
+            )
+        secret = read_client_secret(env_var=spec.client_secret_env, location=spec.client_secret_location)
+        authenticator = construct(
+            auth.ClientCredentialsAuthenticator,
+            {"endpoint": endpoint, "client_id": client_id, "client_secret": secret, "cfg_store": cfg_store},
+            {"scopes": scopes, "http_proxy_url": spec.http_proxy_url, "verify": spec.verify,
+             "audience": spec.audience, **extras},
+        )
+        del secret
+    elif choice.flow == "command":
+        if not spec.command:
+            raise ConfigurationError("The command flow needs a command; pass --command followed by the program and its arguments.")
+        authenticator = construct(
+            auth.CommandAuthenticator,
+            {"command": list(spec.command)},
+            {"endpoint": endpoint, "observer": observer, "timeout": spec.timeout},
+        )
+    else:  # pragma: no cover - choose_flow validated it
+        raise ConfigurationError(f"Unknown flow {choice.flow!r}.")
+    return Prepared(
+        authenticator=authenticator,
+        flow=choice.flow,
+        reason=choice.reason,
+        notice=getattr(authenticator, "fallback_reason", None),
+    )

@@ -1,0 +1,142 @@
+"""Where does the user's browser run, and which flow does ``--flow auto`` pick?
+
+PKCE needs the browser and the kernel on one machine: the identity provider redirects the browser to
+``http://127.0.0.1:<port>/callback`` and only the kernel's machine answers there. Device code works
+from anywhere. :func:`browser_location` looks at the kernel's environment (pure: it is handed the
+environment mapping, the platform and the loaded module names) and :func:`choose_flow` applies the
+rules. Every decision comes with one sentence the widget shows ("device code: JupyterHub detected,
+the browser is not on the kernel's machine").
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..errors import ConfigurationError
+
+FLOWS = ("auto", "device", "pkce", "client-credentials", "command")
+
+
+@dataclass(frozen=True)
+class BrowserLocation:
+    local: bool
+    reason: str
+
+
+def browser_location(
+    env: Mapping[str, str] | None = None,
+    *,
+    platform: str | None = None,
+    modules: Iterable[str] | None = None,
+    dockerenv: bool | None = None,
+) -> BrowserLocation:
+    """Guess whether the user's browser runs on the kernel's machine."""
+    env = os.environ if env is None else env
+    platform = sys.platform if platform is None else platform
+    modules = set(sys.modules if modules is None else modules)
+    if dockerenv is None:
+        dockerenv = os.path.exists("/.dockerenv")
+
+    if "google.colab" in modules or "COLAB_RELEASE_TAG" in env or "COLAB_GPU" in env:
+        return BrowserLocation(False, "Google Colab detected; the kernel runs in Google's cloud")
+    if "KAGGLE_KERNEL_RUN_TYPE" in env or "KAGGLE_URL_BASE" in env:
+        return BrowserLocation(False, "Kaggle detected; the kernel runs in Kaggle's cloud")
+    if any(key in env for key in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_PREFIX", "JUPYTERHUB_USER")):
+        return BrowserLocation(False, "JupyterHub detected; the kernel is not on your machine")
+    if "BINDER_SERVICE_HOST" in env or "BINDER_LAUNCH_HOST" in env:
+        return BrowserLocation(False, "Binder detected; the kernel is not on your machine")
+    if env.get("CODESPACES", "").lower() == "true":
+        return BrowserLocation(False, "GitHub Codespaces detected; the kernel is not on your machine")
+    if any(key in env for key in ("REMOTE_CONTAINERS", "VSCODE_REMOTE_CONTAINERS_SESSION", "VSCODE_AGENT_FOLDER")):
+        return BrowserLocation(False, "VS Code remote detected; the kernel is not on your machine")
+    if any(key in env for key in ("SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY")):
+        return BrowserLocation(False, "the kernel runs over SSH; your browser is on another machine")
+    if dockerenv or "KUBERNETES_SERVICE_HOST" in env:
+        return BrowserLocation(False, "the kernel runs in a container; its loopback is not your browser's")
+    if platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+        return BrowserLocation(False, "the kernel's machine has no display")
+    return BrowserLocation(True, "the browser runs on the kernel's machine (local Jupyter)")
+
+
+@dataclass(frozen=True)
+class FlowChoice:
+    flow: str
+    reason: str
+
+
+#: flytekit ``admin.authType`` values (case-insensitive) and our plug-in names -> our flow names
+AUTH_TYPES = {
+    "standard": "pkce",
+    "pkce": "pkce",
+    "basic": "client-credentials",
+    "client_credentials": "client-credentials",
+    "clientsecret": "client-credentials",
+    "external_process": "command",
+    "externalcommand": "command",
+    "deviceflow": "device",
+    "notebook": "auto",
+    "notebook_device": "device",
+    "notebook_pkce": "pkce",
+}
+
+
+def flow_from_auth_type(auth_type: str | None) -> str | None:
+    if not auth_type:
+        return None
+    return AUTH_TYPES.get(auth_type.strip().lower())
+
+
+def configured_choice(auth_type: str | None) -> FlowChoice | None:
+    """The flow flytekit's ``authType`` setting decides, or None when it leaves the choice to us.
+
+    flytekit's default (``standard``/``Pkce``) is a default, not a choice: it cannot work when the
+    browser is on another machine, so ``auto`` still looks at the environment then."""
+    flow = flow_from_auth_type(auth_type)
+    if flow in ("device", "client-credentials", "command") or (
+        flow == "pkce" and (auth_type or "").strip().lower() == "notebook_pkce"
+    ):
+        return FlowChoice(flow, f"flytekit config authType {auth_type}")
+    return None
+
+
+def choose_flow(
+    requested: str,
+    *,
+    location: BrowserLocation,
+    authorization_endpoint: str | None = None,
+    device_endpoint: str | None = None,
+    has_client_secret: bool = False,
+    has_command: bool = False,
+    configured_auth_type: str | None = None,
+    endpoint: str = "",
+) -> FlowChoice:
+    """Apply the ``--flow`` rules. ``requested`` is the user's choice (``auto`` lets us pick)."""
+    if requested not in FLOWS:
+        raise ConfigurationError(f"Unknown flow {requested!r}; use one of {', '.join(FLOWS)}.")
+    if requested != "auto":
+        return FlowChoice(requested, "chosen with --flow")
+    if has_command:
+        return FlowChoice("command", "a token command was given")
+    if has_client_secret:
+        return FlowChoice("client-credentials", "a client secret was given")
+    configured = configured_choice(configured_auth_type)
+    if configured is not None:
+        return configured
+    if authorization_endpoint and location.local:
+        return FlowChoice("pkce", location.reason)
+    if device_endpoint:
+        if location.local:
+            return FlowChoice("device", "the server advertises no authorization endpoint")
+        return FlowChoice("device", location.reason)
+    if authorization_endpoint:
+        return FlowChoice(
+            "pkce", f"{location.reason}, but the server offers no device flow; the sign-in page must reach this machine"
+        )
+    where = f" at {endpoint}" if endpoint else ""
+    raise ConfigurationError(
+        f"The server{where} advertises neither an authorization endpoint nor a device endpoint; "
+        "pass --flow client-credentials or --flow command."
+    )

@@ -1,0 +1,425 @@
+"""IPython connectivity: ``%flyte_login``, ``%flyte_logout``, ``%flyte_status`` (syntax pinned in DESIGN.md).
+
+``%flyte_login`` decides everything that needs no network in the cell (endpoint, options, the
+display), binds a :class:`~.session.LoginSession` to ``--name`` in the user namespace, shows the
+login and returns at once; the flow runs in the background (``--wait`` blocks the cell instead).
+Defaults come from ``%config FlyteAuthMagics.<trait>`` and, without ``--endpoint``, from flytekit's
+own configuration (``FLYTE_PLATFORM_URL``, ``~/.flyte/config.yaml``, ...).
+
+Errors: a :class:`~flyteauth_jupyter.errors.FlyteAuthError` becomes a plain ``UsageError`` with its one
+sentence (a plain UsageError prints without a traceback; a subclass would not, see ipython#14024).
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import os
+import shlex
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, CaselessStrEnum, Float, List, Unicode
+
+from ..endpoint import parse_endpoint
+from ..errors import ConfigurationError, FlyteAuthError
+from .connect import LoginSpec, prepare
+from .environment import FLOWS
+from .flytekit_config import FlytekitSettings, read_flytekit_settings
+from .render import make_display
+from .session import LoginSession
+from .state import LoginView, clock_time, flow_title
+
+FLOW_METAVAR = "|".join(FLOWS)
+
+
+def _sessions_registry() -> Any:
+    from .. import sessions
+
+    return sessions
+
+
+@magics_class
+class FlyteAuthMagics(Magics):
+    """Sign in to a Flyte deployment from the notebook without blocking the kernel."""
+
+    default_endpoint = Unicode(
+        "", help="Endpoint used when %flyte_login has no --endpoint (empty: flytekit's own configuration)."
+    ).tag(config=True)
+    default_flow = CaselessStrEnum(
+        list(FLOWS), default_value="auto", help="Flow used when %flyte_login has no --flow."
+    ).tag(config=True)
+    default_name = Unicode("flyte_auth", help="Variable the authenticator is bound to when --name is absent.").tag(
+        config=True
+    )
+    display = CaselessStrEnum(
+        ["auto", "widget", "html", "text"],
+        default_value="auto",
+        help="How the login is shown: a live widget (with an HTML fallback), HTML updated in place, or "
+        "plain text. auto: widget in a Jupyter kernel, text in a terminal.",
+    ).tag(config=True)
+    timeout = Float(
+        None, allow_none=True, help="Deadline of an interactive login in seconds (None: the flow's own)."
+    ).tag(config=True)
+    open_browser = Bool(
+        True,
+        help="PKCE: also open the sign-in page with the kernel machine's browser (PKCE is only chosen "
+        "automatically when that browser is the user's). The device flow never does.",
+    ).tag(config=True)
+    client_id = Unicode(None, allow_none=True, help="Client id overriding the server's configuration.").tag(
+        config=True
+    )
+    scopes = List(Unicode(), help="Scopes overriding the server's configuration.").tag(config=True)
+    audience = Unicode(None, allow_none=True, help="Audience to request (device and client credentials).").tag(
+        config=True
+    )
+    redirect_uri = Unicode(None, allow_none=True, help="PKCE redirect URI overriding the server's.").tag(
+        config=True
+    )
+    use_flytekit_config = Bool(
+        True, help="Read flytekit's configuration (environment and config file) for missing settings."
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.sessions: dict[str, LoginSession] = {}
+
+    # ------------------------------------------------------------------------------------------
+    # %flyte_login
+    # ------------------------------------------------------------------------------------------
+    @line_magic
+    @magic_arguments()
+    @argument("--endpoint", metavar="URL", help="Flyte endpoint: https://host[:port] or host:port (default: flytekit's config).")
+    @argument("--flow", metavar=FLOW_METAVAR, choices=FLOWS, default=None,
+              help="Sign-in flow; auto picks PKCE when your browser runs on the kernel's machine, device code otherwise.")
+    @argument("--client-id", metavar="ID", help="OAuth client id (default: the server's).")
+    @argument("--client-secret-env", metavar="VAR", help="Environment variable holding the client secret (client credentials).")
+    @argument("--scopes", metavar="S", nargs="+", help="Scopes to request (default: the server's).")
+    @argument("--audience", metavar="A", help="Audience to request.")
+    @argument("--command", nargs=argparse.REMAINDER,
+              help="External command printing a token (argv, no shell); must come last.")
+    @argument("--name", metavar="VAR", help="Variable to bind the authenticator to (default: flyte_auth).")
+    @argument("--wait", action="store_true", help="Block this cell until the sign-in ends.")
+    @argument("--timeout", metavar="SECONDS", type=float, help="Give up the sign-in after this many seconds.")
+    @argument("--no-cache", action="store_true", help="Ignore saved tokens and keep the new ones in memory only.")
+    @argument("--insecure", action="store_true", help="Plain HTTP to a host:port endpoint (as flytekit's insecure).")
+    @argument("--insecure-skip-verify", action="store_true", help="Do not verify TLS certificates.")
+    @argument("--ca-cert", metavar="PATH", help="CA bundle to verify TLS certificates with.")
+    @argument("--proxy", metavar="URL", help="HTTP(S) proxy for the sign-in requests.")
+    def flyte_login(self, line: str = "") -> None:
+        """Sign in to a Flyte deployment without blocking the kernel.
+
+        Returns at once with a live login panel; the sign-in runs in the background and the
+        authenticator is bound to ``--name`` (default ``flyte_auth``) right away. Code that needs the
+        token (``flyte_auth.get_credentials()``, ``flyte_auth.wait()``) waits for the sign-in to end.
+        """
+        args = _unquoted(parse_argstring(self.flyte_login, line))
+        try:
+            session = self.start_login(args)
+            if args.wait:
+                session.wait(args.timeout if args.timeout is not None else None)
+        except FlyteAuthError as exc:
+            raise UsageError(str(exc)) from None
+
+    def start_login(self, args: argparse.Namespace) -> LoginSession:
+        """Resolve ``args`` into a spec, bind and start a session (the magic without its error boundary)."""
+        name = args.name or self.default_name
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise ConfigurationError(f"--name {name!r} is not a valid Python variable name.")
+        spec = self.build_spec(args, name=name)
+        previous = self.sessions.get(name)
+        if previous is not None:
+            previous.cancel()
+        session = LoginSession(
+            lambda observer: prepare(spec, observer),
+            endpoint=spec.endpoint.service,
+            name=name,
+            use_cache=not spec.no_cache,
+            timeout=spec.timeout,
+            display=None,
+            flow_hint="" if spec.flow == "auto" else spec.flow,
+        )
+        session.display = make_display(self.display_mode(), on_cancel=session.cancel, on_retry=session.retry)
+        self.sessions[name] = session
+        self.shell.user_ns[name] = session
+        try:
+            _sessions_registry().register_session(spec.endpoint.service, session)
+        except Exception:  # noqa: BLE001 - flytekit reuse is a bonus, never a reason to fail
+            pass
+        session.start(self.shell)
+        return session
+
+    def display_mode(self) -> str:
+        if self.display != "auto":
+            return self.display
+        if getattr(self.shell, "kernel", None) is not None:
+            try:
+                import ipywidgets  # noqa: F401
+            except ImportError:
+                return "html"
+            return "widget"
+        return "text"
+
+    def flytekit_settings(self) -> FlytekitSettings:
+        return read_flytekit_settings() if self.use_flytekit_config else FlytekitSettings()
+
+    def build_spec(self, args: argparse.Namespace, *, name: str) -> LoginSpec:
+        settings = self.flytekit_settings()
+        raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
+        if not raw_endpoint:
+            raise ConfigurationError(
+                "No Flyte endpoint: pass --endpoint URL, or set FLYTE_PLATFORM_URL or admin.endpoint in "
+                "~/.flyte/config.yaml."
+            )
+        insecure = bool(args.insecure)
+        if not args.endpoint and not self.default_endpoint:
+            insecure = insecure or settings.insecure
+        endpoint = parse_endpoint(raw_endpoint, insecure=insecure)
+        # flytekit's other settings apply when they describe this endpoint
+        same = bool(settings.endpoint) and _same_endpoint(settings.endpoint, endpoint.service, settings.insecure)
+        cfg = settings if same else FlytekitSettings()
+
+        if args.insecure_skip_verify or cfg.insecure_skip_verify:
+            verify: bool | str | None = False
+        else:
+            verify = args.ca_cert or cfg.ca_cert_file_path or None
+            if verify and not Path(str(verify)).expanduser().exists():
+                raise ConfigurationError(f"The CA bundle {verify} does not exist; pass --ca-cert with a readable file.")
+            if verify:
+                verify = str(Path(str(verify)).expanduser())
+
+        secret_env = args.client_secret_env or None
+        if secret_env and not os.environ.get(secret_env):
+            raise ConfigurationError(f"The environment variable {secret_env} that should hold the client secret is empty or unset.")
+        secret_location = None
+        if not secret_env:
+            secret_env = cfg.client_secret_env
+            secret_location = cfg.client_secret_location
+
+        command = cfg.command
+        if args.command:
+            # IPython's magic argument splitting keeps quotes: re-split the rest of the line as a shell would
+            command = tuple(shlex.split(" ".join(args.command)))
+            if len(command) == 1 and " " in command[0].strip():
+                command = tuple(shlex.split(command[0]))
+        if args.command is not None and not command:
+            raise ConfigurationError("--command needs the program to run and its arguments.")
+
+        flow = args.flow or self.default_flow
+        timeout = args.timeout if args.timeout is not None else self.timeout
+        if timeout is not None and timeout <= 0:
+            raise ConfigurationError("--timeout must be a positive number of seconds.")
+        scopes = tuple(args.scopes or ()) or tuple(self.scopes) or cfg.scopes
+        return LoginSpec(
+            endpoint=endpoint,
+            flow=flow,
+            client_id=args.client_id or self.client_id or cfg.client_id,
+            client_secret_env=secret_env,
+            client_secret_location=secret_location,
+            scopes=scopes,
+            audience=args.audience or self.audience or cfg.audience,
+            command=command,
+            timeout=timeout,
+            no_cache=bool(args.no_cache),
+            insecure=insecure,
+            verify=verify,
+            http_proxy_url=args.proxy or cfg.http_proxy_url,
+            open_browser=self.open_browser,
+            redirect_uri=self.redirect_uri,
+            configured_auth_type=cfg.auth_type,
+            name=name,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # %flyte_logout
+    # ------------------------------------------------------------------------------------------
+    @line_magic
+    @magic_arguments()
+    @argument("--endpoint", metavar="URL", help="Sign out of this endpoint (default: the session bound to --name).")
+    @argument("--name", metavar="VAR", help="The variable of the session to sign out (default: flyte_auth).")
+    def flyte_logout(self, line: str = "") -> None:
+        """Sign out: revoke the refresh token (when the server can), clear the saved tokens for the
+        endpoint (both SDK layouts) and remove the variable."""
+        args = _unquoted(parse_argstring(self.flyte_logout, line))
+        try:
+            message = self.logout(args)
+        except FlyteAuthError as exc:
+            raise UsageError(str(exc)) from None
+        print(message)
+
+    def logout(self, args: argparse.Namespace) -> str:
+        session = self._find_session(args)
+        if session is None:
+            if not args.endpoint:
+                name = args.name or self.default_name
+                raise ConfigurationError(
+                    f"There is no sign-in bound to `{name}`; pass --endpoint URL to clear that endpoint's saved tokens."
+                )
+            # no session in this kernel: clear the endpoint's cache all the same
+            ns = argparse.Namespace(**{**vars(_default_login_args()), "endpoint": args.endpoint, "flow": "device"})
+            spec = self.build_spec(ns, name=args.name or self.default_name)
+            session = LoginSession(lambda observer: prepare(spec, observer), endpoint=spec.endpoint.service, name=spec.name)
+        session.logout()
+        removed = []
+        for var, value in list(self.shell.user_ns.items()):
+            if value is session:
+                del self.shell.user_ns[var]
+                removed.append(var)
+        for key, value in list(self.sessions.items()):
+            if value is session:
+                del self.sessions[key]
+        try:
+            _sessions_registry().forget_session(session.endpoint, session)
+        except Exception:  # noqa: BLE001
+            pass
+        gone = f"; removed {', '.join(f'`{v}`' for v in removed)}" if removed else ""
+        return f"Signed out of {session.endpoint}{gone}."
+
+    def _find_session(self, args: argparse.Namespace) -> LoginSession | None:
+        if args.name:
+            value = self.shell.user_ns.get(args.name)
+            if isinstance(value, LoginSession):
+                return value
+            return self.sessions.get(args.name)
+        if args.endpoint:
+            service = parse_endpoint(args.endpoint, insecure=True).service
+            for session in self.sessions.values():
+                if _same_endpoint(session.endpoint, service, True):
+                    return session
+            return None
+        value = self.shell.user_ns.get(self.default_name)
+        return value if isinstance(value, LoginSession) else self.sessions.get(self.default_name)
+
+    # ------------------------------------------------------------------------------------------
+    # %flyte_status
+    # ------------------------------------------------------------------------------------------
+    @line_magic
+    def flyte_status(self, line: str = "") -> None:
+        """Who is signed in where: endpoint, flow, status, subject, scopes and token expiry (never a token)."""
+        if line.strip():
+            raise UsageError("%flyte_status takes no arguments.")
+        print(self.status_text())
+
+    def status_text(self) -> str:
+        if not self.sessions:
+            return "Not signed in to any Flyte endpoint; run %flyte_login."
+        lines = []
+        now = time.time()
+        for name, session in self.sessions.items():
+            view = session.view
+            parts = [f"{name}: {view.endpoint}", flow_title(view.flow) if view.flow else "flow pending", view.phase.replace("_", " ")]
+            if view.subject:
+                parts.insert(1, f"as {view.subject}")
+            if view.scopes:
+                parts.append("scopes " + " ".join(view.scopes))
+            if view.phase == "signed_in":
+                if view.token_expires_at is not None:
+                    left = view.token_expires_at - now
+                    state = f"valid until {clock_time(view.token_expires_at)}" if left > 0 else "expired (refreshed on next use)"
+                    parts.append(state)
+                else:
+                    parts.append("expiry unknown")
+            elif view.message and not view.active:
+                parts.append(view.message)
+            lines.append(" · ".join(parts))
+            if view.notice:
+                lines.append(f"  Note: {view.notice}")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------------------------------
+    def observer_for_plugin(self, service: str) -> Any:
+        """An observer that shows a login the flytekit plug-in started (no ``%flyte_login`` session for
+        ``service``): the panel appears in the cell that triggered it, on the flow's first event."""
+        display = make_display(self.display_mode(), on_cancel=lambda: None, on_retry=lambda: None)
+        state = {"view": LoginView(endpoint=service, name="(flytekit)"), "shown": False}
+        lock = threading.Lock()
+
+        def observe(event: Any) -> None:
+            with lock:
+                state["view"] = state["view"].apply(event)
+                if not state["shown"]:
+                    state["shown"] = True
+                    display.show(state["view"])
+                else:
+                    display.update(state["view"])
+
+        return observe
+
+    def close(self) -> None:
+        """Cancel logins in progress (on unload)."""
+        for session in list(self.sessions.values()):
+            session.cancel()
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def _unquoted(args: argparse.Namespace) -> argparse.Namespace:
+    """Strip the quotes IPython's argument splitting leaves around values (``--endpoint 'h:1'``)."""
+    for key, value in vars(args).items():
+        if key == "command":
+            continue
+        if isinstance(value, str):
+            setattr(args, key, _unquote(value))
+        elif isinstance(value, list):
+            setattr(args, key, [_unquote(v) if isinstance(v, str) else v for v in value])
+    return args
+
+
+def _default_login_args() -> argparse.Namespace:
+    return parse_argstring(FlyteAuthMagics.flyte_login, "")
+
+
+def _same_endpoint(a: str, b: str, insecure: bool) -> bool:
+    try:
+        return parse_endpoint(a, insecure=True).service.lower() == parse_endpoint(b, insecure=True).service.lower()
+    except FlyteAuthError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------
+# load / unload
+# ------------------------------------------------------------------------------------------------
+MAGIC_NAMES = ("flyte_login", "flyte_logout", "flyte_status")
+
+
+def load_ipython_extension(ip: Any) -> FlyteAuthMagics:
+    """Register the magics (idempotent: a second load returns the registered instance)."""
+    existing = ip.magics_manager.registry.get(FlyteAuthMagics.__name__)
+    if isinstance(existing, FlyteAuthMagics):
+        return existing
+    magics = FlyteAuthMagics(shell=ip)
+    ip.register_magics(magics)
+    try:
+        _sessions_registry().set_observer_factory(magics.observer_for_plugin)
+    except Exception:  # noqa: BLE001 - flytekit integration is optional
+        pass
+    return magics
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    """Remove the magics and cancel logins in progress; bound variables stay usable."""
+    magics = ip.magics_manager.registry.pop(FlyteAuthMagics.__name__, None)
+    table = ip.magics_manager.magics
+    for name in MAGIC_NAMES:
+        bound = table["line"].get(name)
+        if bound is not None and getattr(bound, "__self__", None) is magics:
+            del table["line"][name]
+    if magics is not None:
+        magics.close()
+        try:
+            _sessions_registry().set_observer_factory(None)
+        except Exception:  # noqa: BLE001
+            pass
+        try:
+            ip.configurables.remove(magics)
+        except ValueError:
+            pass

@@ -1,0 +1,299 @@
+"""Drawing a :class:`~.state.LoginView`: HTML fragments, plain text, and the three kinds of display.
+
+* :class:`WidgetDisplay` (a kernel with ipywidgets): one output holding the live
+  :class:`~.widget.LoginWidget` *and* an HTML + text fallback in the same MIME bundle, under a
+  ``display_id``. Frontends with a widget manager draw the widget; nbconvert, papermill and frontends
+  without one draw the HTML, which is updated in place on every phase change, so a saved notebook
+  shows the final state ("Signed in as ...") and never a code or link that is no longer needed.
+* :class:`HTMLDisplay`: the HTML bundle alone, updated in place (``%config FlyteAuthMagics.display = 'html'``).
+* :class:`TextDisplay`: one printed line per change, for a terminal IPython.
+
+Every piece of text is escaped; only http(s) URLs become links; links open in the user's own browser
+tab (``target="_blank"``): nothing here calls ``webbrowser`` on the kernel's machine.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+from .state import LoginView
+
+PHASE_COLOURS = {
+    "signed_in": "#1a7f37",
+    "denied": "#cf222e",
+    "expired": "#9a6700",
+    "cancelled": "#57606a",
+    "error": "#cf222e",
+    "signed_out": "#57606a",
+}
+
+
+def esc(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def safe_url(url: str | None) -> str | None:
+    """``url`` if it is http(s), else None (never a javascript: link)."""
+    if not url:
+        return None
+    lowered = url.strip().lower()
+    return url.strip() if lowered.startswith(("https://", "http://")) else None
+
+
+def link(url: str | None, label: str) -> str:
+    href = safe_url(url)
+    if href is None:
+        return esc(label)
+    return f'<a href="{esc(href)}" target="_blank" rel="noopener noreferrer">{esc(label)}</a>'
+
+
+def title_html(view: LoginView) -> str:
+    endpoint = esc(view.endpoint or "(endpoint pending)")
+    return (
+        f'<div class="flyteauth-title"><b>Flyte sign-in</b> · <code>{endpoint}</code>'
+        f'<br><span style="color:#57606a">{esc(view.flow_line())}</span></div>'
+    )
+
+
+def link_html(view: LoginView) -> str:
+    """The link the user follows: the verification page (device) or the sign-in page (PKCE)."""
+    if not view.active:
+        return ""
+    if view.user_code:
+        target = view.verification_uri_complete or view.verification_uri
+        shown = view.verification_uri or target or ""
+        return f"<div>1. Open {link(target, shown)} in your browser</div>"
+    if view.auth_url:
+        return f"<div>{link(view.auth_url, 'Open the sign-in page')}</div>"
+    return ""
+
+
+def code_html(view: LoginView, *, copy_button: bool = True) -> str:
+    """The user code, large and selectable, with a copy-to-clipboard button (frontend only)."""
+    if not (view.active and view.user_code):
+        return ""
+    code = esc(view.user_code)
+    button = ""
+    if copy_button:
+        button = (
+            f' <button type="button" title="Copy the code" data-code="{code}" '
+            "onclick=\"navigator.clipboard &amp;&amp; navigator.clipboard.writeText(this.dataset.code);"
+            "this.textContent='Copied'\">Copy</button>"
+        )
+    return (
+        "<div>2. Enter the code "
+        f'<span class="flyteauth-code" style="font-size:1.8em;font-family:monospace;font-weight:bold;'
+        f'letter-spacing:0.08em;user-select:all">{code}</span>{button}</div>'
+    )
+
+
+def qr_html(view: LoginView, *, scale: int = 3) -> str:
+    """An inline SVG QR code of ``verification_uri_complete`` (RFC 8628 section 3.3.1), when given."""
+    url = safe_url(view.verification_uri_complete) if view.active else None
+    if not url:
+        return ""
+    try:
+        import segno
+    except ImportError:  # segno is a dependency; be quiet if it is missing anyway
+        return ""
+    svg = segno.make(url, error="m").svg_inline(scale=scale, border=2)
+    return f'<div class="flyteauth-qr" title="Scan to open the verification page on a phone">{svg}</div>'
+
+
+def status_html(view: LoginView, now: float | None = None) -> str:
+    colour = PHASE_COLOURS.get(view.phase, "inherit")
+    weight = "bold" if view.done else "normal"
+    return (
+        f'<div class="flyteauth-status" data-phase="{esc(view.phase)}" '
+        f'style="color:{colour};font-weight:{weight}">{esc(view.status_line(now))}</div>'
+    )
+
+
+def notice_html(view: LoginView) -> str:
+    return f'<div style="color:#9a6700">Note: {esc(view.notice)}</div>' if view.notice else ""
+
+
+def view_html(view: LoginView, now: float | None = None, *, copy_button: bool = False) -> str:
+    """The whole login as one HTML block (the fallback for frontends without widgets)."""
+    parts = [title_html(view)]
+    details = link_html(view) + code_html(view, copy_button=copy_button)
+    if details:
+        parts.append(f'<div style="display:flex;gap:1.5em;align-items:center"><div>{details}</div>{qr_html(view)}</div>')
+    parts.append(status_html(view, now))
+    parts.append(notice_html(view))
+    return '<div class="flyteauth-login" style="border-left:3px solid #8c959f;padding-left:0.8em">' + "".join(parts) + "</div>"
+
+
+def view_text(view: LoginView, now: float | None = None) -> str:
+    return "\n".join(view.text_lines(now))
+
+
+def bundle(view: LoginView, now: float | None = None) -> dict[str, Any]:
+    return {"text/html": view_html(view, now), "text/plain": view_text(view, now)}
+
+
+# -- displays -----------------------------------------------------------------------------------
+class LoginDisplay:
+    """What a :class:`~.session.LoginSession` draws on. Methods may be called from any thread."""
+
+    def show(self, view: LoginView) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def update(self, view: LoginView) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def tick(self, view: LoginView) -> None:
+        """Called about once a second while the login waits (countdown)."""
+
+    def redisplay(self, view: LoginView) -> None:
+        """Show the login again in the current cell (a later cell needs a new sign-in)."""
+        self.show(view)
+
+
+def _display(data: dict[str, Any], *, display_id: str, update: bool) -> None:
+    from IPython.display import display, update_display
+
+    if update:
+        update_display(data, raw=True, display_id=display_id)
+    else:
+        display(data, raw=True, display_id=display_id)
+
+
+class HTMLDisplay(LoginDisplay):
+    """An HTML output updated in place (``display_id``) on every change of phase or message."""
+
+    def __init__(self) -> None:
+        import uuid
+
+        self.display_id = f"flyteauth-{uuid.uuid4().hex}"
+        self._lock = threading.Lock()
+        self._last: tuple[str, str] | None = None
+        self._shown = False
+
+    def _bundle(self, view: LoginView) -> dict[str, Any]:
+        return bundle(view)
+
+    def _changed(self, view: LoginView) -> bool:
+        key = (view.phase, view.message)
+        if key == self._last:
+            return False
+        self._last = key
+        return True
+
+    def show(self, view: LoginView) -> None:
+        with self._lock:
+            _display(self._bundle(view), display_id=self.display_id, update=self._shown)
+            self._shown = True
+            self._last = (view.phase, view.message)
+
+    def update(self, view: LoginView) -> None:
+        with self._lock:
+            if self._changed(view):
+                _display(self._bundle(view), display_id=self.display_id, update=True)
+
+    def refresh(self, view: LoginView) -> None:
+        """Send the current state again (from the thread that waits, so it carries that cell's parent)."""
+        with self._lock:
+            self._last = (view.phase, view.message)
+            _display(self._bundle(view), display_id=self.display_id, update=True)
+
+    def redisplay(self, view: LoginView) -> None:
+        with self._lock:
+            _display(self._bundle(view), display_id=self.display_id, update=False)
+            self._shown = True
+
+
+class WidgetDisplay(HTMLDisplay):
+    """The live widget plus the HTML fallback, in one output (see the module docstring)."""
+
+    def __init__(self, *, on_cancel: Callable[[], Any], on_retry: Callable[[], Any]) -> None:
+        super().__init__()
+        from .widget import LoginWidget
+
+        self.widget = LoginWidget(on_cancel=on_cancel, on_retry=on_retry)
+
+    def _bundle(self, view: LoginView) -> dict[str, Any]:
+        data = bundle(view)
+        data["application/vnd.jupyter.widget-view+json"] = {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": self.widget.model_id,
+        }
+        return data
+
+    def _changed(self, view: LoginView) -> bool:
+        # only phase changes rewrite the output; the widget itself updates continuously
+        if self._last is not None and self._last[0] == view.phase:
+            return False
+        self._last = (view.phase, view.message)
+        return True
+
+    def show(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().show(view)
+
+    def update(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().update(view)
+
+    def refresh(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().refresh(view)
+
+    def tick(self, view: LoginView) -> None:
+        self.widget.tick(view)
+
+    def redisplay(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().redisplay(view)
+
+
+class TextDisplay(LoginDisplay):
+    """Plain text lines for a terminal: printed once per meaningful change."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+        self._printed: set[str] = set()
+
+    def _write(self, lines: list[str]) -> None:
+        import sys
+
+        stream = self.stream or sys.stdout
+        fresh = [line for line in lines if line not in self._printed]
+        if not fresh:
+            return
+        self._printed.update(fresh)
+        stream.write("\n".join(fresh) + "\n")
+        stream.flush()
+
+    def show(self, view: LoginView) -> None:
+        with self._lock:
+            self._write([view.text_lines()[0]])
+
+    def update(self, view: LoginView) -> None:
+        now = time.time()
+        with self._lock:
+            lines = view.text_lines(now)[1:]
+            if view.active:
+                # the countdown changes every second; print the waiting sentence without it
+                lines = [line for line in lines if line != view.status_line(now)] + [view.message]
+            self._write([line for line in lines if line])
+
+    def redisplay(self, view: LoginView) -> None:
+        with self._lock:
+            self._printed.clear()
+        self.show(view)
+        self.update(view)
+
+
+def make_display(mode: str, *, on_cancel: Callable[[], Any], on_retry: Callable[[], Any]) -> LoginDisplay:
+    if mode == "widget":
+        return WidgetDisplay(on_cancel=on_cancel, on_retry=on_retry)
+    if mode == "html":
+        return HTMLDisplay()
+    return TextDisplay()

@@ -1,0 +1,121 @@
+"""``LoginWidget``: the live login panel, composed from standard ipywidgets (no custom JavaScript).
+
+Layout (top to bottom): title (endpoint, flow and why), the link and the user code with a copy
+button, the QR code of ``verification_uri_complete``, the status line (with a countdown), and the
+Cancel / Retry buttons. The widget never talks to a server: a :class:`~.session.LoginSession` hands it
+:class:`~.state.LoginView` snapshots (:meth:`LoginWidget.update`, from the login's background thread,
+the documented ipywidgets pattern) and the buttons call back into the session.
+
+Secret hygiene: every synced trait holds only what is on screen. The code, links and QR are emptied
+when the login ends, so the saved widget state of a finished login holds the summary sentence only.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from .render import code_html, link_html, notice_html, qr_html, status_html, title_html
+from .state import LoginView
+
+HIDDEN = "none"
+SHOWN = ""
+
+
+class LoginWidget(widgets.VBox):
+    """The login panel. ``on_cancel`` / ``on_retry`` are called (without arguments) by the buttons."""
+
+    def __init__(self, *, on_cancel: Callable[[], Any] | None = None, on_retry: Callable[[], Any] | None = None) -> None:
+        self.title = widgets.HTML(value="")
+        self.link = widgets.HTML(value="")
+        self.code = widgets.HTML(value="")
+        self.qr = widgets.HTML(value="")
+        self.status = widgets.HTML(value="")
+        self.notice = widgets.HTML(value="")
+        self.cancel_button = widgets.Button(
+            description="Cancel", icon="times", tooltip="Stop this sign-in", layout=widgets.Layout(width="auto")
+        )
+        self.retry_button = widgets.Button(
+            description="Retry",
+            icon="redo",
+            tooltip="Start the sign-in again",
+            button_style="primary",
+            layout=widgets.Layout(width="auto", display=HIDDEN),
+        )
+        self.details = widgets.HBox(
+            [widgets.VBox([self.link, self.code]), self.qr],
+            layout=widgets.Layout(align_items="center", grid_gap="1.5em", display=HIDDEN),
+        )
+        self.buttons = widgets.HBox([self.cancel_button, self.retry_button])
+        super().__init__(
+            [self.title, self.details, self.status, self.notice, self.buttons],
+            layout=widgets.Layout(border_left="3px solid #8c959f", padding="0 0 0 0.8em"),
+        )
+        self._lock = threading.RLock()
+        self._on_cancel = on_cancel
+        self._on_retry = on_retry
+        self.cancel_button.on_click(lambda _button: self._press(self._on_cancel))
+        self.retry_button.on_click(lambda _button: self._press(self._on_retry))
+        self.view: LoginView | None = None
+
+    @staticmethod
+    def _press(callback: Callable[[], Any] | None) -> None:
+        if callback is not None:
+            callback()
+
+    # -- drawing ---------------------------------------------------------------------------------
+    @staticmethod
+    def _set(widget: widgets.Widget, name: str, value: Any) -> None:
+        if getattr(widget, name) != value:
+            setattr(widget, name, value)
+
+    def update(self, view: LoginView, now: float | None = None) -> None:
+        """Draw ``view`` (any thread)."""
+        with self._lock:
+            self.view = view
+            self._set(self.title, "value", title_html(view))
+            self._set(self.link, "value", link_html(view))
+            self._set(self.code, "value", code_html(view))
+            self._set(self.qr, "value", qr_html(view))
+            self._set(self.status, "value", status_html(view, now))
+            self._set(self.notice, "value", notice_html(view))
+            has_details = bool(self.link.value or self.code.value or self.qr.value)
+            self._set(self.details.layout, "display", SHOWN if has_details else HIDDEN)
+            self._set(self.cancel_button.layout, "display", SHOWN if view.active else HIDDEN)
+            retry = view.failed or view.phase == "signed_out"
+            self._set(self.retry_button.layout, "display", SHOWN if retry else HIDDEN)
+            self._set(self.retry_button, "description", "Sign in again" if view.phase == "signed_out" else "Retry")
+            self._set(self.buttons.layout, "display", SHOWN if (view.active or retry) else HIDDEN)
+
+    def tick(self, view: LoginView | None = None, now: float | None = None) -> None:
+        """Refresh the countdown in the status line."""
+        with self._lock:
+            view = view or self.view
+            if view is not None and view is self.view:
+                self._set(self.status, "value", status_html(view, now))
+
+    def all_widgets(self) -> list[widgets.Widget]:
+        """This widget and every widget (and layout) it owns, for state inspection in tests."""
+        found: list[widgets.Widget] = []
+
+        def walk(w: widgets.Widget) -> None:
+            if w in found:
+                return
+            found.append(w)
+            for name in ("layout", "style"):
+                sub = getattr(w, name, None)
+                if isinstance(sub, widgets.Widget):
+                    walk(sub)
+            for child in getattr(w, "children", ()):
+                walk(child)
+
+        walk(self)
+        return found
+
+    @property
+    def status_text(self) -> str:
+        view = self.view
+        return view.status_line() if view is not None else ""

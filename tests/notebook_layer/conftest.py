@@ -1,0 +1,61 @@
+"""Fixtures of the notebook-layer tests: an IPython InteractiveShell with the extension loaded."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+FLYTE_ENV = (
+    "FLYTE_PLATFORM_URL", "FLYTE_PLATFORM_INSECURE", "FLYTE_PLATFORM_INSECURE_SKIP_VERIFY",
+    "FLYTE_PLATFORM_CA_CERT_FILE_PATH", "FLYTE_PLATFORM_HTTP_PROXY_URL", "FLYTE_CREDENTIALS_CLIENT_ID",
+    "FLYTE_CREDENTIALS_CLIENT_SECRET", "FLYTE_CREDENTIALS_CLIENT_SECRET_LOCATION",
+    "FLYTE_CREDENTIALS_CLIENT_SECRET_ENV_VAR", "FLYTE_CREDENTIALS_SCOPES", "FLYTE_CREDENTIALS_AUTH_MODE",
+    "FLYTE_CREDENTIALS_AUDIENCE", "FLYTE_CREDENTIALS_COMMAND", "FLYTECTL_CONFIG", "_FLYTECTL_CONFIG_PYFLYTE_OVERRIDE",
+)
+
+
+@pytest.fixture
+def isolated_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No flytekit configuration from the machine running the tests: HOME and cwd are empty dirs."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    for name in FLYTE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def shell(isolated_config: Path) -> Iterator[InteractiveShell]:
+    """The process's InteractiveShell with ``%load_ext flyteauth_jupyter``; unloaded and cleaned afterwards."""
+    ip = InteractiveShell.instance()
+    before = set(ip.user_ns)
+    result = ip.run_line_magic("load_ext", "flyteauth_jupyter")
+    assert result is None, result
+    yield ip
+    magics = ip.magics_manager.registry.get("FlyteAuthMagics")
+    if magics is not None:
+        for session in list(magics.sessions.values()):
+            session.cancel()
+            future = session.future
+            if future is not None:
+                try:
+                    future.exception(timeout=10)  # bounded: the flow ends within one poll of a cancel
+                except Exception:  # noqa: BLE001 - only waiting here
+                    pass
+    ip.run_line_magic("unload_ext", "flyteauth_jupyter")
+    for name in set(ip.user_ns) - before:
+        ip.user_ns.pop(name, None)
+    ip.config.pop("FlyteAuthMagics", None)  # %config settings of this test
+    from flyteauth_jupyter import sessions
+
+    for service, registered in sessions.sessions().items():
+        sessions.forget_session(service, registered)
+
+
+def magics_of(ip: InteractiveShell):
+    return ip.magics_manager.registry["FlyteAuthMagics"]
