@@ -19,6 +19,7 @@ from typing import Any
 from ..endpoint import Endpoint
 from ..errors import ConfigurationError
 from ..flows.events import Event
+from ..transport.relay import is_relay_uri
 from .environment import BrowserLocation, FlowChoice, browser_location, choose_flow, configured_choice
 from .flytekit_config import read_client_secret
 from .session import Prepared
@@ -83,6 +84,12 @@ def config_store_for(spec: LoginSpec) -> Any:
     )
 
 
+def relayed_remotely(spec: LoginSpec) -> bool:
+    """True when the redirect goes through the Jupyter relay and the browser is not on this machine:
+    the user opens the widget's link in their own browser; the kernel must not launch one."""
+    return bool(spec.redirect_uri and is_relay_uri(spec.redirect_uri)) and not (spec.location or browser_location()).local
+
+
 def decide_flow(spec: LoginSpec, cfg_store: Any) -> FlowChoice:
     """The flow for ``spec``; reads the server configuration only when ``auto`` needs it."""
     location = spec.location or browser_location()
@@ -95,6 +102,8 @@ def decide_flow(spec: LoginSpec, cfg_store: Any) -> FlowChoice:
     if configured is not None:
         return configured
     cfg = cfg_store.get_client_config()
+    if spec.redirect_uri and is_relay_uri(spec.redirect_uri) and getattr(cfg, "authorization_endpoint", None):
+        location = BrowserLocation(True, "the sign-in redirect comes back through this Jupyter server's relay")
     return choose_flow(
         "auto",
         location=location,
@@ -131,7 +140,7 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
             auth.PKCEAuthenticator,
             {"endpoint": endpoint, "cfg_store": cfg_store},
             {"scopes": scopes, "verify": spec.verify, "client_id": spec.client_id,
-             "redirect_uri": spec.redirect_uri, "open_browser": spec.open_browser,
+             "redirect_uri": spec.redirect_uri, "open_browser": spec.open_browser and not relayed_remotely(spec),
              "http_proxy_url": spec.http_proxy_url, **extras},
         )
     elif choice.flow == "client-credentials":
