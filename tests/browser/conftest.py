@@ -1,0 +1,284 @@
+"""The browser suite's rig: one real JupyterLab server per module, driven by Debian's chromium.
+
+* :func:`lab` (module): ``python -m jupyterlab`` as a subprocess on 127.0.0.1 (a free port, token
+  auth, ``--allow-root`` when root) in its own process group, with an isolated environment as the
+  nbval harness gives its kernels (tests/notebooks/test_notebooks.py): an empty ``HOME`` and
+  XDG/IPython/Jupyter dirs, ``FLYTE_PLATFORM_URL`` = the session's FlyteAdmin stand-in, and a keyring
+  that is a JSON file in the run's directory (tests/rig/file_keyring.py). Kernels are this venv's
+  python. JupyterLab saves widget state in notebooks (so the secret scan covers it) and fetches no
+  news and no update checks.
+* :func:`chromium` (module): Python Playwright driving ``/usr/bin/chromium`` headless with a fresh
+  user-data dir; every request that is not to a loopback address is aborted and recorded in
+  ``.blocked``. The first load of JupyterLab (slow: it builds its caches) happens here, bounded.
+
+Nothing here sleeps on a guess: waits are on the server's status API (bounded poll) or Playwright
+locators (bounded timeouts).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import nbformat
+import pytest
+import requests
+
+from rig.file_keyring import read_history
+from rig.flyteadmin import FlyteAdminStandIn
+
+REPO = Path(__file__).resolve().parents[2]
+TESTS = REPO / "tests"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+SERVER_START_TIMEOUT = 60.0  # seconds until /api/status answers
+FIRST_LOAD_TIMEOUT_MS = 90_000  # JupyterLab's first page load
+TIMEOUT_MS = 30_000  # every other wait in the browser
+TOKEN_USERNAMES = ("access_token", "refresh_token", "id_token")
+#: settings from the machine that would change what the server or kernels do (as the nbval harness)
+DROPPED_ENV = re.compile(
+    r"^(FLYTE|FLYTECTL|_FLYTECTL|PYTEST|JUPYTER|JPY|IPYTHON|PYTHON_KEYRING|KEYRING|BROWSER$|FLYTEAUTH_RIG|"
+    r"COV_CORE|XDG_)"
+)
+
+
+# ------------------------------------------------------------------------------------ the server
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lab_env(run_dir: Path, flyteadmin: FlyteAdminStandIn) -> tuple[dict[str, str], Path]:
+    """The server's (and so its kernels') environment: isolated dirs, the endpoint, a file keyring."""
+    env = {k: v for k, v in os.environ.items() if not DROPPED_ENV.match(k)}
+    home = run_dir / "home"
+    dirs = {
+        "HOME": home,
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_CACHE_HOME": home / ".cache",
+        "XDG_DATA_HOME": home / ".local" / "share",
+        "XDG_STATE_HOME": home / ".local" / "state",
+        "XDG_RUNTIME_DIR": run_dir / "runtime",
+        "IPYTHONDIR": home / ".ipython",
+        "JUPYTER_CONFIG_DIR": home / ".jupyter",
+        "JUPYTER_DATA_DIR": home / ".local" / "share" / "jupyter",
+        "JUPYTER_RUNTIME_DIR": run_dir / "runtime" / "jupyter",
+        "JUPYTERLAB_SETTINGS_DIR": home / ".jupyter" / "lab" / "user-settings",
+        "JUPYTERLAB_WORKSPACES_DIR": home / ".jupyter" / "lab" / "workspaces",
+    }
+    for name, path in dirs.items():
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        env[name] = str(path)
+    keyring_file = run_dir / "keyring.json"
+    loopback = "127.0.0.1,localhost,::1"
+    env.update({
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")])),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "NO_PROXY": ",".join(filter(None, [loopback, os.environ.get("NO_PROXY", "")])),
+        "no_proxy": ",".join(filter(None, [loopback, os.environ.get("no_proxy", "")])),
+        "FLYTE_PLATFORM_URL": flyteadmin.endpoint,
+        "PYTHON_KEYRING_BACKEND": "rig.file_keyring.FileKeyring",
+        "FLYTEAUTH_RIG_KEYRING": str(keyring_file),
+    })
+    settings = dirs["JUPYTERLAB_SETTINGS_DIR"]
+    # save widget state with the notebook (Settings > Save Widget State Automatically): the saved file
+    # then holds the login widget's models, and the secret scan must find nothing in them either
+    widgets_settings = settings / "@jupyter-widgets" / "jupyterlab-manager" / "plugin.jupyterlab-settings"
+    widgets_settings.parent.mkdir(parents=True, exist_ok=True)
+    widgets_settings.write_text(json.dumps({"saveState": True}))
+    # no "get news?" toast over the notebook (and no fetch of it)
+    labconfig = dirs["JUPYTER_CONFIG_DIR"] / "labconfig"
+    labconfig.mkdir(parents=True, exist_ok=True)
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    return env, keyring_file
+
+
+@dataclass
+class Lab:
+    """A running JupyterLab server: ``.url`` (no trailing slash), ``.token``, ``.root`` (its files)."""
+
+    url: str
+    token: str
+    root: Path
+    keyring: Path
+    log: Path
+    proc: subprocess.Popen[bytes]
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        headers = {"Authorization": f"token {self.token}", **kwargs.pop("headers", {})}
+        return self.session.request(method, f"{self.url}{path}", headers=headers, timeout=10, **kwargs)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return text.replace(self.token, "<token>")[-chars:]
+
+    def notebook(self, name: str, sources: list[str]) -> Path:
+        """Write a fresh notebook (code cells ``sources``, python3 kernel) into the server's root."""
+        nb = nbformat.v4.new_notebook()
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+        nb.metadata["language_info"] = {"name": "python"}
+        nb.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+        path = self.root / name
+        nbformat.write(nb, path)
+        return path
+
+    def page_url(self, name: str) -> str:
+        """The notebook in a fresh (reset) workspace, so only this notebook is open."""
+        return f"{self.url}/lab/tree/{quote(name)}?reset&token={self.token}"
+
+    def shutdown_kernels(self) -> None:
+        for session in self.api("GET", "/api/sessions").json():
+            self.api("DELETE", f"/api/sessions/{session['id']}")
+
+    def stored_tokens(self) -> list[str]:
+        """Every token value a kernel wrote to the file keyring (both SDK layouts)."""
+        values: list[str] = []
+        for entry in read_history(self.keyring):
+            if entry["username"] in TOKEN_USERNAMES:
+                values.append(entry["password"])
+            elif entry["username"] == "tokens":
+                data = json.loads(entry["password"])
+                values += [data[k] for k in ("access_token", "refresh_token") if isinstance(data.get(k), str)]
+        return sorted({v for v in values if v})
+
+    def stop(self) -> None:
+        try:
+            self.api("POST", "/api/shutdown")  # shuts the kernels down too
+            self.proc.wait(timeout=20)
+        except (requests.RequestException, subprocess.TimeoutExpired):
+            pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.proc.poll() is not None:
+                break
+            try:
+                os.killpg(self.proc.pid, sig)
+                self.proc.wait(timeout=10)
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        try:  # kernels left behind in the group (they also exit once their parent is gone)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.session.close()
+
+
+@pytest.fixture(scope="module")
+def lab(flyteadmin: FlyteAdminStandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    run_dir = tmp_path_factory.mktemp("jupyterlab")
+    root = run_dir / "root"
+    root.mkdir()
+    env, keyring_file = lab_env(run_dir, flyteadmin)
+    token = secrets.token_hex(24)
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--port-retries=0",
+        f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
+        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--ServerApp.terminals_enabled=False",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    log = run_dir / "jupyterlab.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    server = Lab(f"http://127.0.0.1:{port}", token, root, keyring_file, log, proc)
+    server.session.trust_env = False  # loopback only, never through a proxy
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"JupyterLab exited ({proc.returncode}) before answering:\n{server.log_tail()}")
+            try:
+                if server.api("GET", "/api/status").status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"JupyterLab did not answer within {SERVER_START_TIMEOUT} s:\n{server.log_tail()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        server.stop()
+
+
+# ----------------------------------------------------------------------------------- the browser
+@dataclass
+class Chromium:
+    context: Any  # playwright BrowserContext
+    blocked: list[str] = field(default_factory=list)
+
+    def new_page(self) -> Any:
+        page = self.context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        return page
+
+
+@pytest.fixture(scope="module")
+def chromium(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    if not os.access(CHROMIUM, os.X_OK):
+        message = f"{CHROMIUM} is missing: `make chromium` (or apt-get install chromium) installs it"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    profile = tmp_path_factory.mktemp("chromium-profile")  # fresh user-data dir per run
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1200, "height": 900}, device_scale_factor=2, timeout=60_000,
+        )
+        browser = Chromium(context)
+
+        def guard(route: Any) -> None:
+            url = route.request.url
+            parts = urlsplit(url)
+            if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOOPBACK_HOSTS:
+                browser.blocked.append(url)
+                route.abort()
+            else:
+                route.continue_()
+
+        context.route("**/*", guard)
+        try:
+            # JupyterLab's first load is the slow one; do it once here, bounded
+            page = browser.new_page()
+            page.goto(f"{lab.url}/lab?reset&token={lab.token}", timeout=FIRST_LOAD_TIMEOUT_MS)
+            page.locator("#jp-main-dock-panel").wait_for(timeout=FIRST_LOAD_TIMEOUT_MS)
+            page.close()
+            yield browser
+        finally:
+            context.close()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the item (``item.rep_call``), so fixtures can tell a failure."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
