@@ -15,6 +15,7 @@ tab (``target="_blank"``): nothing here calls ``webbrowser`` on the kernel's mac
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -48,7 +49,15 @@ def link(url: str | None, label: str) -> str:
     href = safe_url(url)
     if href is None:
         return esc(label)
-    return f'<a href="{esc(href)}" target="_blank" rel="noopener noreferrer">{esc(label)}</a>'
+    return (
+        f'<a class="flyteauth-link" href="{esc(href)}" target="_blank" rel="noopener noreferrer" '
+        f'style="color:#0969da;text-decoration:underline">{esc(label)}</a>'
+    )
+
+
+def code_spans(escaped: str) -> str:
+    """Already-escaped text with its `name` spans shown as <code> (the plain-text form keeps backticks)."""
+    return re.sub(r"`([^`<>&]+)`", r"<code>\1</code>", escaped)
 
 
 def title_html(view: LoginView) -> str:
@@ -80,7 +89,7 @@ def code_html(view: LoginView, *, copy_button: bool = True) -> str:
     button = ""
     if copy_button:
         button = (
-            f' <button type="button" title="Copy the code" data-code="{code}" '
+            f' <button type="button" class="jupyter-button flyteauth-copy" title="Copy the code" data-code="{code}" '
             "onclick=\"navigator.clipboard &amp;&amp; navigator.clipboard.writeText(this.dataset.code);"
             "this.textContent='Copied'\">Copy</button>"
         )
@@ -109,7 +118,7 @@ def status_html(view: LoginView, now: float | None = None) -> str:
     weight = "bold" if view.done else "normal"
     return (
         f'<div class="flyteauth-status" data-phase="{esc(view.phase)}" '
-        f'style="color:{colour};font-weight:{weight}">{esc(view.status_line(now))}</div>'
+        f'style="color:{colour};font-weight:{weight}">{code_spans(esc(view.status_line(now)))}</div>'
     )
 
 

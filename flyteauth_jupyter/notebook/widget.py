@@ -57,6 +57,9 @@ class LoginWidget(widgets.VBox):
         self._lock = threading.RLock()
         self._on_cancel = on_cancel
         self._on_retry = on_retry
+        self.add_class("flyteauth-widget")
+        self.cancel_button.add_class("flyteauth-cancel")
+        self.retry_button.add_class("flyteauth-retry")
         self.cancel_button.on_click(lambda _button: self._press(self._on_cancel))
         self.retry_button.on_click(lambda _button: self._press(self._on_retry))
         self.view: LoginView | None = None

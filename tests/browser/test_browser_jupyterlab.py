@@ -8,7 +8,7 @@ buttons, follow its link, Ctrl+S) and read the widget's DOM:
 * ``.flyteauth-code`` (the user code), ``.flyteauth-status`` with ``data-phase`` (the status line)
   and the ``<a target="_blank">`` link: the HTML that render.py draws into ipywidgets' HTML widgets,
   looked up inside the widget's ``.widget-vbox`` (never the HTML fallback of the same output);
-* ipywidgets' buttons by their labels (Cancel, Retry).
+* the widget and its buttons by their stable classes (flyteauth-widget, flyteauth-cancel, flyteauth-retry).
 
 1. Device login: the widget shows the code and a link to the IdP; a person clicks the link (a new
    tab), checks the code the IdP shows, signs in and allows; the widget says "Signed in as ..."; a
@@ -80,8 +80,7 @@ class Notebook:
 
     def widget(self, index: int) -> Any:
         """The login widget in the outputs of cell ``index`` (the live ipywidgets view)."""
-        return self.cell(index).locator(".jp-OutputArea-output .widget-vbox").filter(
-            has=self.page.locator(".flyteauth-title")).first
+        return self.cell(index).locator(".jp-OutputArea-output .flyteauth-widget").first
 
     def status(self, index: int) -> Any:
         return self.widget(index).locator(".flyteauth-status")
@@ -94,7 +93,7 @@ class Notebook:
         return text
 
     def button(self, index: int, label: str) -> Any:
-        return self.widget(index).get_by_role("button", name=label)
+        return self.widget(index).locator(f".flyteauth-{label.lower()}")
 
     def text_output(self, index: int) -> Any:
         return self.cell(index).locator(".jp-OutputArea-output")
@@ -201,7 +200,7 @@ def test_device_login_in_jupyterlab(lab: Any, chromium: Any, notebook: Any, idp:
 
     expect(status).to_have_attribute("data-phase", "signed_in", timeout=LOGIN_TIMEOUT_MS)
     expect(status).to_contain_text("Signed in as alice")
-    expect(status).to_contain_text("available as `flyte_auth`")
+    expect(status).to_contain_text("available as flyte_auth")
     expect(nb.widget(1).locator(".flyteauth-code")).to_have_count(0)  # the code is gone
     expect(nb.button(1, "Cancel")).to_be_hidden()
     nb.select(0)

@@ -57,5 +57,3 @@ def shell(isolated_config: Path) -> Iterator[InteractiveShell]:
         sessions.forget_session(service, registered)
 
 
-def magics_of(ip: InteractiveShell):
-    return ip.magics_manager.registry["FlyteAuthMagics"]

@@ -179,3 +179,8 @@ def wait_until(predicate: Any, timeout: float = 5.0, what: str = "condition") ->
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         pause.wait(0.01)
+
+
+def magics_of(ip):
+    """The FlyteAuthMagics instance registered in ``ip``."""
+    return ip.magics_manager.registry["FlyteAuthMagics"]

@@ -139,7 +139,7 @@ def test_device_approve(nb, flyteadmin, device_user):
     assert session.view.history[-1] == "signed_in"
     wait_until(lambda: "Signed in" in widget.status.value, what="the summary sentence")
     assert f"to {flyteadmin.service}, token valid until" in widget.status.value
-    assert "available as `flyte_auth`" in widget.status.value
+    assert "available as <code>flyte_auth</code>" in widget.status.value
     assert widget.code.value == widget.link.value == widget.qr.value == ""
     # the bound authenticator works for an SDK call, through the server's header key
     assert session.fetch_grpc_call_auth_metadata()[0] == "flyte-authorization"

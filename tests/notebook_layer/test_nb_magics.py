@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import magics_of
+from nb_fakes import magics_of
 from IPython.core.error import UsageError
 from nb_fakes import SECRET_ACCESS, SECRET_REFRESH, FakeFactory, wait_until
 

@@ -56,7 +56,7 @@ def test_widget_after_success_keeps_only_the_summary():
     assert w.link.value == w.code.value == w.qr.value == ""
     assert w.details.layout.display == "none" and w.buttons.layout.display == "none"
     assert "Signed in as alice to 127.0.0.1:8089, token valid until" in w.status.value
-    assert "available as `flyte_auth`" in w.status.value
+    assert "available as <code>flyte_auth</code>" in w.status.value
     for widget in w.all_widgets():
         assert "WDJB-MJHT" not in str(widget.get_state())
 
