@@ -20,15 +20,15 @@ flytekit is only imported here, inside the factories), which is what ``AuthUnary
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import logging
-import os
 import sys
 import threading
 from typing import Any
 
+from ._kwargs import accepted_parameters
 from .config import ClientConfig, ClientConfigStore
 from .endpoint import is_loopback_host
+from .environment import browser_location
 from .sessions import forget_session, get_session, observer_for, register_session
 from .stores import service_name
 
@@ -131,7 +131,7 @@ def build_authenticator(cfg: Any, cfg_store: Any, flow: str = "auto") -> Any:
     else:
         raise ValueError(f"Unknown notebook flow {flow!r}; use auto, device or pkce.")
 
-    accepted = _parameters(cls)
+    accepted = accepted_parameters(cls)
     optional = {
         "insecure": bool(getattr(cfg, "insecure", False)),
         "audience": cfg.audience or None,
@@ -149,23 +149,9 @@ def build_authenticator(cfg: Any, cfg_store: Any, flow: str = "auto") -> Any:
     return cls(**{k: v for k, v in args.items() if k in accepted or "**" in accepted})
 
 
-def _parameters(cls: Any) -> set[str]:
-    try:
-        params = inspect.signature(cls).parameters.values()
-    except (TypeError, ValueError):
-        return {"**"}
-    names = {p.name for p in params}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        names.add("**")
-    return names
-
-
 def running_remotely() -> bool:
-    """A kernel whose browser is not on this machine (JupyterHub, Colab, SSH, headless Linux)."""
-    env = os.environ
-    if any(env.get(k) for k in ("JUPYTERHUB_USER", "JUPYTERHUB_SERVICE_PREFIX", "COLAB_RELEASE_TAG", "SSH_CONNECTION")):
-        return True
-    return sys.platform.startswith("linux") and not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
+    """A kernel whose browser is not on this machine (the same rules as ``%flyte_login --flow auto``)."""
+    return not browser_location().local
 
 
 def choose_flow(cfg_store: Any) -> str:
@@ -210,7 +196,7 @@ def _normalise(raw: Any) -> Any:
         elif isinstance(value, str) and not value.strip():
             value = None
         values[name] = value
-    accepted = _parameters(ClientConfig)
+    accepted = accepted_parameters(ClientConfig)
     for required in ("token_endpoint", "authorization_endpoint", "redirect_uri", "client_id"):
         if values.get(required) is None:
             values[required] = ""  # flytekit's dataclass requires them; "" reads as absent

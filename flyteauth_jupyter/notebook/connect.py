@@ -11,16 +11,16 @@ class accepts.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._kwargs import construct
 from ..endpoint import Endpoint
+from ..environment import BrowserLocation, FlowChoice, browser_location, choose_flow, configured_choice
 from ..errors import ConfigurationError
 from ..flows.events import Event
 from ..transport.relay import is_relay_uri
-from .environment import BrowserLocation, FlowChoice, browser_location, choose_flow, configured_choice
 from .flytekit_config import read_client_secret
 from .session import Prepared
 
@@ -51,27 +51,6 @@ class LoginSpec:
     @property
     def has_client_secret(self) -> bool:
         return bool(self.client_secret_env or self.client_secret_location)
-
-
-def accepted_parameters(cls: Any) -> set[str]:
-    try:
-        params = inspect.signature(cls).parameters.values()
-    except (TypeError, ValueError):
-        return {"**"}
-    names = {p.name for p in params}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        names.add("**")
-    return names
-
-
-def construct(cls: Any, required: dict[str, Any], optional: dict[str, Any]) -> Any:
-    """``cls(**required, **optional)``, leaving out optional arguments the class does not take or that are None."""
-    accepted = accepted_parameters(cls)
-    kwargs = dict(required)
-    for key, value in optional.items():
-        if value is not None and (key in accepted or "**" in accepted):
-            kwargs[key] = value
-    return cls(**kwargs)
 
 
 def config_store_for(spec: LoginSpec) -> Any:

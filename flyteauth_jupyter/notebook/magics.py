@@ -29,7 +29,7 @@ from traitlets import Bool, CaselessStrEnum, Float, List, Unicode
 from ..endpoint import parse_endpoint
 from ..errors import ConfigurationError, FlyteAuthError
 from .connect import LoginSpec, prepare
-from .environment import FLOWS
+from ..environment import FLOWS
 from .flytekit_config import FlytekitSettings, read_flytekit_settings
 from .render import make_display
 from .session import LoginSession

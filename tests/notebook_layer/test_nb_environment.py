@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flyteauth_jupyter.errors import ConfigurationError
-from flyteauth_jupyter.notebook.environment import BrowserLocation, browser_location, choose_flow
+from flyteauth_jupyter.environment import BrowserLocation, browser_location, choose_flow
 
 LOCAL_LINUX = {"DISPLAY": ":0"}
 

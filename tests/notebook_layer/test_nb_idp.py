@@ -23,7 +23,7 @@ from flyteauth_jupyter import stores
 from flyteauth_jupyter.clients import BearerAuth
 from flyteauth_jupyter.errors import AccessDeniedError, ExpiredTokenError, LoginTimeoutError
 from flyteauth_jupyter.notebook import connect
-from flyteauth_jupyter.notebook.environment import BrowserLocation
+from flyteauth_jupyter.environment import BrowserLocation
 from flyteauth_jupyter.notebook.session import LoginSession
 
 pytestmark = pytest.mark.idp

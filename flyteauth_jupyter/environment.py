@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..errors import ConfigurationError
+from .errors import ConfigurationError
 
 FLOWS = ("auto", "device", "pkce", "client-credentials", "command")
 
