@@ -18,6 +18,10 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+# Never touch the developer's real keyring: unless a test installs its own backend (keyring.set_keyring
+# in a fixture; the notebook kernels get a file keyring), the test process has none, as on CI.
+os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+
 from rig.flyteadmin import FlyteAdminStandIn
 from rig.idp import IdP, ensure_node_modules
 from rig.user import AuthCodeUser, DeviceUser
