@@ -58,13 +58,15 @@ def flow_title(flow: str) -> str:
 
 
 def clock_time(epoch: float | None) -> str:
-    """``epoch`` as local wall-clock time, ``HH:MM:SS`` (with the date when it is not today)."""
+    """``epoch`` as the kernel's wall-clock time with its zone, ``HH:MM:SS UTC`` (with the date when it
+    is not today): on a remote kernel the zone may not be the reader's, so it is always named."""
     if epoch is None:
         return "unknown"
-    moment = _dt.datetime.fromtimestamp(epoch)
+    moment = _dt.datetime.fromtimestamp(epoch).astimezone()
+    zone = moment.strftime("%Z") or moment.strftime("%z")
     if moment.date() == _dt.date.today():
-        return moment.strftime("%H:%M:%S")
-    return moment.strftime("%Y-%m-%d %H:%M")
+        return f"{moment:%H:%M:%S} {zone}".rstrip()
+    return f"{moment:%Y-%m-%d %H:%M} {zone}".rstrip()
 
 
 def countdown_text(seconds: float | None) -> str | None:
