@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -53,11 +55,30 @@ def host_port(url: str) -> str:
     return f"{host}:{port}" if port else host
 
 
+def cert_not_verified(exc: BaseException) -> bool:
+    """True when ``exc`` (a requests SSLError) comes from certificate verification, not another TLS failure."""
+    todo: list[BaseException] = [exc]
+    for _ in range(32):  # the chain is requests -> urllib3 MaxRetryError -> urllib3 SSLError -> ssl error
+        if not todo:
+            break
+        err = todo.pop()
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return True
+        todo.extend(a for a in err.args if isinstance(a, BaseException))
+        for linked in (getattr(err, "reason", None), err.__cause__, err.__context__):
+            if isinstance(linked, BaseException):
+                todo.append(linked)
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
 class IdempotentRetry(Retry):
-    """urllib3 Retry that never re-sends a non-idempotent request, not even after a connect error."""
+    """urllib3 Retry that never re-sends a non-idempotent request, not even after a connect error,
+    and never retries a TLS failure (a certificate that fails now fails again: say so at once)."""
 
     def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Retry:
-        if method is not None and method.upper() not in IDEMPOTENT_METHODS:
+        error = kwargs.get("error", args[1] if len(args) > 1 else None)
+        tls_failure = isinstance(error, urllib3.exceptions.SSLError)
+        if tls_failure or (method is not None and method.upper() not in IDEMPOTENT_METHODS):
             return Retry(total=0, raise_on_status=False, raise_on_redirect=False).increment(method, url, *args, **kwargs)
         return super().increment(method, url, *args, **kwargs)
 
@@ -199,12 +220,22 @@ class Transport:
         except requests.exceptions.ReadTimeout as exc:
             raise TransportTimeoutError(f"{where} did not answer in time; try again later.") from exc
         except requests.exceptions.SSLError as exc:
+            if not cert_not_verified(exc):
+                raise TransportError(
+                    f"The TLS handshake with {where} failed; check that it really serves HTTPS "
+                    "(for plain HTTP use an http:// URL or --insecure)."
+                ) from exc
             raise TransportError(
-                f"TLS verification failed for {where}; if your network intercepts TLS, pass its CA bundle "
-                "(ca_cert / --ca-cert), or --insecure-skip-verify for a test deployment."
+                f"The TLS certificate of {where} could not be verified; pass the CA bundle that signed it "
+                "(ca_cert / --ca-cert) or add that CA to your trust store (--insecure-skip-verify only for a "
+                "test deployment)."
             ) from exc
         except requests.exceptions.ProxyError as exc:
-            raise TransportError(f"Could not reach {where} through the proxy; check the proxy URL.") from exc
+            proxy = f"the proxy {host_port(self.http_proxy_url)}" if self.http_proxy_url else "the configured proxy"
+            raise TransportError(
+                f"Could not reach {where} through {proxy}; check the proxy URL, that the proxy is running "
+                "and that it lets this host through."
+            ) from exc
         except requests.exceptions.ConnectionError as exc:
             raise TransportError(
                 f"Could not connect to {where}; check the endpoint address and that the server is running."

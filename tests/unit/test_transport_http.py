@@ -191,3 +191,17 @@ def test_host_port() -> None:
 def test_transport_repr_has_no_proxy_credentials() -> None:
     t = Transport(http_proxy_url="http://user:pw-" + SECRET + "@proxy.local:3128")
     assert SECRET not in repr(t)
+
+
+def test_tls_failures_are_not_retried() -> None:
+    """A certificate that fails verification fails again: the error is reported at once, not after retries."""
+    import urllib3
+
+    from flyteauth_jupyter.transport.http import default_retry
+
+    retry = default_retry()
+    with pytest.raises(urllib3.exceptions.MaxRetryError):
+        retry.increment("GET", "https://127.0.0.1:1/x", error=urllib3.exceptions.SSLError("certificate verify failed"))
+    # a connection error on a GET is still retried
+    again = retry.increment("GET", "https://127.0.0.1:1/x", error=urllib3.exceptions.NewConnectionError(None, "refused"))
+    assert again.total == retry.total - 1
