@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-test
 IDP     := tests/idp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install test demo bench idp-deps chromium clean
+.PHONY: install test demo bench screenshots idp-deps chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# Refresh the README's screenshots from the browser suite (a real JupyterLab in Debian chromium).
+screenshots: install chromium
+	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser -q -k device_login
 
 clean:
 	rm -rf $(VENV) $(IDP)/node_modules .pytest_cache

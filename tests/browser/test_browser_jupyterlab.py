@@ -14,7 +14,7 @@ buttons, follow its link, Ctrl+S) and read the widget's DOM:
    tab), checks the code the IdP shows, signs in and allows; the widget says "Signed in as ..."; a
    later cell gets the header; the notebook saved by JupyterLab (Ctrl+S, widget state included)
    passes ``python -m flyteauth_jupyter.scan`` given the real tokens. Screenshots of the widget go to
-   docs/screenshots/jupyterlab-device-*.png.
+   .test-artifacts/screenshots/ (``make screenshots`` refreshes docs/screenshots/ for the README).
 2. Cancel stops the login (status "Cancelled"); Retry starts a new one with a different user code.
 3. While the login waits, the kernel runs another cell (``1+1`` gives ``2``) and the widget keeps
    updating (its countdown ticks) after that cell.
@@ -35,7 +35,9 @@ import pytest
 from playwright.sync_api import expect
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+#: where screenshots go: the README's copies only when asked (``make screenshots``), so a test run
+#: never dirties the tree
+SCREENSHOTS = Path(os.environ.get("FLYTEAUTH_SCREENSHOTS") or REPO / ".test-artifacts" / "screenshots")
 HEADER_KEY = "flyte-authorization"  # the stand-in's authorization_metadata_key (docs/test-rig.md)
 ACTIVE = ("starting", "waiting", "slowed_down", "network_retry")
 TIMEOUT_MS = 30_000
