@@ -16,6 +16,8 @@ the token lifecycle around the flows:
   the argument, else the server's ``authorization_metadata_key``, else ``authorization`` (pinned 3).
 * ``cancel()`` ends an interactive login in progress (any thread); ``logout()`` revokes (RFC 7009)
   when a revocation endpoint is known and clears the store.
+* ``PKCEAuthenticator.submit_redirect(url)`` hands the waiting browser sign-in the address the user's
+  browser ended on, when the redirect cannot reach this machine (paste-back; any thread).
 
 Progress goes to the observer as events (flows.events); nothing prints. Reprs redact every secret.
 """
@@ -618,6 +620,7 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
 
     Extras: ``client_id``/``redirect_uri`` override the server's, ``audience``, ``http_proxy_url``,
     ``open_browser`` (False, or a callable ``(url) -> bool``), ``timeout`` (default 300 s).
+    :meth:`submit_redirect` is the paste-back fallback for a browser on another machine.
     """
 
     flow_name = "pkce"
@@ -662,6 +665,24 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
         self._loaded = False
         self._redirect_uri_arg = redirect_uri or None
         self.open_browser = open_browser
+        self._inbox = authcode.RedirectInbox(self.service)
+
+    def submit_redirect(self, url: str) -> None:
+        """Complete the waiting browser sign-in with the address the browser ended on (any thread).
+
+        For a browser on another machine (VS Code remote, SSH, containers): the redirect to
+        ``http://127.0.0.1:<port>/callback?code=...&state=...`` fails there, but its address can be
+        pasted here (the whole address, or just its query). The state is checked first; a wrong or
+        unusable paste raises StateMismatchError / ProtocolError and the sign-in keeps waiting; with
+        no PKCE sign-in waiting, FlyteAuthError. Returns once the address is accepted; the code is
+        exchanged by the sign-in itself (``refresh_credentials()`` returns or raises as usual).
+        """
+        self._inbox.submit(url)
+
+    @property
+    def awaiting_redirect(self) -> bool:
+        """True while a browser sign-in waits for its redirect (so :meth:`submit_redirect` can complete it)."""
+        return self._inbox.waiting
 
     @property
     def redirect_uri(self) -> str:
@@ -693,6 +714,7 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
             observer=self.observer,
             open_browser=self.open_browser,
             issuer=cfg.issuer,
+            inbox=self._inbox,
         )
 
 

@@ -8,6 +8,11 @@ otherwise) and ``audience`` when set. The browser is launched with ``webbrowser.
 ``BROWSER``) from a helper thread, so a launcher that blocks cannot stall the flow;
 AuthorizationRequested is reported either way, with the URL for the user to open by hand. The code
 is exchanged with its ``code_verifier``; the receiver is closed in ``finally``.
+
+Paste-back: while an attempt waits, its receiver sits in the caller's :class:`RedirectInbox`, so
+another thread (the notebook panel, ``PKCEAuthenticator.submit_redirect``) can hand it the address the
+user's browser ended on when the redirect cannot reach this machine (VS Code remote, SSH, containers).
+The receiver checks it; the code is exchanged here, exactly as for a received redirect.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..control import Waiter, run_in_background
 from ..credentials import Credentials
+from ..errors import FlyteAuthError
 from ..transport.http import Transport
 from ..transport.loopback import AuthorizationResponse, LoopbackReceiver
 from ..transport.relay import RelayReceiver, is_relay_uri
@@ -112,6 +118,51 @@ def open_in_browser(url: str, waiter: Waiter, opener: BrowserOpener | None = Non
         return False
 
 
+class RedirectInbox:
+    """The receiver of the sign-in attempt in progress, for a redirect the user pastes (thread-safe).
+
+    The flow attaches the attempt's receiver once it listens and detaches it before closing it;
+    :meth:`submit` forwards a pasted address to whichever receiver is attached at that moment.
+    """
+
+    def __init__(self, site: str | None = None) -> None:
+        self._lock = threading.Lock()
+        self._receiver: LoopbackReceiver | RelayReceiver | None = None
+        self.site = site
+
+    @property
+    def waiting(self) -> bool:
+        """True while an attempt's receiver waits for its redirect (a paste is possible)."""
+        with self._lock:
+            receiver = self._receiver
+        return receiver is not None and not receiver.done.is_set()
+
+    def attach(self, receiver: LoopbackReceiver | RelayReceiver) -> None:
+        with self._lock:
+            self._receiver = receiver
+
+    def detach(self, receiver: LoopbackReceiver | RelayReceiver) -> None:
+        with self._lock:
+            if self._receiver is receiver:
+                self._receiver = None
+
+    def submit(self, url: str) -> None:
+        """Hand ``url`` to the waiting receiver; FlyteAuthError when no attempt waits, or the
+        receiver's StateMismatchError / ProtocolError for a refused paste (the attempt keeps waiting)."""
+        with self._lock:
+            receiver = self._receiver
+        if receiver is None:
+            to = f" to {self.site}" if self.site else ""
+            raise FlyteAuthError(
+                f"No browser sign-in{to} is waiting for a redirect, so there is nothing to paste the address "
+                "into; start the browser (PKCE) login first."
+            )
+        receiver.submit_redirect(url)
+
+    def __repr__(self) -> str:
+        return f"RedirectInbox(waiting={self.waiting})"
+
+
 def make_receiver(redirect_uri: str, **kwargs: Any) -> LoopbackReceiver | RelayReceiver:
     """The receiver for ``redirect_uri``: a loopback socket, or the Jupyter server's relay.
 
@@ -140,8 +191,13 @@ def run_authcode_flow(
     auth: Any = None,
     pkce: PKCEPair | None = None,
     state: str | None = None,
+    inbox: RedirectInbox | None = None,
 ) -> Credentials:
-    """One browser sign-in attempt: receiver up, URL out, redirect in, code exchanged."""
+    """One browser sign-in attempt: receiver up, URL out, redirect in (or pasted), code exchanged.
+
+    ``inbox`` (optional) holds this attempt's receiver while it waits, so a redirect address the user
+    pastes can be handed to it from another thread (:meth:`RedirectInbox.submit`).
+    """
     scopes = tuple(scopes or ())
     pkce = pkce or new_pkce()
     state = state or generate_state()
@@ -149,6 +205,8 @@ def run_authcode_flow(
     receiver = make_receiver(redirect_uri, state=state, expected_issuer=issuer, site=endpoint)
     try:
         receiver.start()
+        if inbox is not None:
+            inbox.attach(receiver)
         url = build_authorization_url(
             authorization_endpoint,
             client_id=client_id,
@@ -174,6 +232,8 @@ def run_authcode_flow(
         )
         response: AuthorizationResponse = receiver.wait(waiter)
     finally:
+        if inbox is not None:
+            inbox.detach(receiver)
         receiver.close()
     waiter.check()
     return exchange_code(
@@ -190,4 +250,4 @@ def run_authcode_flow(
     )
 
 
-__all__ = ["DEFAULT_TIMEOUT", "build_authorization_url", "make_receiver", "exchange_code", "open_in_browser", "run_authcode_flow"]
+__all__ = ["DEFAULT_TIMEOUT", "RedirectInbox", "build_authorization_url", "make_receiver", "exchange_code", "open_in_browser", "run_authcode_flow"]

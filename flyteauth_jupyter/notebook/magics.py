@@ -144,7 +144,9 @@ class FlyteAuthMagics(Magics):
             display=None,
             flow_hint="" if spec.flow == "auto" else spec.flow,
         )
-        session.display = make_display(self.display_mode(), on_cancel=session.cancel, on_retry=session.retry)
+        session.display = make_display(
+            self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
+        )
         self.sessions[name] = session
         self.shell.user_ns[name] = session
         try:

@@ -219,11 +219,17 @@ class HTMLDisplay(LoginDisplay):
 class WidgetDisplay(HTMLDisplay):
     """The live widget plus the HTML fallback, in one output (see the module docstring)."""
 
-    def __init__(self, *, on_cancel: Callable[[], Any], on_retry: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        *,
+        on_cancel: Callable[[], Any],
+        on_retry: Callable[[], Any],
+        on_paste: Callable[[str], Any] | None = None,
+    ) -> None:
         super().__init__()
         from .widget import LoginWidget
 
-        self.widget = LoginWidget(on_cancel=on_cancel, on_retry=on_retry)
+        self.widget = LoginWidget(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
 
     def _bundle(self, view: LoginView) -> dict[str, Any]:
         data = bundle(view)
@@ -300,9 +306,16 @@ class TextDisplay(LoginDisplay):
         self.update(view)
 
 
-def make_display(mode: str, *, on_cancel: Callable[[], Any], on_retry: Callable[[], Any]) -> LoginDisplay:
+def make_display(
+    mode: str,
+    *,
+    on_cancel: Callable[[], Any],
+    on_retry: Callable[[], Any],
+    on_paste: Callable[[str], Any] | None = None,
+) -> LoginDisplay:
+    """The display for ``mode`` (widget, html, text); ``on_paste`` enables the widget's paste-back row."""
     if mode == "widget":
-        return WidgetDisplay(on_cancel=on_cancel, on_retry=on_retry)
+        return WidgetDisplay(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
     if mode == "html":
         return HTMLDisplay()
     return TextDisplay()

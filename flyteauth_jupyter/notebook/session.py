@@ -21,6 +21,12 @@ papermill) blocks until the login ends, with a bound. :meth:`cancel` (the Cancel
 within one poll; :meth:`retry` starts a new attempt without blocking (the Retry button runs in the
 kernel's main thread). Events of a superseded attempt are ignored.
 
+Paste-back: while a browser (PKCE) sign-in waits, :meth:`submit_redirect` hands the address the
+user's browser ended on to the attempt's authenticator (from code, or through the panel's Submit,
+:meth:`handle_paste`). It returns at once: the receiver only checks the address and wakes the
+attempt, whose background thread exchanges the code. A refused paste is shown in the status line
+and the sign-in keeps waiting. The pasted text is kept nowhere.
+
 Nothing here holds a secret in an attribute that a repr shows; ``repr(session)`` names the endpoint,
 flow, phase and subject only.
 """
@@ -228,6 +234,50 @@ class LoginSession:
                 self.display.redisplay(self._view)
         self._launch()
         return self
+
+    # ------------------------------------------------------------------------------------------
+    # paste-back (a browser on another machine)
+    # ------------------------------------------------------------------------------------------
+    def submit_redirect(self, url: str) -> None:
+        """Finish the waiting browser sign-in with the address your browser ended on (any thread).
+
+        When the browser runs on another machine (VS Code remote, SSH, a container), the redirect to
+        ``http://127.0.0.1:<port>/callback?code=...&state=...`` fails there; paste that address (or
+        its query). Returns once it is accepted; :meth:`wait` then returns the credentials. A wrong or
+        unusable address raises StateMismatchError / ProtocolError (also shown in the panel) and the
+        sign-in keeps waiting; with no browser sign-in waiting, FlyteAuthError.
+        """
+        with self._lock:
+            attempt = self._attempt
+        try:
+            inner = attempt.inner if attempt is not None and not attempt.done_event.is_set() else None
+            submit = getattr(inner, "submit_redirect", None) if inner is not None else None
+            if attempt is None or not callable(submit):
+                raise FlyteAuthError(
+                    f"No browser sign-in to {self.endpoint} is waiting for a redirect, so there is nothing to "
+                    "paste the address into; start one with %flyte_login --flow pkce."
+                )
+            submit(url)
+        except FlyteAuthError as exc:
+            sentence = str(exc)
+            self._update_if_current(attempt, lambda view: view.with_paste_refused(sentence))
+            raise
+        self._update_if_current(attempt, LoginView.with_paste_accepted)
+
+    def handle_paste(self, text: str) -> None:
+        """The panel's Submit: :meth:`submit_redirect`, with a refusal shown in the status line instead
+        of raised (a button handler has nobody to raise to)."""
+        try:
+            self.submit_redirect(text)
+        except FlyteAuthError:
+            pass  # the sentence is in the status line; the sign-in keeps waiting
+        except Exception as exc:  # noqa: BLE001 - never into the kernel's comm handler; never the text
+            log.warning("The pasted address could not be handed to the sign-in (%s).", type(exc).__name__)
+
+    def _update_if_current(self, attempt: _Attempt | None, change: Callable[[LoginView], LoginView]) -> None:
+        with self._lock:
+            if attempt is not None and attempt is self._attempt:
+                self._set_view(change(self._view))
 
     # ------------------------------------------------------------------------------------------
     # the background attempt

@@ -107,6 +107,8 @@ class LoginView:
     #: auth code + PKCE: the sign-in page (holds state and the S256 challenge, neither a secret)
     auth_url: str | None = None
     browser_opened: bool = False
+    #: auth code + PKCE: a pasted redirect address was accepted (paste-back); the code is being exchanged
+    pasted: bool = False
     #: when the code / sign-in page stops working (epoch seconds)
     expires_at: float | None = None
     interval: float | None = None
@@ -250,6 +252,18 @@ class LoginView:
     def with_notice(self, notice: str | None) -> LoginView:
         return dataclasses.replace(self, notice=notice)
 
+    def with_paste_refused(self, sentence: str) -> LoginView:
+        """The view after a pasted redirect address was refused: the sentence, and the login still waits."""
+        if not self.accepts_paste:
+            return self
+        return dataclasses.replace(self, message=f"{sentence} Still waiting for the sign-in.")
+
+    def with_paste_accepted(self) -> LoginView:
+        """The view after a pasted redirect address was accepted (the code is being exchanged)."""
+        if not self.accepts_paste:
+            return self
+        return dataclasses.replace(self, pasted=True, message="The pasted address was accepted; finishing the sign-in…")
+
     def restarted(self) -> LoginView:
         """A fresh view for a retry: same endpoint and name, attempt + 1."""
         return LoginView(
@@ -272,6 +286,12 @@ class LoginView:
     @property
     def done(self) -> bool:
         return self.phase in FINAL_PHASES
+
+    @property
+    def accepts_paste(self) -> bool:
+        """True while a browser sign-in waits for its redirect, so the address the browser ended on can
+        be pasted (a browser on another machine: VS Code remote, SSH, containers)."""
+        return self.phase == "waiting" and self.auth_url is not None and not self.pasted
 
     @property
     def failed(self) -> bool:

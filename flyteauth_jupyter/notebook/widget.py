@@ -1,13 +1,17 @@
 """``LoginWidget``: the live login panel, composed from standard ipywidgets (no custom JavaScript).
 
 Layout (top to bottom): title (endpoint, flow and why), the link and the user code with a copy
-button, the QR code of ``verification_uri_complete``, the status line (with a countdown), and the
-Cancel / Retry buttons. The widget never talks to a server: a :class:`~.session.LoginSession` hands it
-:class:`~.state.LoginView` snapshots (:meth:`LoginWidget.update`, from the login's background thread,
-the documented ipywidgets pattern) and the buttons call back into the session.
+button, the QR code of ``verification_uri_complete``, the paste-back row (browser sign-in only: a
+text field and Submit for the address a browser on another machine ended on), the status line (with
+a countdown), and the Cancel / Retry buttons. The widget never talks to a server: a
+:class:`~.session.LoginSession` hands it :class:`~.state.LoginView` snapshots
+(:meth:`LoginWidget.update`, from the login's background thread, the documented ipywidgets pattern)
+and the buttons call back into the session.
 
 Secret hygiene: every synced trait holds only what is on screen. The code, links and QR are emptied
 when the login ends, so the saved widget state of a finished login holds the summary sentence only.
+The paste field is emptied the moment Submit is pressed (before the address is handed on), and
+whenever the paste row is hidden, so its synced ``value`` never keeps an authorization code.
 """
 
 from __future__ import annotations
@@ -24,11 +28,21 @@ from .state import LoginView
 HIDDEN = "none"
 SHOWN = ""
 
+PASTE_PROMPT = "Browser on another machine? After signing in, paste the address your browser ended on:"
+PASTE_PLACEHOLDER = "http://127.0.0.1:…/callback?code=…"
+
 
 class LoginWidget(widgets.VBox):
-    """The login panel. ``on_cancel`` / ``on_retry`` are called (without arguments) by the buttons."""
+    """The login panel. ``on_cancel`` / ``on_retry`` are called (without arguments) by the buttons;
+    ``on_paste(text)`` by Submit in the paste row (which is shown only when ``on_paste`` is given)."""
 
-    def __init__(self, *, on_cancel: Callable[[], Any] | None = None, on_retry: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        on_cancel: Callable[[], Any] | None = None,
+        on_retry: Callable[[], Any] | None = None,
+        on_paste: Callable[[str], Any] | None = None,
+    ) -> None:
         self.title = widgets.HTML(value="")
         self.link = widgets.HTML(value="")
         self.code = widgets.HTML(value="")
@@ -50,14 +64,29 @@ class LoginWidget(widgets.VBox):
             layout=widgets.Layout(align_items="center", grid_gap="1.5em", display=HIDDEN),
         )
         self.buttons = widgets.HBox([self.cancel_button, self.retry_button])
+        self.paste_prompt = widgets.HTML(value=PASTE_PROMPT)
+        self.paste_text = widgets.Text(
+            value="", placeholder=PASTE_PLACEHOLDER, layout=widgets.Layout(width="36em", max_width="100%")
+        )
+        self.paste_button = widgets.Button(
+            description="Submit", tooltip="Finish the sign-in with the pasted address", layout=widgets.Layout(width="auto")
+        )
+        self.paste_row = widgets.VBox(
+            [self.paste_prompt, widgets.HBox([self.paste_text, self.paste_button])],
+            layout=widgets.Layout(display=HIDDEN),
+        )
         super().__init__(
-            [self.title, self.details, self.status, self.notice, self.buttons],
+            [self.title, self.details, self.paste_row, self.status, self.notice, self.buttons],
             layout=widgets.Layout(border_left="3px solid #8c959f", padding="0 0 0 0.8em"),
         )
         self._lock = threading.RLock()
         self._on_cancel = on_cancel
         self._on_retry = on_retry
+        self._on_paste = on_paste
         self.add_class("flyteauth-widget")
+        self.paste_text.add_class("flyteauth-paste")
+        self.paste_button.add_class("flyteauth-paste-submit")
+        self.paste_button.on_click(lambda _button: self._submit_paste())
         self.cancel_button.add_class("flyteauth-cancel")
         self.retry_button.add_class("flyteauth-retry")
         self.cancel_button.on_click(lambda _button: self._press(self._on_cancel))
@@ -68,6 +97,15 @@ class LoginWidget(widgets.VBox):
     def _press(callback: Callable[[], Any] | None) -> None:
         if callback is not None:
             callback()
+
+    def _submit_paste(self) -> None:
+        """Submit: take the pasted text, empty the field at once (its synced value must not keep the
+        code), then hand the text on; the session checks it and reports in the status line."""
+        with self._lock:
+            text = self.paste_text.value
+            self.paste_text.value = ""
+        if self._on_paste is not None:
+            self._on_paste(text)
 
     # -- drawing ---------------------------------------------------------------------------------
     @staticmethod
@@ -92,6 +130,10 @@ class LoginWidget(widgets.VBox):
             self._set(self.retry_button.layout, "display", SHOWN if retry else HIDDEN)
             self._set(self.retry_button, "description", "Sign in again" if view.phase == "signed_out" else "Retry")
             self._set(self.buttons.layout, "display", SHOWN if (view.active or retry) else HIDDEN)
+            paste = view.accepts_paste and self._on_paste is not None
+            self._set(self.paste_row.layout, "display", SHOWN if paste else HIDDEN)
+            if not paste:
+                self._set(self.paste_text, "value", "")
 
     def tick(self, view: LoginView | None = None, now: float | None = None) -> None:
         """Refresh the countdown in the status line."""

@@ -7,6 +7,13 @@ counts (stray requests such as /favicon.ico get 404), the ``state`` is checked b
 (a wrong one gets 400 and is remembered, and the receiver keeps waiting for the right one),
 ``?error=`` becomes the matching OAuth error, and the browser gets a small, escaped HTML page. One
 receiver per attempt, closed afterwards; the request line (which holds the code) is never logged.
+
+Paste-back (VS Code remote, SSH, containers): the browser on the user's laptop is redirected to
+``http://127.0.0.1:<port>/callback?...`` *there* and shows a connection error, but the address bar
+still holds the redirect. :meth:`LoopbackReceiver.submit_redirect` takes that address (or just its
+query), checks the state first, and completes the wait exactly as a received redirect would. A
+refused paste (wrong state, wrong path, no code) raises and the receiver keeps waiting; the pasted
+text is never logged or quoted in a message (it holds the code).
 """
 
 from __future__ import annotations
@@ -16,14 +23,24 @@ import hmac
 import html
 import ipaddress
 import logging
+import re
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ..control import Waiter
-from ..errors import ConfigurationError, FlyteAuthError, LoginTimeoutError, ProtocolError, oauth_error
+from ..errors import (
+    ConfigurationError,
+    FlyteAuthError,
+    LoginTimeoutError,
+    OAuthError,
+    ProtocolError,
+    StateMismatchError,
+    oauth_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +165,10 @@ class LoopbackReceiver:
         self._error: FlyteAuthError | None = None
         self.wrong_state_count = 0
         self.stray_count = 0
+        self.refused_paste_count = 0
+        #: how the wait was completed: "redirect" (the browser reached us) or "paste" (submit_redirect)
+        self.completed_by: str | None = None
+        self._closed = False
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
@@ -192,6 +213,8 @@ class LoopbackReceiver:
 
     def close(self) -> None:
         """Stop serving and release the port; idempotent, safe from any thread."""
+        with self._lock:
+            self._closed = True
         server, self._server = self._server, None
         if server is None:
             return
@@ -230,6 +253,36 @@ class LoopbackReceiver:
         assert self._result is not None
         return self._result
 
+    # -- paste-back ----------------------------------------------------------------------------------
+    def submit_redirect(self, url: str) -> None:
+        """Complete the wait with a redirect address the user pasted (any thread).
+
+        ``url`` is the whole address the browser ended on, or just its query string. The state is
+        compared first; a refused paste raises :class:`StateMismatchError` or :class:`ProtocolError`
+        and the receiver keeps waiting. An accepted paste (our state, and a code or an OAuth error)
+        ends the wait exactly as the redirect itself would have.
+        """
+        outcome = accept_pasted_redirect(
+            url,
+            state=self._state,
+            path_ok=self.path.__eq__,
+            expected_issuer=self._expected_issuer,
+            on_refused=self._count_refused_paste,
+        )
+        with self._lock:
+            if self._done.is_set():
+                raise ProtocolError("This sign-in has already received its redirect; nothing more needs to be pasted.")
+            if self._closed:
+                raise ProtocolError("This sign-in is no longer waiting for a redirect; start the login again.")
+            self._result, self._error = outcome
+            self.completed_by = "paste"
+            self._done.set()
+        log.info("the sign-in redirect was pasted in (%s)", "code" if outcome[0] is not None else "error")
+
+    def _count_refused_paste(self) -> None:
+        with self._lock:
+            self.refused_paste_count += 1
+
     # -- the request handler's logic (pure: path in, page out) ------------------------------------
     def _handle(self, raw_path: str) -> tuple[int, str, str, str]:
         parts = urlsplit(raw_path)
@@ -253,6 +306,7 @@ class LoopbackReceiver:
             if self._done.is_set():
                 return 400, "Already handled", "This sign-in was already completed; return to the notebook.", "already"
             self._result, self._error = interpret_redirect(params, self._expected_issuer)
+            self.completed_by = "redirect"
             self._done.set()
         if self._result is not None:
             where = f" to {self._site}" if self._site else ""
@@ -289,4 +343,99 @@ def interpret_redirect(
     return None, ProtocolError("The sign-in redirect carried neither a code nor an error; sign in again.")
 
 
-__all__ = ["AuthorizationResponse", "LoopbackReceiver", "interpret_redirect", "render_page"]
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: a pasted address longer than this is not a redirect (real ones are well under 2 KB)
+MAX_PASTE = 8192
+
+
+def read_pasted_redirect(text: str) -> tuple[str | None, dict[str, str]]:
+    """``(path, params)`` of a pasted redirect address; ``path`` is None when only a query was pasted.
+
+    Accepts ``http://127.0.0.1:53593/callback?code=...&state=...``, the same without the scheme
+    (``127.0.0.1:53593/callback?...``), a path with its query (``/callback?...``), or the query alone
+    (``?code=...&state=...`` or ``code=...&state=...``). Whitespace anywhere is dropped (a wrapped
+    line). Raises ProtocolError for text that cannot be a redirect; no message quotes the text.
+    """
+    if not isinstance(text, str):
+        raise ProtocolError("Paste the address your browser ended on as text.")
+    text = "".join(text.split())
+    if not text:
+        raise ProtocolError("Nothing was pasted; paste the whole address your browser ended on after signing in.")
+    if len(text) > MAX_PASTE:
+        raise ProtocolError("The pasted text is too long to be the sign-in redirect; paste only the address from the browser's address bar.")
+    path: str | None
+    if _SCHEME.match(text):
+        parts = urlsplit(text)
+        path, query = parts.path or "/", parts.query
+    elif text.startswith("/"):
+        parts = urlsplit(text)
+        path, query = parts.path, parts.query
+    elif text.startswith("?"):
+        path, query = None, text[1:]
+    elif "?" in text and "=" not in text.split("?", 1)[0]:  # host:port/path?query, as some address bars show it
+        parts = urlsplit("http://" + text)
+        path, query = parts.path or "/", parts.query
+    else:
+        path, query = None, text
+    query = query.split("#", 1)[0]
+    try:
+        pairs = parse_qs(query, keep_blank_values=True, max_num_fields=64)
+    except ValueError:
+        raise ProtocolError("The pasted text is not a sign-in redirect address; paste the whole address from the browser's address bar.") from None
+    return path, {key: values[0] for key, values in pairs.items()}
+
+
+def accept_pasted_redirect(
+    text: str,
+    *,
+    state: str,
+    path_ok: Callable[[str], bool],
+    expected_issuer: str | None,
+    on_refused: Callable[[], None] | None = None,
+) -> tuple[AuthorizationResponse | None, FlyteAuthError | None]:
+    """Check a pasted redirect for the receiver waiting on ``state``; return :func:`interpret_redirect`'s outcome.
+
+    The state is compared (in constant time) before anything else. Raises, leaving the sign-in
+    waiting, for a paste that must not complete it: StateMismatchError (no or another state),
+    ProtocolError (not the redirect path, or neither a code nor an error in it). Shared by the
+    loopback and relay receivers.
+    """
+    try:
+        path, params = read_pasted_redirect(text)
+        pasted_state = params.get("state")
+        if not pasted_state:
+            raise StateMismatchError(
+                "The pasted address has no state in it; copy the whole address from your browser's address bar."
+            )
+        if not hmac.compare_digest(pasted_state.encode("utf-8", "replace"), state.encode("utf-8")):
+            raise StateMismatchError(
+                "The pasted address belongs to another sign-in (its state does not match); paste the address "
+                "from the tab of the newest sign-in link."
+            )
+        if path is not None and not path_ok(path):
+            raise ProtocolError(
+                "The pasted address is not the sign-in redirect (wrong path); paste the address your browser "
+                "ended on after signing in, not the sign-in link."
+            )
+        result, error = interpret_redirect(params, expected_issuer)
+        if error is not None and not isinstance(error, OAuthError):
+            if "code" not in params and "error" not in params:
+                raise ProtocolError(
+                    "The pasted address has no code in it; copy the whole address from your browser's address bar."
+                )
+            raise error
+    except ProtocolError:
+        if on_refused is not None:
+            on_refused()
+        raise
+    return result, error
+
+
+__all__ = [
+    "AuthorizationResponse",
+    "LoopbackReceiver",
+    "accept_pasted_redirect",
+    "interpret_redirect",
+    "read_pasted_redirect",
+    "render_page",
+]

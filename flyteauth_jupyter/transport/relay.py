@@ -9,20 +9,30 @@ file 0600, written atomically); the kernel that sent that ``state`` picks the fi
 at once. The file name is a hash, so listing the directory reveals no state; the code itself lives on
 disk for well under a second, readable by the same user only. Why a file: kernel and server share the
 file system but not an authenticated channel (the kernel holds no server token).
+
+When the server extension is missing, the browser ends on a "404" page at that address instead; the
+user can paste it (:meth:`RelayReceiver.submit_redirect`, same rules as the loopback receiver's).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from ..errors import FlyteAuthError, ProtocolError
 
 if TYPE_CHECKING:
     from ..control import Waiter
     from .loopback import AuthorizationResponse
+
+log = logging.getLogger(__name__)
 
 RELAY_PATH = "flyteauth/callback"
 FIELDS = ("code", "state", "error", "error_description", "error_uri", "iss")
@@ -109,6 +119,15 @@ class RelayReceiver:
         self._state = state
         self._expected_issuer = expected_issuer
         self._directory = directory
+        self._path = urlsplit(redirect_uri).path or "/"
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._closed = False
+        self._result: AuthorizationResponse | None = None
+        self._error: FlyteAuthError | None = None
+        self.refused_paste_count = 0
+        #: how the wait was completed: "redirect" (relayed by the server) or "paste" (submit_redirect)
+        self.completed_by: str | None = None
 
     def __repr__(self) -> str:
         return f"RelayReceiver(redirect_uri={self.redirect_uri!r})"
@@ -120,6 +139,8 @@ class RelayReceiver:
         return self
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
         try:
             relay_file(self._state, self._directory).unlink()
         except FileNotFoundError:
@@ -131,23 +152,64 @@ class RelayReceiver:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @property
+    def done(self) -> threading.Event:
+        return self._done
+
     def wait(self, waiter: "Waiter") -> "AuthorizationResponse":
-        """Poll for the relayed redirect until it arrives, the deadline passes or the flow is cancelled."""
+        """Poll for the relayed redirect until it arrives (or is pasted), the deadline passes or the
+        flow is cancelled."""
         from .loopback import interpret_redirect
 
-        while True:
+        while not self._done.is_set():
             params = take_redirect(self._state, self._directory)
             if params is not None:
-                result, error = interpret_redirect(params, self._expected_issuer)
-                if error is not None:
-                    raise error
-                assert result is not None
-                return result
-            waiter.sleep(POLL_SECONDS)
+                with self._lock:
+                    if not self._done.is_set():  # a paste may have won meanwhile
+                        self._result, self._error = interpret_redirect(params, self._expected_issuer)
+                        self.completed_by = "redirect"
+                        self._done.set()
+                break
+            waiter.wait_for(self._done, POLL_SECONDS)  # a paste wakes us at once
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def submit_redirect(self, url: str) -> None:
+        """Complete the wait with a redirect address the user pasted (any thread).
+
+        Same rules as :meth:`LoopbackReceiver.submit_redirect`: state first; a refused paste raises
+        and the receiver keeps waiting. The path must be the redirect URI's, or any path ending in
+        ``/flyteauth/callback`` (JupyterHub's ``user-redirect`` rewrites the prefix).
+        """
+        from .loopback import accept_pasted_redirect
+
+        outcome = accept_pasted_redirect(
+            url,
+            state=self._state,
+            path_ok=self._path_ok,
+            expected_issuer=self._expected_issuer,
+            on_refused=self._count_refused_paste,
+        )
+        with self._lock:
+            if self._done.is_set():
+                raise ProtocolError("This sign-in has already received its redirect; nothing more needs to be pasted.")
+            if self._closed:
+                raise ProtocolError("This sign-in is no longer waiting for a redirect; start the login again.")
+            self._result, self._error = outcome
+            self.completed_by = "paste"
+            self._done.set()
+        log.info("the sign-in redirect was pasted in (%s)", "code" if outcome[0] is not None else "error")
+
+    def _path_ok(self, path: str) -> bool:
+        return path == self._path or path.rstrip("/").endswith("/" + RELAY_PATH)
+
+    def _count_refused_paste(self) -> None:
+        with self._lock:
+            self.refused_paste_count += 1
 
 
 def is_relay_uri(redirect_uri: str) -> bool:
     """True for a redirect URI served by the Jupyter relay (its path ends with /flyteauth/callback)."""
-    from urllib.parse import urlsplit
-
     return urlsplit(redirect_uri).path.rstrip("/").endswith("/" + RELAY_PATH)

@@ -1,14 +1,19 @@
 """The magics in a real InteractiveShell against the real identity provider (tests/idp) and FlyteAdmin stand-in.
 
 Every login is driven as a person would: the device user reads the code the widget shows, the PKCE
-user is the BROWSER command ``webbrowser`` launches. Tokens are checked against FlyteAdmin's protected
+user is the BROWSER command ``webbrowser`` launches (or, for paste-back, follows the widget's link and
+pastes the address back into the panel). Tokens are checked against FlyteAdmin's protected
 API; widget state and every displayed output are searched for the real token strings.
 """
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import threading
+import webbrowser
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import ipywidgets
 import keyring
@@ -286,3 +291,43 @@ def test_logout_clears_the_cache_and_the_variable(nb, flyteadmin, device_user, m
     assert "flyte_auth" not in ip.user_ns
     assert not [key for key in memory_keyring.entries if key[0] == flyteadmin.service]
     assert session.status == "signed_out"
+
+
+def test_pkce_paste_back_through_the_widget(nb, flyteadmin, auth_code_user, monkeypatch):
+    """A browser on another machine: the redirect never reaches the kernel; the person pastes the
+    address their browser ended on into the panel's field and presses Submit."""
+    launched = []
+    monkeypatch.setattr(webbrowser, "open", lambda url, *a, **k: launched.append(url) or False)  # no browser here
+    ip, captured = nb
+    session = login(ip, f"--endpoint {flyteadmin.endpoint} --flow pkce --no-cache")
+    widget = session.widget
+    wait_until(lambda: widget.paste_row.layout.display == "" and "href=" in widget.link.value, 20,
+               "the sign-in link and the paste field")
+    assert "Browser on another machine?" in widget.paste_prompt.value
+    href = html.unescape(re.search(r'href="([^"]+)"', widget.link.value).group(1))  # what the person clicks
+    final = auth_code_user.follow(href, get_redirect=False)  # the laptop's browser: connection error there
+    assert auth_code_user.last_redirect_status is None
+    query = parse_qs(urlsplit(final).query)
+    code = query["code"][0]
+
+    # a stale tab's address first: refused with one sentence, the login keeps waiting
+    stale = final.split("?", 1)[0] + "?" + urlencode({"code": code, "state": "stale-tab"})
+    widget.paste_text.value = stale
+    widget.paste_button.click()
+    assert widget.paste_text.value == ""
+    wait_until(lambda: "another sign-in" in widget.status.value, 5, "the refusal sentence")
+    assert session.status == "waiting" and not session.done and widget.paste_row.layout.display == ""
+    assert code not in all_widget_state()
+
+    widget.paste_text.value = final
+    widget.paste_button.click()
+    assert widget.paste_text.value == ""
+    creds = session.wait(30)
+    assert session.status == "signed_in" and session.view.flow == "pkce"
+    wait_until(lambda: widget.paste_row.layout.display == "none", 5, "the paste row to hide")
+    assert call_api(flyteadmin, session).status_code == 200
+    state = all_widget_state()
+    assert code not in state
+    assert code not in outputs_text(captured) and code not in repr(session)
+    assert_no_tokens(creds, state, outputs_text(captured), repr(session))
+    assert launched  # the kernel tried to open a browser on its own machine, in vain
