@@ -3,8 +3,8 @@
 Imported only by ``flyteauth_jupyter.load_ipython_extension`` (nothing below imports this layer).
 :mod:`.state` is the pure view model, :mod:`.render` draws it (HTML, text, displays), :mod:`.widget`
 is the ipywidgets panel, :mod:`.session` the object bound in the namespace and its background runner,
-:mod:`.connect` turns options into an authenticator, :mod:`.environment` picks the flow,
-:mod:`.flytekit_config` reads flytekit's settings, and :mod:`.magics` is the IPython glue.
+:mod:`.connect` turns options into an authenticator (``flyteauth_jupyter.environment`` picks the
+flow), :mod:`.flytekit_config` reads flytekit's settings, and :mod:`.magics` is the IPython glue.
 """
 
 from .magics import FlyteAuthMagics, load_ipython_extension, unload_ipython_extension
