@@ -123,7 +123,45 @@ def _bind_address(host: str) -> tuple[str, int]:
     )
 
 
-class LoopbackReceiver:
+class PasteBack:
+    """Paste-back for a receiver (the loopback's and the relay's): the user pastes the address the
+    browser ended on when the redirect itself cannot reach the kernel.
+
+    The receiver provides ``_state``, ``_expected_issuer``, ``_lock``, ``_done``, ``_closed``,
+    ``_result``, ``_error``, ``completed_by``, ``refused_paste_count`` and ``_path_ok(path)``.
+    """
+
+    def submit_redirect(self, url: str) -> None:
+        """Complete the wait with a redirect address the user pasted (any thread).
+
+        ``url`` is the whole address the browser ended on, or just its query string. The state is
+        compared first; a refused paste raises :class:`StateMismatchError` or :class:`ProtocolError`
+        and the receiver keeps waiting. An accepted paste (our state, and a code or an OAuth error)
+        ends the wait exactly as the redirect itself would have.
+        """
+        outcome = accept_pasted_redirect(
+            url,
+            state=self._state,
+            path_ok=self._path_ok,
+            expected_issuer=self._expected_issuer,
+            on_refused=self._count_refused_paste,
+        )
+        with self._lock:
+            if self._done.is_set():
+                raise ProtocolError("This sign-in has already received its redirect; nothing more needs to be pasted.")
+            if self._closed:
+                raise ProtocolError("This sign-in is no longer waiting for a redirect; start the login again.")
+            self._result, self._error = outcome
+            self.completed_by = "paste"
+            self._done.set()
+        log.info("the sign-in redirect was pasted in (%s)", "code" if outcome[0] is not None else "error")
+
+    def _count_refused_paste(self) -> None:
+        with self._lock:
+            self.refused_paste_count += 1
+
+
+class LoopbackReceiver(PasteBack):
     """Receives one authorization response on a loopback redirect URI.
 
     ``state`` is the value this attempt sent; ``expected_issuer`` (optional) is compared with the
@@ -253,35 +291,8 @@ class LoopbackReceiver:
         assert self._result is not None
         return self._result
 
-    # -- paste-back ----------------------------------------------------------------------------------
-    def submit_redirect(self, url: str) -> None:
-        """Complete the wait with a redirect address the user pasted (any thread).
-
-        ``url`` is the whole address the browser ended on, or just its query string. The state is
-        compared first; a refused paste raises :class:`StateMismatchError` or :class:`ProtocolError`
-        and the receiver keeps waiting. An accepted paste (our state, and a code or an OAuth error)
-        ends the wait exactly as the redirect itself would have.
-        """
-        outcome = accept_pasted_redirect(
-            url,
-            state=self._state,
-            path_ok=self.path.__eq__,
-            expected_issuer=self._expected_issuer,
-            on_refused=self._count_refused_paste,
-        )
-        with self._lock:
-            if self._done.is_set():
-                raise ProtocolError("This sign-in has already received its redirect; nothing more needs to be pasted.")
-            if self._closed:
-                raise ProtocolError("This sign-in is no longer waiting for a redirect; start the login again.")
-            self._result, self._error = outcome
-            self.completed_by = "paste"
-            self._done.set()
-        log.info("the sign-in redirect was pasted in (%s)", "code" if outcome[0] is not None else "error")
-
-    def _count_refused_paste(self) -> None:
-        with self._lock:
-            self.refused_paste_count += 1
+    def _path_ok(self, path: str) -> bool:
+        return path == self.path
 
     # -- the request handler's logic (pure: path in, page out) ------------------------------------
     def _handle(self, raw_path: str) -> tuple[int, str, str, str]:
@@ -434,6 +445,7 @@ def accept_pasted_redirect(
 __all__ = [
     "AuthorizationResponse",
     "LoopbackReceiver",
+    "PasteBack",
     "accept_pasted_redirect",
     "interpret_redirect",
     "read_pasted_redirect",

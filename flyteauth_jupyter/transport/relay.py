@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import tempfile
 import threading
@@ -26,13 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..errors import FlyteAuthError, ProtocolError
+from ..errors import FlyteAuthError
+from .loopback import AuthorizationResponse, PasteBack, interpret_redirect
 
 if TYPE_CHECKING:
     from ..control import Waiter
-    from .loopback import AuthorizationResponse
-
-log = logging.getLogger(__name__)
 
 RELAY_PATH = "flyteauth/callback"
 FIELDS = ("code", "state", "error", "error_description", "error_uri", "iss")
@@ -98,7 +95,7 @@ def take_redirect(state: str, directory: Path | None = None) -> dict[str, str] |
 POLL_SECONDS = 0.2
 
 
-class RelayReceiver:
+class RelayReceiver(PasteBack):
     """Kernel side of the relay: waits for the redirect the server extension dropped for our state.
 
     Same surface as :class:`~flyteauth_jupyter.transport.loopback.LoopbackReceiver` (``start``,
@@ -159,8 +156,6 @@ class RelayReceiver:
     def wait(self, waiter: "Waiter") -> "AuthorizationResponse":
         """Poll for the relayed redirect until it arrives (or is pasted), the deadline passes or the
         flow is cancelled."""
-        from .loopback import interpret_redirect
-
         while not self._done.is_set():
             params = take_redirect(self._state, self._directory)
             if params is not None:
@@ -176,38 +171,9 @@ class RelayReceiver:
         assert self._result is not None
         return self._result
 
-    def submit_redirect(self, url: str) -> None:
-        """Complete the wait with a redirect address the user pasted (any thread).
-
-        Same rules as :meth:`LoopbackReceiver.submit_redirect`: state first; a refused paste raises
-        and the receiver keeps waiting. The path must be the redirect URI's, or any path ending in
-        ``/flyteauth/callback`` (JupyterHub's ``user-redirect`` rewrites the prefix).
-        """
-        from .loopback import accept_pasted_redirect
-
-        outcome = accept_pasted_redirect(
-            url,
-            state=self._state,
-            path_ok=self._path_ok,
-            expected_issuer=self._expected_issuer,
-            on_refused=self._count_refused_paste,
-        )
-        with self._lock:
-            if self._done.is_set():
-                raise ProtocolError("This sign-in has already received its redirect; nothing more needs to be pasted.")
-            if self._closed:
-                raise ProtocolError("This sign-in is no longer waiting for a redirect; start the login again.")
-            self._result, self._error = outcome
-            self.completed_by = "paste"
-            self._done.set()
-        log.info("the sign-in redirect was pasted in (%s)", "code" if outcome[0] is not None else "error")
-
     def _path_ok(self, path: str) -> bool:
         return path == self._path or path.rstrip("/").endswith("/" + RELAY_PATH)
 
-    def _count_refused_paste(self) -> None:
-        with self._lock:
-            self.refused_paste_count += 1
 
 
 def is_relay_uri(redirect_uri: str) -> bool:

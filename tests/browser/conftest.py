@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import secrets
 import signal
 import socket
@@ -38,9 +37,9 @@ import requests
 
 from rig.file_keyring import read_history
 from rig.flyteadmin import FlyteAdminStandIn
+from rig.isolation import isolated_env
 
 REPO = Path(__file__).resolve().parents[2]
-TESTS = REPO / "tests"
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -51,11 +50,6 @@ SERVER_START_TIMEOUT = 60.0  # seconds until /api/status answers
 FIRST_LOAD_TIMEOUT_MS = 90_000  # JupyterLab's first page load
 TIMEOUT_MS = 30_000  # every other wait in the browser
 TOKEN_USERNAMES = ("access_token", "refresh_token", "id_token")
-#: settings from the machine that would change what the server or kernels do (as the nbval harness)
-DROPPED_ENV = re.compile(
-    r"^(FLYTE|FLYTECTL|_FLYTECTL|PYTEST|JUPYTER|JPY|IPYTHON|PYTHON_KEYRING|KEYRING|BROWSER$|FLYTEAUTH_RIG|"
-    r"COV_CORE|XDG_)"
-)
 
 
 # ------------------------------------------------------------------------------------ the server
@@ -67,39 +61,14 @@ def _free_port() -> int:
 
 def lab_env(run_dir: Path, flyteadmin: FlyteAdminStandIn) -> tuple[dict[str, str], Path]:
     """The server's (and so its kernels') environment: isolated dirs, the endpoint, a file keyring."""
-    env = {k: v for k, v in os.environ.items() if not DROPPED_ENV.match(k)}
     home = run_dir / "home"
     dirs = {
-        "HOME": home,
-        "XDG_CONFIG_HOME": home / ".config",
-        "XDG_CACHE_HOME": home / ".cache",
-        "XDG_DATA_HOME": home / ".local" / "share",
-        "XDG_STATE_HOME": home / ".local" / "state",
-        "XDG_RUNTIME_DIR": run_dir / "runtime",
-        "IPYTHONDIR": home / ".ipython",
-        "JUPYTER_CONFIG_DIR": home / ".jupyter",
-        "JUPYTER_DATA_DIR": home / ".local" / "share" / "jupyter",
-        "JUPYTER_RUNTIME_DIR": run_dir / "runtime" / "jupyter",
         "JUPYTERLAB_SETTINGS_DIR": home / ".jupyter" / "lab" / "user-settings",
         "JUPYTERLAB_WORKSPACES_DIR": home / ".jupyter" / "lab" / "workspaces",
     }
-    for name, path in dirs.items():
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        env[name] = str(path)
-    keyring_file = run_dir / "keyring.json"
-    loopback = "127.0.0.1,localhost,::1"
-    env.update({
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")])),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "NO_PROXY": ",".join(filter(None, [loopback, os.environ.get("NO_PROXY", "")])),
-        "no_proxy": ",".join(filter(None, [loopback, os.environ.get("no_proxy", "")])),
-        "FLYTE_PLATFORM_URL": flyteadmin.endpoint,
-        "PYTHON_KEYRING_BACKEND": "rig.file_keyring.FileKeyring",
-        "FLYTEAUTH_RIG_KEYRING": str(keyring_file),
-    })
+    env, keyring_file = isolated_env(run_dir, flyteadmin.endpoint, extra_dirs=dirs)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    dirs["JUPYTER_CONFIG_DIR"] = Path(env["JUPYTER_CONFIG_DIR"])
     settings = dirs["JUPYTERLAB_SETTINGS_DIR"]
     # save widget state with the notebook (Settings > Save Widget State Automatically): the saved file
     # then holds the login widget's models, and the secret scan must find nothing in them either

@@ -45,6 +45,7 @@ import pytest
 from rig.file_keyring import read_history
 from rig.flyteadmin import FlyteAdminStandIn
 from rig.idp import CONFIDENTIAL_SECRET, IdP
+from rig.isolation import isolated_env
 from rig.user import DeviceApprover
 
 CELL_TIMEOUT = 120  # seconds per cell
@@ -63,12 +64,6 @@ CLIENT_SECRET_ENV = "FLYTE_CLIENT_SECRET"
 #: the token the automation notebook's demo command prints (a placeholder FlyteAdmin does not accept)
 DEMO_COMMAND_TOKEN = "static-demo-token"
 TOKEN_USERNAMES = ("access_token", "refresh_token", "id_token")
-#: settings from the machine that would change what the notebooks do
-DROPPED_ENV = re.compile(
-    r"^(FLYTE|FLYTECTL|_FLYTECTL|PYTEST|JUPYTER|JPY|IPYTHON|PYTHON_KEYRING|KEYRING|BROWSER$|FLYTEAUTH_RIG|"
-    r"COV_CORE|XDG_)"
-)
-
 
 @dataclass
 class Run:
@@ -93,40 +88,11 @@ class Run:
 
 def kernel_env(run_dir: Path, flyteadmin: FlyteAdminStandIn) -> Run:
     """The environment a notebook run gets: isolated dirs, the endpoint, BROWSER, the secret, a file keyring."""
-    env = {k: v for k, v in os.environ.items() if not DROPPED_ENV.match(k)}
-    home = run_dir / "home"
-    dirs = {
-        "HOME": home,
-        "XDG_CONFIG_HOME": home / ".config",
-        "XDG_CACHE_HOME": home / ".cache",
-        "XDG_DATA_HOME": home / ".local" / "share",
-        "XDG_STATE_HOME": home / ".local" / "state",
-        "XDG_RUNTIME_DIR": run_dir / "runtime",
-        "IPYTHONDIR": home / ".ipython",
-        "JUPYTER_CONFIG_DIR": home / ".jupyter",
-        "JUPYTER_DATA_DIR": home / ".local" / "share" / "jupyter",
-        "JUPYTER_RUNTIME_DIR": run_dir / "runtime" / "jupyter",
-    }
-    for name, path in dirs.items():
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-        env[name] = str(path)
-    keyring_file = run_dir / "keyring.json"
+    env, keyring_file = isolated_env(run_dir, flyteadmin.endpoint)
     browser_result = run_dir / "browser-user.json"
-    loopback = "127.0.0.1,localhost,::1"
     env.update({
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH", "")])),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "JUPYTER_PLATFORM_DIRS": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "NO_PROXY": ",".join(filter(None, [loopback, os.environ.get("NO_PROXY", "")])),
-        "no_proxy": ",".join(filter(None, [loopback, os.environ.get("no_proxy", "")])),
-        # the endpoint, as a user's would be configured
-        "FLYTE_PLATFORM_URL": flyteadmin.endpoint,
         # the automation notebook's client secret (docs/test-rig.md)
         CLIENT_SECRET_ENV: CONFIDENTIAL_SECRET,
-        # a keyring that is a file in this run's directory
-        "PYTHON_KEYRING_BACKEND": "rig.file_keyring.FileKeyring",
-        "FLYTEAUTH_RIG_KEYRING": str(keyring_file),
         # the person at the browser for PKCE (as tests/conftest.py's pkce_browser)
         "BROWSER": f"{shlex.quote(sys.executable)} {shlex.quote(str(BROWSER_USER))} %s",
         "FLYTEAUTH_RIG_ACTION": "approve",
