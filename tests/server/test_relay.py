@@ -133,3 +133,20 @@ def test_pkce_through_the_relay_against_the_real_idp(jupyter_server, flyteadmin,
     assert list(relay.glob("*.json")) == []  # the code did not linger on disk
     resp = requests.get(f"{flyteadmin.endpoint}/api/v1/projects", headers=dict([auth.fetch_grpc_call_auth_metadata()]), timeout=10)
     assert resp.status_code == 200
+
+
+@pytest.mark.parametrize(("uri", "relay"), [
+    ("https://hub.example.com/hub/user-redirect/flyteauth/callback", True),  # one URI for every Hub user
+    ("https://hub.example.com/user/alice/flyteauth/callback", True),
+    ("http://127.0.0.1:8888/flyteauth/callback", True),  # a local Jupyter's relay, not a kernel socket
+    ("http://127.0.0.1:53593/callback", False),
+    ("http://localhost/callback", False),
+])
+def test_the_redirect_uri_picks_the_receiver(uri, relay):
+    from flyteauth_jupyter.flows.authcode import make_receiver
+    from flyteauth_jupyter.transport.loopback import LoopbackReceiver
+    from flyteauth_jupyter.transport.relay import RelayReceiver
+
+    receiver = make_receiver(uri, state="s")
+    assert isinstance(receiver, RelayReceiver if relay else LoopbackReceiver)
+    assert receiver.redirect_uri == uri  # kept as registered
