@@ -47,6 +47,7 @@ from .errors import (
     LoginCancelledError,
     LoginTimeoutError,
     OAuthError,
+    TokenStoreError,
 )
 from .flows import authcode, client_credentials, device, refresh
 from .flows import command as command_flow
@@ -85,11 +86,12 @@ def needs_refresh(creds: Credentials | None, now: float) -> bool:
 
 
 def _default_store() -> Any:
-    """The keyring store (memory fallback built in); memory when stores cannot be imported."""
+    """The store ``$FLYTEAUTH_TOKEN_CACHE`` names (default: the keyring, memory fallback built in);
+    memory when stores cannot be imported."""
     try:
-        from .stores import KeyringStore
+        from .stores import make_store
 
-        return KeyringStore()
+        return make_store()
     except Exception:  # noqa: BLE001 - a store problem never breaks a login
         log.warning("the keyring token store is unavailable; tokens are kept in memory for this kernel")
         return _memory_store()
@@ -388,8 +390,10 @@ class Authenticator:
             return getattr(store, method)(self.service, *args)
         except Exception as exc:  # noqa: BLE001 - the store must never break a login
             if self._store_warning is None:
+                # our own store errors are one secret-free sentence (e.g. a FileStore refusing a path)
+                why = str(exc).rstrip(".") if isinstance(exc, TokenStoreError) and str(exc) else type(exc).__name__
                 self._store_warning = (
-                    f"The token store failed ({type(exc).__name__}); tokens for {self.service} are kept in memory "
+                    f"The token store failed ({why}); tokens for {self.service} are kept in memory "
                     "for this kernel only."
                 )
                 log.warning("%s", self._store_warning)

@@ -21,6 +21,10 @@ Flyte 2 SDK   ``tokens``        JSON ``{"access_token": ..., "refresh_token": ..
 locked, D-Bus, value too large, a "fail" or "null" backend, any exception) never breaks a login: the
 store switches to process memory, sets ``fallback_reason`` and logs one warning. Nothing here ever
 logs, reprs or raises a token.
+
+:class:`FileStore` is the explicit opt-in for machines without a keyring (Colab, containers, hub
+images): one private JSON file per service. :func:`make_store` picks a store by name, by default from
+``$FLYTEAUTH_TOKEN_CACHE`` (``keyring``, the default, | ``file`` | ``memory``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ import json
 import logging
 import os
 import re
+import stat
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,6 +63,14 @@ EXPIRES_AT = "expires_at"
 FLYTE2_TOKENS = "tokens"
 #: Every username either layout uses under a service (delete clears them all).
 ALL_USERNAMES = (ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, EXPIRES_AT, FLYTE2_TOKENS)
+
+#: Environment variable choosing the default token store: ``keyring`` (default) | ``file`` | ``memory``.
+TOKEN_CACHE_ENV = "FLYTEAUTH_TOKEN_CACHE"
+TOKEN_CACHE_KINDS = ("keyring", "file", "memory")
+FILE_CACHE_HINT = (
+    f"set {TOKEN_CACHE_ENV}=file (or %config FlyteAuthMagics.token_cache = 'file') to keep them in a private "
+    "file instead."
+)
 
 DEFAULT_LOCK_TIMEOUT = 60.0  # one refresh: 10 s connect + 30 s read, with room to spare
 
@@ -84,10 +98,19 @@ def service_name(endpoint: str | Endpoint) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
+def _cache_base() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "flyteauth_jupyter"
+
+
 def lock_dir() -> Path:
     """``$XDG_CACHE_HOME/flyteauth_jupyter/locks`` (default ``~/.cache/...``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "flyteauth_jupyter" / "locks"
+    return _cache_base() / "locks"
+
+
+def token_dir() -> Path:
+    """``$XDG_CACHE_HOME/flyteauth_jupyter/tokens`` (default ``~/.cache/...``): :class:`FileStore`'s home."""
+    return _cache_base() / "tokens"
 
 
 def _lock_file_name(service: str) -> str:
@@ -394,7 +417,8 @@ class KeyringStore:
                 detail = _clean_text(str(exc), secrets)
                 what = f"the system keyring failed ({type(exc).__name__}{': ' + detail if detail else ''})"
             self.fallback_reason = (
-                f"Tokens for {service} are kept in memory because {what}; they will last only for this kernel."
+                f"Tokens for {service} are kept in memory because {what}; they will last only for this kernel; "
+                f"{FILE_CACHE_HINT}"
             )
             if self._fallback.note_warning(self.fallback_reason):  # once per kernel and reason
                 logger.warning("%s", self.fallback_reason)
@@ -537,6 +561,217 @@ class KeyringStore:
         return f"KeyringStore(backend={backend}, flyte2={self.flyte2}, state={state!r})"
 
 
+# --------------------------------------------------------------------------------------------------
+# FileStore (explicit opt-in) and the store factory
+# --------------------------------------------------------------------------------------------------
+
+_FILE_FORMAT = 1
+
+
+class FileStore:
+    """Tokens in private files: one JSON file per service, named by the sha256 of the service name.
+
+    ``directory`` (default :func:`token_dir`) is created 0700; files are written 0600 through a
+    temporary file in the same directory and ``os.replace``, so a reader never sees a partial file. A
+    directory or file that other users can read or write, that another user owns, or that is a symlink
+    is refused with :class:`TokenStoreError`. A corrupt file counts as absent (logged without its
+    content). Same merge rule as the keyring: a save without a refresh/id token keeps the stored one.
+    """
+
+    fallback_reason: str | None = None
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None, *,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self.directory = Path(directory).expanduser() if directory is not None else token_dir()
+        self.lock_timeout = lock_timeout
+
+    @property
+    def notice(self) -> str:
+        """One line for the login panel: where the tokens are kept."""
+        return f"Tokens are kept in a private file cache in {self.directory} (readable only by you)."
+
+    # -- paths and checks ----------------------------------------------------------------------------
+    def path_for(self, service: str | Endpoint) -> Path:
+        return self.directory / (hashlib.sha256(service_name(service).encode("utf-8")).hexdigest() + ".json")
+
+    def _check_directory(self, *, create: bool) -> bool:
+        """True when the directory exists and is private; False when absent (and not ``create``)."""
+        directory = self.directory
+        if create:
+            try:
+                directory.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                directory.mkdir(mode=0o700)
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise TokenStoreError(
+                    f"Cannot create the token cache directory {directory} ({type(exc).__name__})."
+                ) from None
+        try:
+            st = os.lstat(directory)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise TokenStoreError(f"Cannot read the token cache directory {directory} ({type(exc).__name__}).") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise TokenStoreError(f"The token cache directory {directory} is a symlink; refusing to use it.")
+        if not stat.S_ISDIR(st.st_mode):
+            raise TokenStoreError(f"The token cache path {directory} is not a directory; refusing to use it.")
+        _check_private(st, directory, "directory", "chmod 700")
+        return True
+
+    # -- protocol ------------------------------------------------------------------------------------
+    def load(self, service: str | Endpoint) -> Credentials | None:
+        name = service_name(service)
+        if not self._check_directory(create=False):
+            return None
+        return self._read(name, self.path_for(name))
+
+    def save(self, service: str | Endpoint, creds: Credentials) -> None:
+        name = service_name(service)
+        self._check_directory(create=True)
+        path = self.path_for(name)
+        old = self._read(name, path)
+        refresh = creds.refresh_token or (old.refresh_token if old is not None else None)
+        id_token = creds.id_token or (old.id_token if old is not None else None)
+        payload = {
+            "format": _FILE_FORMAT,
+            "service": name,
+            ACCESS_TOKEN: creds.access_token,
+            REFRESH_TOKEN: refresh,
+            ID_TOKEN: id_token,
+            EXPIRES_AT: creds.expires_at,
+            "scopes": list(creds.scopes or ()),
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.directory)  # created 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(payload, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise TokenStoreError(
+                    f"Cannot write the token cache file in {self.directory} ({type(exc).__name__})."
+                ) from None
+            raise
+
+    def delete(self, service: str | Endpoint) -> None:
+        name = service_name(service)
+        if not self._check_directory(create=False):
+            return
+        try:
+            os.unlink(self.path_for(name))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise TokenStoreError(
+                f"Cannot remove the token cache file in {self.directory} ({type(exc).__name__})."
+            ) from None
+
+    def lock(self, service: str | Endpoint, *, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
+        """Cross-process lock for refreshing ``service``'s tokens (see :func:`process_lock`)."""
+        return process_lock(service, timeout=self.lock_timeout if timeout is None else timeout)
+
+    # -- reading -------------------------------------------------------------------------------------
+    def _read(self, name: str, path: Path) -> Credentials | None:
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                raise TokenStoreError(f"The token cache file {path} is a symlink; refusing to use it.")
+            fd = os.open(path, flags)
+        except FileNotFoundError:
+            return None
+        except TokenStoreError:
+            raise
+        except OSError as exc:
+            raise TokenStoreError(f"Cannot read the token cache file {path} ({type(exc).__name__}).") from None
+        with os.fdopen(fd, "r", encoding="utf-8") as handle:
+            st = os.fstat(handle.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise TokenStoreError(f"The token cache file {path} is not a regular file; refusing to use it.")
+            _check_private(st, path, "file", "chmod 600")
+            try:
+                data = json.loads(handle.read())
+                return _creds_from_file(data, name)
+            except (ValueError, TypeError, KeyError) as exc:
+                logger.warning("Ignoring the unreadable token cache file %s (%s).", path, type(exc).__name__)
+                return None
+
+    def __repr__(self) -> str:
+        return f"FileStore(directory={str(self.directory)!r})"
+
+
+def _check_private(st: os.stat_result, path: Path, what: str, fix: str) -> None:
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None and st.st_uid != getuid():
+        raise TokenStoreError(f"The token cache {what} {path} belongs to another user; refusing to use it.")
+    if st.st_mode & 0o077:
+        raise TokenStoreError(
+            f"The token cache {what} {path} is accessible to other users (mode {stat.S_IMODE(st.st_mode):o}); "
+            f"refusing to use it ({fix} it, or remove it)."
+        )
+
+
+def _creds_from_file(data: Any, name: str) -> Credentials | None:
+    if not isinstance(data, dict) or data.get("service") != name:
+        raise ValueError("not a token cache entry for this service")
+
+    def text(key: str) -> str | None:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise TypeError(key)
+        return value or None
+
+    access, refresh = text(ACCESS_TOKEN), text(REFRESH_TOKEN)
+    if not access and not refresh:
+        return None
+    expires_at = data.get(EXPIRES_AT)
+    if expires_at is not None and (isinstance(expires_at, bool) or not isinstance(expires_at, (int, float))):
+        raise TypeError(EXPIRES_AT)
+    scopes = data.get("scopes") or []
+    if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+        raise TypeError("scopes")
+    return Credentials(
+        access_token=access,
+        refresh_token=refresh,
+        for_endpoint=name,
+        id_token=text(ID_TOKEN),
+        expires_at=None if expires_at is None else float(expires_at),
+        scopes=tuple(scopes),
+    )
+
+
+def token_cache_kind(kind: str | None = None) -> str:
+    """``kind`` or ``$FLYTEAUTH_TOKEN_CACHE`` normalised; an unknown value is warned about and means keyring."""
+    explicit = kind is not None
+    raw = (kind if explicit else os.environ.get(TOKEN_CACHE_ENV, "")) or ""
+    value = raw.strip().lower() or "keyring"
+    if value not in TOKEN_CACHE_KINDS:
+        if explicit:
+            raise ConfigurationError(f"The token cache must be keyring, file or memory, not {raw!r}.")
+        logger.warning("%s=%r is not keyring, file or memory; using the keyring.", TOKEN_CACHE_ENV, raw[:40])
+        value = "keyring"
+    return value
+
+
+def make_store(kind: str | None = None) -> TokenStore:
+    """The token store named ``kind`` (default: ``$FLYTEAUTH_TOKEN_CACHE``, else ``keyring``).
+
+    ``keyring``: :class:`KeyringStore` (memory fallback built in); ``file``: :class:`FileStore` in
+    :func:`token_dir`; ``memory``: this process's shared memory store.
+    """
+    value = token_cache_kind(kind)
+    if value == "file":
+        return FileStore()
+    if value == "memory":
+        return PROCESS_FALLBACK
+    return KeyringStore()
+
+
 class _Disabled(Exception):
     """The keyring backend cannot store anything (fail/null backend); carries a phrase, not a secret."""
 
@@ -569,6 +804,11 @@ __all__ = [
     "TokenStore",
     "MemoryStore",
     "KeyringStore",
+    "FileStore",
+    "make_store",
+    "token_cache_kind",
+    "token_dir",
+    "TOKEN_CACHE_ENV",
     "PROCESS_FALLBACK",
     "process_lock",
     "lock_dir",

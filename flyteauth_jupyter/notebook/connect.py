@@ -11,6 +11,7 @@ class accepts.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,8 @@ class LoginSpec:
     command: tuple[str, ...] = ()
     timeout: float | None = None
     no_cache: bool = False
+    #: keyring | file | memory, from %config FlyteAuthMagics.token_cache (None: $FLYTEAUTH_TOKEN_CACHE)
+    token_cache: str | None = None
     insecure: bool = False
     verify: bool | str | None = None
     http_proxy_url: str | None = None
@@ -104,6 +107,12 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
         from ..stores import MemoryStore
 
         store = MemoryStore()
+    else:
+        from ..stores import TOKEN_CACHE_ENV, make_store
+
+        kind = spec.token_cache or os.environ.get(TOKEN_CACHE_ENV, "").strip() or None
+        if kind:  # chosen explicitly (trait or environment): every flow uses it, client credentials too
+            store = make_store(kind if spec.token_cache else None)
     scopes = list(spec.scopes) or None
     extras = {"observer": observer, "timeout": spec.timeout, "store": store, "insecure": spec.insecure or None}
     endpoint = spec.endpoint.url
@@ -150,5 +159,5 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
         authenticator=authenticator,
         flow=choice.flow,
         reason=choice.reason,
-        notice=getattr(authenticator, "fallback_reason", None),
+        notice=getattr(authenticator, "fallback_reason", None) or getattr(store, "notice", None),
     )

@@ -81,6 +81,13 @@ class FlyteAuthMagics(Magics):
     redirect_uri = Unicode(None, allow_none=True, help="PKCE redirect URI overriding the server's.").tag(
         config=True
     )
+    token_cache = CaselessStrEnum(
+        ["keyring", "file", "memory"],
+        default_value=None,
+        allow_none=True,
+        help="Where tokens are kept: the system keyring (memory when there is none), a private file under "
+        "~/.cache/flyteauth_jupyter/tokens, or memory only. None: $FLYTEAUTH_TOKEN_CACHE, else keyring.",
+    ).tag(config=True)
     use_flytekit_config = Bool(
         True, help="Read flytekit's configuration (environment and config file) for missing settings."
     ).tag(config=True)
@@ -228,6 +235,7 @@ class FlyteAuthMagics(Magics):
             command=command,
             timeout=timeout,
             no_cache=bool(args.no_cache),
+            token_cache=self.token_cache,
             insecure=insecure,
             verify=verify,
             http_proxy_url=args.proxy or cfg.http_proxy_url,
