@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
+import keyring.errors
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from keyring.backend import KeyringBackend
+
+from flyteauth_jupyter import stores
 
 FLYTE_ENV = (
     "FLYTE_PLATFORM_URL", "FLYTE_PLATFORM_INSECURE", "FLYTE_PLATFORM_INSECURE_SKIP_VERIFY",
@@ -57,3 +63,45 @@ def shell(isolated_config: Path) -> Iterator[InteractiveShell]:
         sessions.forget_session(service, registered)
 
 
+class MemoryKeyring(KeyringBackend):
+    priority = -5  # type: ignore[assignment]  # never anyone's default backend
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service, username):
+        return self.entries.get((service, username))
+
+    def set_password(self, service, username, password):
+        self.entries[(service, username)] = password
+
+    def delete_password(self, service, username):
+        if self.entries.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError("not found")
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch, tmp_path):
+    """A fresh in-memory keyring and an empty process fallback: no test sees another's tokens."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    try:
+        previous = keyring.get_keyring()
+    except Exception:  # noqa: BLE001 - a configured backend that cannot start here
+        from keyring.backends.fail import Keyring as FailKeyring
+
+        previous = FailKeyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    stores.PROCESS_FALLBACK.clear()
+    yield backend
+    keyring.set_keyring(previous)
+    stores.PROCESS_FALLBACK.clear()
+
+
+@pytest.fixture
+def nb(shell, memory_keyring):
+    """The shell with the widget display, capturing every output (including background updates)."""
+    shell.run_line_magic("config", "FlyteAuthMagics.display = 'widget'")
+    with capture_output(display=True) as captured:
+        yield shell, captured

@@ -11,7 +11,7 @@ import os
 import stat
 
 import pytest
-from test_nb_idp import all_widget_state, assert_no_tokens, call_api, login, memory_keyring, nb, outputs_text  # noqa: F401
+from test_nb_idp import all_widget_state, assert_no_tokens, call_api, login, outputs_text
 
 from flyteauth_jupyter.notebook import connect
 from flyteauth_jupyter.stores import TOKEN_CACHE_ENV, FileStore

@@ -16,15 +16,10 @@ import webbrowser
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import ipywidgets
-import keyring
-import keyring.errors
 import pytest
 import requests
-from IPython.utils.capture import capture_output
-from keyring.backend import KeyringBackend
 from nb_fakes import wait_until
 
-from flyteauth_jupyter import stores
 from flyteauth_jupyter.clients import BearerAuth
 from flyteauth_jupyter.errors import AccessDeniedError, ExpiredTokenError, LoginTimeoutError
 from flyteauth_jupyter.notebook import connect
@@ -32,50 +27,6 @@ from flyteauth_jupyter.environment import BrowserLocation
 from flyteauth_jupyter.notebook.session import LoginSession
 
 pytestmark = pytest.mark.idp
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = -5  # type: ignore[assignment]  # never anyone's default backend
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.entries.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if self.entries.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError("not found")
-
-
-@pytest.fixture
-def memory_keyring(monkeypatch, tmp_path):
-    """A fresh in-memory keyring and an empty process fallback: no test sees another's tokens."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    try:
-        previous = keyring.get_keyring()
-    except Exception:  # noqa: BLE001 - a configured backend that cannot start here
-        from keyring.backends.fail import Keyring as FailKeyring
-
-        previous = FailKeyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    stores.PROCESS_FALLBACK.clear()
-    yield backend
-    keyring.set_keyring(previous)
-    stores.PROCESS_FALLBACK.clear()
-
-
-@pytest.fixture
-def nb(shell, memory_keyring):
-    """The shell with the widget display, capturing every output (including background updates)."""
-    shell.run_line_magic("config", "FlyteAuthMagics.display = 'widget'")
-    with capture_output(display=True) as captured:
-        yield shell, captured
 
 
 def login(ip, line: str) -> LoginSession:
