@@ -8,9 +8,9 @@ from pathlib import Path
 import keyring
 import keyring.errors
 import pytest
+from rig.memory_keyring import MemoryKeyring
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
-from keyring.backend import KeyringBackend
 
 from flyteauth_jupyter import stores
 
@@ -61,24 +61,6 @@ def shell(isolated_config: Path) -> Iterator[InteractiveShell]:
 
     for service, registered in sessions.sessions().items():
         sessions.forget_session(service, registered)
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = -5  # type: ignore[assignment]  # never anyone's default backend
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.entries.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if self.entries.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError("not found")
 
 
 @pytest.fixture

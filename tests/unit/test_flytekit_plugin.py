@@ -10,7 +10,7 @@ import sys
 import keyring
 import keyring.errors
 import pytest
-from keyring.backend import KeyringBackend
+from rig.memory_keyring import MemoryKeyring
 
 from flyteauth_jupyter import flytekit_plugin, sessions
 from flyteauth_jupyter.credentials import Credentials
@@ -29,24 +29,6 @@ from flytekit.configuration import PlatformConfig  # noqa: E402
 
 AT = "at-plugin-0123456789-secret"
 RT = "rt-plugin-0123456789-secret"
-
-
-class MemoryKeyring(KeyringBackend):
-    priority = -5  # type: ignore[assignment]  # below fail (0) and null (-1): never anyone's default backend
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service, username):
-        return self.entries.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service, username):
-        if self.entries.pop((service, username), None) is None:
-            raise keyring.errors.PasswordDeleteError("not found")
 
 
 @pytest.fixture(autouse=True)

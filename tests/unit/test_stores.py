@@ -19,7 +19,7 @@ import time
 import keyring
 import keyring.errors
 import pytest
-from keyring.backend import KeyringBackend
+from rig.memory_keyring import MemoryKeyring
 
 from flyteauth_jupyter import stores
 from flyteauth_jupyter.credentials import Credentials
@@ -31,31 +31,6 @@ RT = "rt-0123456789abcdef-secret"
 IDT = "idt-0123456789abcdef-secret"
 SECRETS = (AT, RT, IDT)
 SVC = "flyte.example.com:8443"
-
-
-class MemoryKeyring(KeyringBackend):
-    """A dict-backed keyring backend that counts its calls."""
-
-    priority = -5  # type: ignore[assignment]  # below fail (0) and null (-1): never anyone's default backend
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-        self.calls: list[tuple[str, str, str]] = []
-
-    def get_password(self, service, username):
-        self.calls.append(("get", service, username))
-        return self.entries.get((service, username))
-
-    def set_password(self, service, username, password):
-        self.calls.append(("set", service, username))
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service, username):
-        self.calls.append(("delete", service, username))
-        if (service, username) not in self.entries:
-            raise keyring.errors.PasswordDeleteError("not found")
-        del self.entries[(service, username)]
 
 
 class DBusException(Exception):
