@@ -123,13 +123,31 @@ def _bind_address(host: str) -> tuple[str, int]:
     )
 
 
-class PasteBack:
-    """Paste-back for a receiver (the loopback's and the relay's): the user pastes the address the
-    browser ended on when the redirect itself cannot reach the kernel.
+class RedirectReceiver:
+    """What the loopback and the relay receivers share: the context-manager lifecycle, the ``done``
+    event, and paste-back (the user pastes the address the browser ended on when the redirect itself
+    cannot reach the kernel).
 
-    The receiver provides ``_state``, ``_expected_issuer``, ``_lock``, ``_done``, ``_closed``,
-    ``_result``, ``_error``, ``completed_by``, ``refused_paste_count`` and ``_path_ok(path)``.
+    A receiver provides ``start()``, ``close()``, ``_state``, ``_expected_issuer``, ``_lock``,
+    ``_done``, ``_closed``, ``_result``, ``_error``, ``completed_by``, ``refused_paste_count`` and
+    ``_path_ok(path)``.
     """
+
+    def start(self):  # pragma: no cover - every receiver defines it
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - every receiver defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def done(self) -> threading.Event:
+        return self._done
 
     def submit_redirect(self, url: str) -> None:
         """Complete the wait with a redirect address the user pasted (any thread).
@@ -161,7 +179,7 @@ class PasteBack:
             self.refused_paste_count += 1
 
 
-class LoopbackReceiver(PasteBack):
+class LoopbackReceiver(RedirectReceiver):
     """Receives one authorization response on a loopback redirect URI.
 
     ``state`` is the value this attempt sent; ``expected_issuer`` (optional) is compared with the
@@ -264,17 +282,7 @@ class LoopbackReceiver(PasteBack):
             if self._thread is not None:
                 self._thread.join(timeout=2)
 
-    def __enter__(self) -> LoopbackReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     # -- waiting ---------------------------------------------------------------------------------
-    @property
-    def done(self) -> threading.Event:
-        return self._done
-
     def wait(self, waiter: Waiter) -> AuthorizationResponse:
         """Block until the redirect with our state arrives, the deadline passes or the flow is cancelled."""
         try:
@@ -445,7 +453,7 @@ def accept_pasted_redirect(
 __all__ = [
     "AuthorizationResponse",
     "LoopbackReceiver",
-    "PasteBack",
+    "RedirectReceiver",
     "accept_pasted_redirect",
     "interpret_redirect",
     "read_pasted_redirect",

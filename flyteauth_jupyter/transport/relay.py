@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..errors import FlyteAuthError
-from .loopback import AuthorizationResponse, PasteBack, interpret_redirect
+from .loopback import AuthorizationResponse, RedirectReceiver, interpret_redirect
 
 if TYPE_CHECKING:
     from ..control import Waiter
@@ -95,7 +95,7 @@ def take_redirect(state: str, directory: Path | None = None) -> dict[str, str] |
 POLL_SECONDS = 0.2
 
 
-class RelayReceiver(PasteBack):
+class RelayReceiver(RedirectReceiver):
     """Kernel side of the relay: waits for the redirect the server extension dropped for our state.
 
     Same surface as :class:`~flyteauth_jupyter.transport.loopback.LoopbackReceiver` (``start``,
@@ -142,16 +142,6 @@ class RelayReceiver(PasteBack):
             relay_file(self._state, self._directory).unlink()
         except FileNotFoundError:
             pass
-
-    def __enter__(self) -> "RelayReceiver":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def done(self) -> threading.Event:
-        return self._done
 
     def wait(self, waiter: "Waiter") -> "AuthorizationResponse":
         """Poll for the relayed redirect until it arrives (or is pasted), the deadline passes or the
