@@ -61,8 +61,9 @@ DEFAULT_HEADER_KEY = "authorization"
 MAX_REFRESH_MARGIN = 60.0
 INFINITY = float("inf")
 
-#: the hot path's cache: (fresh until, epoch seconds; the credentials; their metadata tuple)
-_Hot = tuple[float, Credentials, tuple[str, str]]
+#: the hot path's cache: (fresh until, epoch seconds; the credentials; their metadata tuple; the
+#: clock's time function). Nothing cached: fresh until -inf, so every call takes the slow path.
+_Hot = tuple[float, Credentials | None, tuple[str, str] | None, Callable[[], float]]
 
 
 def refresh_margin(creds: Credentials) -> float:
@@ -184,7 +185,7 @@ class Authenticator:
         self._cfg_lock = threading.Lock()
         self.observer = observer
         self.timeout = timeout
-        self._hot: _Hot | None = None
+        self._hot: _Hot = (-INFINITY, None, None, _time.time)
         self._held: Credentials | None = None
         self._held_version = 0
         self.clock = clock or SYSTEM_CLOCK
@@ -203,14 +204,14 @@ class Authenticator:
     def get_credentials(self) -> Credentials | None:
         """The current credentials (None before any login), refreshed first when about to expire."""
         hot = self._hot
-        if hot is not None and self._now() < hot[0]:
+        if hot[3]() < hot[0]:
             return hot[1]
         return self._get_credentials()
 
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <access token>")``, or None without an access token."""
         hot = self._hot
-        if hot is not None and self._now() < hot[0]:
+        if hot[3]() < hot[0]:
             return hot[2]
         creds = self.get_credentials()
         if creds is None or not creds.access_token:
@@ -247,7 +248,7 @@ class Authenticator:
     def _creds(self, creds: Credentials | None) -> None:
         self._held = creds
         self._held_version += 1
-        self._hot = None  # last: _publish_hot re-checks the version after publishing
+        self._cool()  # last: _publish_hot re-checks the version after publishing
 
     @property
     def clock(self) -> Clock:
@@ -258,7 +259,11 @@ class Authenticator:
         self._clock = clock
         # the system clock's time() is time.time: call it directly (one C call on the hot path)
         self._now = _time.time if type(clock) is Clock else clock.time
-        self._hot = None
+        self._cool()
+
+    def _cool(self) -> None:
+        """Empty the hot path's cache: the next call takes the slow path."""
+        self._hot = (-INFINITY, None, None, self._now)
 
     def _publish_hot(self, creds: Credentials) -> None:
         """Cache ``creds`` (held, fresh) with its header for the hot path, until its refresh instant.
@@ -273,9 +278,9 @@ class Authenticator:
         if key is None:
             return
         fresh_until = INFINITY if creds.expires_at is None else creds.expires_at - refresh_margin(creds)
-        self._hot = (fresh_until, creds, (key, f"Bearer {creds.access_token}"))
+        self._hot = (fresh_until, creds, (key, f"Bearer {creds.access_token}"), self._now)
         if self._held_version != version or self._held is not creds:
-            self._hot = None
+            self._cool()
 
     def _settled_header_key(self) -> str | None:
         """The header key when it is final (None while the server's configuration is still unknown)."""
@@ -381,7 +386,7 @@ class Authenticator:
 
     def _set_header_key(self, header_key: str | None) -> None:
         self._header_key_arg = header_key or None
-        self._hot = None
+        self._cool()
 
     # -- hooks for subclasses --------------------------------------------------------------------------
     def _login(self, waiter: Waiter) -> Credentials:

@@ -62,6 +62,14 @@ DEFAULT_WAIT = 900.0
 WAIT_MARGIN = 30.0
 
 
+def _not_ready() -> Any:  # pragma: no cover - never called: no view is None
+    raise AssertionError("the session's hot path was taken without a settled view")
+
+
+#: the session's hot path when nothing is settled: valid for no view (a view is never None)
+_NOT_FAST: tuple[None, Callable[[], Any], Callable[[], Any]] = (None, _not_ready, _not_ready)
+
+
 @dataclass
 class Prepared:
     """What ``prepare(observer)`` returns: the real authenticator and the flow it runs, with the reason."""
@@ -183,7 +191,7 @@ class LoginSession:
         self._attempts = 0
         self._inner: Any = None
         #: the hot path: (the view it is valid for, the authenticator's get_credentials, its fetch_...)
-        self._fast: tuple[LoginView, Callable[[], Any], Callable[[], Any]] | None = None
+        self._fast: tuple[LoginView | None, Callable[[], Any], Callable[[], Any]] = _NOT_FAST
         self._cell: _CellContext | None = None
         self._shell: Any = None
 
@@ -200,7 +208,7 @@ class LoginSession:
         return self
 
     def _launch(self) -> _Attempt:
-        self._fast = None  # a new attempt: the next call waits for it
+        self._fast = _NOT_FAST  # a new attempt: the next call waits for it
         with self._lock:
             self._attempts += 1
             attempt = _Attempt(self._attempts)
@@ -522,14 +530,14 @@ class LoginSession:
     def get_credentials(self) -> Credentials | None:
         """The current credentials; waits for the login in progress (DESIGN.md, pinned 10)."""
         fast = self._fast
-        if fast is not None and fast[0] is self._view:
+        if fast[0] is self._view:
             return fast[1]()
         return self._ready().get_credentials()
 
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <token>")``; waits for the login in progress."""
         fast = self._fast
-        if fast is not None and fast[0] is self._view:
+        if fast[0] is self._view:
             return fast[2]()
         return self._ready().fetch_grpc_call_auth_metadata()
 
