@@ -93,45 +93,14 @@ def needs_refresh(creds: Credentials | None, now: float) -> bool:
 
 def _default_store() -> Any:
     """The store ``$FLYTEAUTH_TOKEN_CACHE`` names (default: the keyring, memory fallback built in);
-    memory when stores cannot be imported."""
-    try:
-        from .stores import make_store
+    memory when that store cannot be built."""
+    from .stores import MemoryStore, make_store
 
+    try:
         return make_store()
     except Exception:  # noqa: BLE001 - a store problem never breaks a login
         log.warning("the keyring token store is unavailable; tokens are kept in memory for this kernel")
-        return _memory_store()
-
-
-def _memory_store() -> Any:
-    try:
-        from .stores import MemoryStore
-
         return MemoryStore()
-    except Exception:  # noqa: BLE001
-        return _PlainMemoryStore()
-
-
-class _PlainMemoryStore:
-    """Minimal in-memory store (used only if stores.py cannot be imported)."""
-
-    fallback_reason: str | None = None
-
-    def __init__(self) -> None:
-        self._data: dict[str, Credentials] = {}
-        self._guard = threading.Lock()
-
-    def load(self, service: str) -> Credentials | None:
-        with self._guard:
-            return self._data.get(service)
-
-    def save(self, service: str, creds: Credentials) -> None:
-        with self._guard:
-            self._data[service] = creds
-
-    def delete(self, service: str) -> None:
-        with self._guard:
-            self._data.pop(service, None)
 
 
 class _Flight:
