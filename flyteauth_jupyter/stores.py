@@ -200,9 +200,10 @@ def _acquire_file_lock(entry: _ServiceLock, name: str, left: float, timeout: flo
 
     ``filelock`` rather than the hand-written flock + deadline loop it replaced (issue 12). Measured
     on the 2-core test machine (2026-12-01), nothing argued against it: an uncontended acquire +
-    release costs 0.2-0.7 ms either way (once per refresh), and a waiter takes over 5-20 ms after the
-    holder lets go (the loop's back-off to 100 ms: ~85 ms). The lock file is kept (deleting a flock'd
-    file lets two processes lock two inodes); the per-service RLock above serialises the threads.
+    release costs 0.2-0.7 ms (the loop: 0.1-0.4 ms), once per refresh whose request takes 20-50 ms;
+    a waiter takes over 5-20 ms after the holder lets go (the loop's back-off to 100 ms: 60-85 ms).
+    The lock file is kept (deleting a flock'd file lets two processes lock two inodes); the
+    per-service RLock above serialises the threads.
     """
     path = _lock_path(name)
     if path is None:
