@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-test
 IDP     := tests/idp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install test demo bench screenshots idp-deps chromium clean
+.PHONY: install test typecheck demo bench screenshots idp-deps chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,8 +28,12 @@ chromium:
 
 install: $(STAMP) idp-deps
 
-test: install chromium
+test: install chromium typecheck
 	$(BIN)/python -m pytest
+
+# The package ships py.typed: keep the claim true ([tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 demo: install
 	$(BIN)/python -m tests.rig.demo
@@ -42,4 +46,4 @@ screenshots: install chromium
 	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser -q -k device_login
 
 clean:
-	rm -rf $(VENV) $(IDP)/node_modules .pytest_cache
+	rm -rf $(VENV) $(IDP)/node_modules .pytest_cache .mypy_cache

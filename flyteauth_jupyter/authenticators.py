@@ -128,7 +128,7 @@ class Authenticator:
         self,
         endpoint: str,
         header_key: str,
-        credentials: Credentials = None,  # type: ignore[assignment]  # flytekit's signature
+        credentials: Credentials | None = None,
         http_proxy_url: str | None = None,
         verify: bool | str | None = None,
         *,
@@ -677,7 +677,7 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
     def __init__(
         self,
         endpoint: str,
-        cfg_store: ClientConfigStore,
+        cfg_store: ClientConfigStore | None,
         scopes: list[str] | None = None,
         header_key: str | None = None,
         verify: bool | str | None = None,
@@ -778,7 +778,7 @@ class DeviceCodeAuthenticator(_ConfiguredAuthenticator):
     def __init__(
         self,
         endpoint: str,
-        cfg_store: ClientConfigStore,
+        cfg_store: ClientConfigStore | None,
         header_key: str | None = None,
         audience: str | None = None,
         scopes: list[str] | None = None,
@@ -845,7 +845,7 @@ class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
         endpoint: str,
         client_id: str,
         client_secret: str,
-        cfg_store: ClientConfigStore,
+        cfg_store: ClientConfigStore | None,
         header_key: str | None = None,
         scopes: list[str] | None = None,
         http_proxy_url: str | None = None,

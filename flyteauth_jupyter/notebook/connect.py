@@ -98,7 +98,7 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
 
     cfg_store = None if spec.flow == "command" or (spec.command and spec.flow == "auto") else config_store_for(spec)
     choice = decide_flow(spec, cfg_store)
-    store = None
+    store: Any = None
     if spec.no_cache:
         from ..stores import MemoryStore
 

@@ -75,7 +75,9 @@ class IdempotentRetry(Retry):
     """urllib3 Retry that never re-sends a non-idempotent request, not even after a connect error,
     and never retries a TLS failure (a certificate that fails now fails again: say so at once)."""
 
-    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Retry:
+    def increment(  # type: ignore[override]  # urllib3's own signature, passed through as *args/**kwargs
+        self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
+    ) -> Retry:
         error = kwargs.get("error", args[1] if len(args) > 1 else None)
         tls_failure = isinstance(error, urllib3.exceptions.SSLError)
         if tls_failure or (method is not None and method.upper() not in IDEMPOTENT_METHODS):

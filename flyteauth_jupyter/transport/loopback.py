@@ -168,10 +168,23 @@ class RedirectReceiver:
     ``_path_ok(path)``.
     """
 
+    _state: str
+    _expected_issuer: str | None
+    _lock: threading.Lock
+    _done: threading.Event
+    _closed: bool
+    _result: AuthorizationResponse | None
+    _error: FlyteAuthError | None
+    completed_by: str | None
+    refused_paste_count: int
+
     def start(self):  # pragma: no cover - every receiver defines it
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover - every receiver defines it
+        raise NotImplementedError
+
+    def _path_ok(self, path: str) -> bool:  # pragma: no cover - every receiver defines it
         raise NotImplementedError
 
     def __enter__(self):
