@@ -24,6 +24,7 @@ os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 from rig.flyteadmin import FlyteAdminStandIn
 from rig.idp import IdP, ensure_node_modules
+from rig.reliability import record as _reliability_record
 from rig.user import AuthCodeUser, DeviceUser
 
 BROWSER_USER = Path(__file__).resolve().parent / "rig" / "browser_user.py"
@@ -158,3 +159,11 @@ def pkce_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Ca
     yield factory
     for launch in launches:
         launch.stop()
+
+
+# ------------------------------------------------------------------- reliability figures
+@pytest.fixture
+def reliability_record() -> Callable[..., None]:
+    """``reliability_record(table, row, *, key=None, title=None, note=None, order=50, matrix=None)``:
+    record one row of a README reliability table (tests/rig/reliability.py, docs/test-rig.md)."""
+    return _reliability_record
