@@ -19,23 +19,29 @@ import shlex
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Bool, CaselessStrEnum, Float, List, Unicode
 
-from ..endpoint import parse_endpoint
-from ..errors import ConfigurationError, FlyteAuthError
-from .connect import LoginSpec, prepare
 from ..environment import FLOWS
-from .flytekit_config import FlytekitSettings, read_flytekit_settings
-from .render import make_display
-from .session import LoginSession
-from .state import LoginView, clock_time, flow_title
+from ..errors import ConfigurationError, FlyteAuthError
+
+if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
+    from .connect import LoginSpec
+    from .flytekit_config import FlytekitSettings
+    from .session import LoginSession
 
 FLOW_METAVAR = "|".join(FLOWS)
+
+
+def prepare(spec: LoginSpec, observer: Any) -> Any:
+    """connect.prepare, imported on the first sign-in (it pulls in the authenticators and HTTP)."""
+    from . import connect
+
+    return connect.prepare(spec, observer)
 
 
 def _sessions_registry() -> Any:
@@ -135,6 +141,9 @@ class FlyteAuthMagics(Magics):
 
     def start_login(self, args: argparse.Namespace) -> LoginSession:
         """Resolve ``args`` into a spec, bind and start a session (the magic without its error boundary)."""
+        from .render import make_display
+        from .session import LoginSession
+
         name = args.name or self.default_name
         if not name.isidentifier() or keyword.iskeyword(name):
             raise ConfigurationError(f"--name {name!r} is not a valid Python variable name.")
@@ -175,9 +184,15 @@ class FlyteAuthMagics(Magics):
         return "text"
 
     def flytekit_settings(self) -> FlytekitSettings:
+        from .flytekit_config import FlytekitSettings, read_flytekit_settings
+
         return read_flytekit_settings() if self.use_flytekit_config else FlytekitSettings()
 
     def build_spec(self, args: argparse.Namespace, *, name: str) -> LoginSpec:
+        from ..endpoint import parse_endpoint
+        from .connect import LoginSpec
+        from .flytekit_config import FlytekitSettings
+
         settings = self.flytekit_settings()
         raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
         if not raw_endpoint:
@@ -263,6 +278,8 @@ class FlyteAuthMagics(Magics):
         print(message)
 
     def logout(self, args: argparse.Namespace) -> str:
+        from .session import LoginSession
+
         session = self._find_session(args)
         if session is None:
             if not args.endpoint:
@@ -291,6 +308,9 @@ class FlyteAuthMagics(Magics):
         return f"Signed out of {session.endpoint}{gone}."
 
     def _find_session(self, args: argparse.Namespace) -> LoginSession | None:
+        from ..endpoint import parse_endpoint
+        from .session import LoginSession
+
         if args.name:
             value = self.shell.user_ns.get(args.name)
             if isinstance(value, LoginSession):
@@ -316,6 +336,8 @@ class FlyteAuthMagics(Magics):
         print(self.status_text())
 
     def status_text(self) -> str:
+        from .state import clock_time, flow_title
+
         if not self.sessions:
             return "Not signed in to any Flyte endpoint; run %flyte_login."
         lines = []
@@ -345,6 +367,9 @@ class FlyteAuthMagics(Magics):
     def observer_for_plugin(self, service: str) -> Any:
         """An observer that shows a login the flytekit plug-in started (no ``%flyte_login`` session for
         ``service``): the panel appears in the cell that triggered it, on the flow's first event."""
+        from .render import make_display
+        from .state import LoginView
+
         display = make_display(self.display_mode(), on_cancel=lambda: None, on_retry=lambda: None)
         state = {"view": LoginView(endpoint=service, name="(flytekit)"), "shown": False}
         lock = threading.Lock()
@@ -389,6 +414,8 @@ def _default_login_args() -> argparse.Namespace:
 
 
 def _same_endpoint(a: str, b: str, insecure: bool) -> bool:
+    from ..endpoint import parse_endpoint
+
     try:
         return parse_endpoint(a, insecure=True).service.lower() == parse_endpoint(b, insecure=True).service.lower()
     except FlyteAuthError:

@@ -182,6 +182,7 @@ class LoginSession:
         self._attempt: _Attempt | None = None
         self._attempts = 0
         self._inner: Any = None
+        self._settled: tuple[_Attempt | None, Any, LoginView] | None = None
         self._cell: _CellContext | None = None
         self._shell: Any = None
 
@@ -499,21 +500,34 @@ class LoginSession:
                 log.debug("display refresh failed", exc_info=True)
 
     def _ready(self) -> Any:
+        attempt, view = self._attempt, self._view
         self.wait()
         inner = self._inner
         if inner is None:  # pragma: no cover - wait() succeeded, so it exists
             raise AccessTokenNotFoundError(f"The sign-in to {self.endpoint} has no authenticator.")
+        if attempt is self._attempt and view is self._view and (
+            self.display is None or threading.current_thread() is threading.main_thread()
+        ):
+            self._settled = (attempt, inner, view)  # the view is drawn final: later calls skip wait()
         return inner
 
     # ------------------------------------------------------------------------------------------
     # the Authenticator interface (flytekit's names), waiting for the login first
     # ------------------------------------------------------------------------------------------
+    # The hot path: once a wait() for the current attempt has returned (and redrawn its view), calls
+    # go straight to the real authenticator's own hot path, without the session's lock or future.
     def get_credentials(self) -> Credentials | None:
         """The current credentials; waits for the login in progress (DESIGN.md, pinned 10)."""
+        settled = self._settled
+        if settled is not None and settled[0] is self._attempt and settled[2] is self._view:
+            return settled[1].get_credentials()
         return self._ready().get_credentials()
 
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <token>")``; waits for the login in progress."""
+        settled = self._settled
+        if settled is not None and settled[0] is self._attempt and settled[2] is self._view:
+            return settled[1].fetch_grpc_call_auth_metadata()
         return self._ready().fetch_grpc_call_auth_metadata()
 
     def refresh_credentials(self, *, interactive: bool = True) -> Credentials | None:
@@ -554,7 +568,7 @@ class LoginSession:
     # ------------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         # flytekit and SDKs read a few plain attributes (header_key, ...): answer from the real one
-        if name.startswith("__") or name in ("_inner", "_view", "_attempt"):
+        if name.startswith("__") or name in ("_inner", "_view", "_attempt", "_settled"):
             raise AttributeError(name)
         inner = self.__dict__.get("_inner")
         if inner is None:
