@@ -548,8 +548,9 @@ class LoginSession:
         return self.wait()
 
     def logout(self) -> None:
-        """Cancel a login in progress, revoke and clear the cached tokens (the real authenticator's
-        ``logout()``), and show "signed out"."""
+        """Cancel a login in progress, revoke and clear the cached tokens for the endpoint in every
+        store the kernel can reach (the real authenticator's ``logout(everywhere=True)``), and show
+        "signed out"."""
         self.cancel()
         inner = self._inner
         error: BaseException | None = None
@@ -559,7 +560,12 @@ class LoginSession:
             except FlyteAuthError as exc:
                 error = exc
         if inner is not None and hasattr(inner, "logout"):
-            inner.logout()
+            try:  # ours: also every other store this kernel can reach (pinned 14), whatever this one used
+                inner.logout(everywhere=True)
+            except TypeError as exc:  # an authenticator with flytekit's bare signature
+                if "everywhere" not in str(exc):
+                    raise
+                inner.logout()
         with self._lock:
             self._set_view(self._view.signed_out())
         if error is not None:
