@@ -30,7 +30,7 @@ from ..endpoint import parse_endpoint
 from ..errors import ConfigurationError, FlyteAuthError
 from .connect import LoginSpec, prepare
 from ..environment import FLOWS
-from .flytekit_config import FlytekitSettings, read_flytekit_settings
+from ..sdk_config import FlytekitSettings, read_sdk_settings
 from .render import make_display
 from .session import LoginSession
 from .state import LoginView, clock_time, flow_title
@@ -175,7 +175,7 @@ class FlyteAuthMagics(Magics):
         return "text"
 
     def flytekit_settings(self) -> FlytekitSettings:
-        return read_flytekit_settings() if self.use_flytekit_config else FlytekitSettings()
+        return read_sdk_settings() if self.use_flytekit_config else FlytekitSettings()
 
     def build_spec(self, args: argparse.Namespace, *, name: str) -> LoginSpec:
         settings = self.flytekit_settings()
