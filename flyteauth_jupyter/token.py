@@ -56,7 +56,6 @@ def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy import
     from .config import RemoteClientConfigStore
     from .endpoint import parse_endpoint
     from .errors import ConfigurationError
-    from .flows.events import TextObserver
     from .sdk_config import read_sdk_settings
     from .stores import make_store
 
@@ -80,7 +79,7 @@ def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy import
     return DeviceCodeAuthenticator(
         endpoint.url, cfg_store, http_proxy_url=proxy, verify=verify, insecure=insecure,
         client_id=(settings.client_id if same else None), scopes=(list(settings.scopes) if same and settings.scopes else None),
-        observer=TextObserver(sys.stderr), store=make_store(),
+        store=make_store(),  # no observer: a silent refresh prints nothing (see --login)
     )
 
 
@@ -128,7 +127,10 @@ def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, st
                     f"No usable sign-in for {auth.service} (none saved, or it expired and could not be renewed); "
                     "run %flyte_login in a notebook or flyteauth-token --login."
                 ))
-            creds = auth.refresh_credentials(interactive=True)  # device code, its text on stderr
+            from .flows.events import TextObserver
+
+            auth.observer = TextObserver(err)  # the device code and the outcome, on stderr
+            creds = auth.refresh_credentials(interactive=True)
             if not _usable(creds):
                 return _fail(err, f"The sign-in to {auth.service} ended without a token.")
         line = _render(args.format, auth, creds)
