@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import io
 import json
 import ssl
 import threading
@@ -48,6 +49,7 @@ from .idp import IdP
 from .netparts import make_tls_material
 
 HOST = "127.0.0.1"
+MAX_BODY = 1 << 20
 
 
 class _Server(ThreadingMixIn, WSGIServer):
@@ -176,6 +178,13 @@ class ConnectAdmin:
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                                       ("Cache-Control", "no-store")])
             return [body]
+        # A bounded, fully read body: connectrpc drains wsgi.input to EOF after an error, which on a
+        # kept-alive socket would wait for the client to hang up.
+        try:
+            length = max(0, min(int(environ.get("CONTENT_LENGTH") or 0), MAX_BODY))
+        except ValueError:
+            length = 0
+        environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length) if length else b"")
         service = "/" + path.lstrip("/").split("/", 1)[0]
         app = self._routes.get(service)
         if app is None:
@@ -240,3 +249,21 @@ class _Projects:
         raise ConnectError(Code.UNIMPLEMENTED, "the stand-in has a fixed project list")
 
     update_project = create_project
+
+
+def connect_call(admin: ConnectAdmin, method: str = "ListProjects", headers: dict[str, str] | None = None,
+                 body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    """One Connect unary call with the JSON codec, as any HTTP client can make it: ``(status, body)``.
+
+    ``ProjectService`` methods only; 200 with the response message, 401 ``{"code": "unauthenticated"}``.
+    """
+    import requests
+
+    with requests.Session() as session:
+        session.trust_env = False
+        r = session.post(
+            f"{admin.endpoint}/flyteidl2.project.ProjectService/{method}", data=json.dumps(body or {}),
+            headers={"Content-Type": "application/json", "Connect-Protocol-Version": "1", **(headers or {})},
+            verify=admin.ca_cert, timeout=10,
+        )
+        return r.status_code, r.json()
