@@ -419,6 +419,8 @@ class KeyringStore:
             raise _Disabled("the configured keyring backend is the null backend, which stores nothing")
         if module.startswith("keyring.backends.fail"):
             raise _Disabled("no keyring backend is available on this machine")
+        if _is_flyte2_plaintext(backend):
+            raise _Disabled(FLYTE2_PLAINTEXT)
         return backend
 
     def _fall_back(self, service: str, exc: BaseException, secrets: tuple[str | None, ...] = ()) -> None:
@@ -786,6 +788,20 @@ def make_store(kind: str | None = None) -> TokenStore:
     if value == "memory":
         return PROCESS_FALLBACK
     return KeyringStore()
+
+
+#: The Flyte 2 SDK registers ``flyte._keyring.file.SimplePlainTextKeyring`` (entry point
+#: ``flyte_keyring_file``): base64 in ``~/.flyte/keyring.cfg``, chosen inside IPython when no other
+#: backend exists. We never write tokens there silently: it is a fallback reason like "no backend".
+FLYTE2_PLAINTEXT = (
+    "the only keyring here is the Flyte 2 SDK's plaintext file (~/.flyte/keyring.cfg, tokens merely base64-encoded)"
+)
+
+
+def _is_flyte2_plaintext(backend: Any) -> bool:
+    backends = getattr(backend, "backends", None)  # keyring's ChainerBackend
+    members = list(backends) if isinstance(backends, (list, tuple)) and backends else [backend]
+    return any(type(b).__module__.startswith("flyte._keyring.file") for b in members)
 
 
 class _Disabled(Exception):

@@ -59,8 +59,9 @@ def f2(shell, tmp_path, monkeypatch):
     stores.PROCESS_FALLBACK.clear()
 
 
-def device_login(ip, admin, device_user):
-    session = login(ip, f"--endpoint {admin.endpoint} --ca-cert {admin.ca_cert} --flow device")
+def device_login(ip, admin, device_user, *, ca_cert: str | None = "admin"):
+    tls = f" --ca-cert {admin.ca_cert}" if ca_cert else ""
+    session = login(ip, f"--endpoint {admin.endpoint}{tls} --flow device")
     view = code_shown(session)
     assert device_user.complete(view.verification_uri, view.user_code,
                                 verification_uri_complete=view.verification_uri_complete)["status"] == "approved"
@@ -198,3 +199,34 @@ def test_rotation_in_one_layout_then_a_call_through_the_other(f2, connect_admin,
     flyte_refresh()  # ... and its refresh spends the current refresh token, not the superseded one
     kit, two = pair(backend, service)
     assert introspect(connect_admin.idp, two[0])["active"] is True
+
+
+def test_flyte_plaintext_keyring_is_named_in_the_panel_and_never_written(shell, flyteadmin, isolated_config, monkeypatch,
+                                                                         device_user):
+    """flyte registers a base64 file keyring that becomes the keyring inside IPython when nothing else
+    exists: the panel says so in one sentence, naming the private file cache; nothing goes to the file."""
+    import keyring
+    from flyte._keyring import file as flyte_file
+    from flyte._keyring.file import SimplePlainTextKeyring
+
+    # its path is fixed when flyte is first imported: point it into this test's HOME whatever the order
+    monkeypatch.setattr(flyte_file, "_FLYTE_KEYRING_PATH", isolated_config / ".flyte" / "keyring.cfg")
+    previous = keyring.get_keyring()
+    plaintext = SimplePlainTextKeyring()
+    keyring.set_keyring(plaintext)
+    stores.PROCESS_FALLBACK.clear()
+    monkeypatch.delenv(stores.TOKEN_CACHE_ENV, raising=False)
+    try:
+        shell.run_line_magic("config", "FlyteAuthMagics.display = 'widget'")
+        with capture_output(display=True):
+            session, creds = device_login(shell, flyteadmin, device_user, ca_cert=None)
+        assert session.status == "signed_in" and creds.access_token
+        notice = session.view.notice or ""
+        assert "Flyte 2 SDK's plaintext file" in notice and "FLYTEAUTH_TOKEN_CACHE=file" in notice
+        assert notice.count(". ") == 0 and len(notice) <= 500  # one sentence
+        assert "plaintext file" in session.widget.notice.value
+        assert not plaintext.file_path.exists()  # nothing written there, silently or otherwise
+        assert plaintext.file_path.is_relative_to(isolated_config)  # (HOME is the test's empty folder)
+    finally:
+        keyring.set_keyring(previous)
+        stores.PROCESS_FALLBACK.clear()

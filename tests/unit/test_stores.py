@@ -507,3 +507,15 @@ def test_different_services_do_not_block_each_other():
     with process_lock("a.example.com", timeout=1):
         with process_lock("b.example.com", timeout=1):
             pass
+
+
+def test_the_flyte2_plaintext_file_keyring_is_not_used(tmp_path, monkeypatch, fallback):
+    """flyte's ``flyte_keyring_file`` backend (base64 in ~/.flyte/keyring.cfg): memory, and a reason."""
+    flyte_file = pytest.importorskip("flyte._keyring.file")
+    monkeypatch.setattr(flyte_file, "_FLYTE_KEYRING_PATH", tmp_path / ".flyte" / "keyring.cfg")
+    backend = flyte_file.SimplePlainTextKeyring()
+    store = KeyringStore(keyring=backend, fallback=fallback)
+    store.save(SVC, creds())
+    assert not (tmp_path / ".flyte").exists()
+    assert store.load(SVC).access_token == AT  # kept in memory
+    assert "plaintext file" in store.fallback_reason and "FLYTEAUTH_TOKEN_CACHE=file" in store.fallback_reason
