@@ -22,7 +22,7 @@ from ..environment import BrowserLocation, FlowChoice, browser_location, choose_
 from ..errors import ConfigurationError
 from ..flows.events import Event
 from ..transport.relay import is_relay_uri
-from .flytekit_config import read_client_secret
+from ..sdk_config import read_client_secret
 from .session import Prepared
 
 

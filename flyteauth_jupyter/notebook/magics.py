@@ -30,8 +30,8 @@ from ..environment import FLOWS
 from ..errors import ConfigurationError, FlyteAuthError
 
 if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
+    from ..sdk_config import FlytekitSettings
     from .connect import LoginSpec
-    from .flytekit_config import FlytekitSettings
     from .session import LoginSession
 
 FLOW_METAVAR = "|".join(FLOWS)
@@ -184,14 +184,14 @@ class FlyteAuthMagics(Magics):
         return "text"
 
     def flytekit_settings(self) -> FlytekitSettings:
-        from .flytekit_config import FlytekitSettings, read_flytekit_settings
+        from ..sdk_config import FlytekitSettings, read_sdk_settings
 
-        return read_flytekit_settings() if self.use_flytekit_config else FlytekitSettings()
+        return read_sdk_settings() if self.use_flytekit_config else FlytekitSettings()
 
     def build_spec(self, args: argparse.Namespace, *, name: str) -> LoginSpec:
         from ..endpoint import parse_endpoint
         from .connect import LoginSpec
-        from .flytekit_config import FlytekitSettings
+        from ..sdk_config import FlytekitSettings
 
         settings = self.flytekit_settings()
         raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
