@@ -10,13 +10,13 @@ FlyteAdmin serves gRPC and its HTTP documents on one port; so does this stand-in
   against a real deployment.
 - ``AuthMetadataService`` (anonymous): ``GetOAuth2Metadata`` and ``GetPublicClientConfig``, the same
   documents the HTTP stand-in serves (one source of truth).
-- ``AdminService``: ``ListProjects`` and ``GetDomains``; every call's ``Bearer`` token under the
-  configured metadata key (the HTTP stand-in's ``authorization_metadata_key``, default
-  ``flyte-authorization``; nothing else) is checked at the IdP (introspection: active and not
-  expired; JWT access tokens against the JWKS), else ``UNAUTHENTICATED``. Other AdminService methods
-  answer ``UNIMPLEMENTED``.
+- ``AdminService``: ``ListProjects`` and ``GetDomains``; every call's ``Bearer`` token is checked at
+  the IdP (introspection: active and not expired; JWT access tokens against the JWKS), else
+  ``UNAUTHENTICATED``. The token is read, as FlyteAdmin does, from the configured metadata key (the
+  HTTP stand-in's ``authorization_metadata_key``, default ``flyte-authorization``) or else the
+  standard ``authorization``. Other AdminService methods answer ``UNIMPLEMENTED``.
 - Counters: ``.calls`` (method name -> calls), ``.unauthenticated`` (method -> rejected calls),
-  ``.subjects`` (the ``sub`` of accepted calls, in order).
+  ``.accepted`` (``(subject, metadata key)`` of each accepted call, in order).
 
 ``CountedIdP(idp)`` puts a counting TCP forwarder in front of the IdP and rewrites the relayed
 endpoints (not the issuer) to it, so ``.connections`` counts every connection a *client* opened to
@@ -226,7 +226,7 @@ class GrpcAdminStandIn:
         self.header_key = (http_admin.authorization_metadata_key or "authorization").lower()
         self.calls: collections.Counter[str] = collections.Counter()
         self.unauthenticated: collections.Counter[str] = collections.Counter()
-        self.subjects: list[str] = []
+        self.accepted: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers))
         auth_pb2_grpc.add_AuthMetadataServiceServicer_to_server(_AuthMetadata(self), self._server)
@@ -275,7 +275,7 @@ class GrpcAdminStandIn:
         with self._lock:
             self.calls.clear()
             self.unauthenticated.clear()
-            self.subjects.clear()
+            self.accepted.clear()
 
     def _count(self, method: str) -> None:
         with self._lock:
@@ -283,10 +283,12 @@ class GrpcAdminStandIn:
 
     def _authorize(self, method: str, context: Any) -> dict[str, Any]:
         self._count(method)
-        token = None
-        for key, value in context.invocation_metadata():
-            if key.lower() == self.header_key and isinstance(value, str) and value[:7].lower() == "bearer ":
-                token = value[7:].strip() or None
+        token, used = None, ""
+        metadata = [(k.lower(), v) for k, v in context.invocation_metadata() if isinstance(v, str)]
+        for wanted in (self.header_key, "authorization"):
+            for key, value in metadata:
+                if token is None and key == wanted and value[:7].lower() == "bearer " and value[7:].strip():
+                    token, used = value[7:].strip(), key
         claims = self.http.validate(token) if token else None
         if claims is not None and isinstance(claims.get("exp"), (int, float)) and claims["exp"] <= time.time():
             claims = None
@@ -295,7 +297,7 @@ class GrpcAdminStandIn:
                 self.unauthenticated[method] += 1
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing, expired or invalid bearer token")
         with self._lock:
-            self.subjects.append(str(claims.get("sub") or claims.get("client_id") or ""))
+            self.accepted.append((str(claims.get("sub") or claims.get("client_id") or ""), used))
         return claims
 
 
