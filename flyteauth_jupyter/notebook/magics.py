@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, CaselessStrEnum, Float, List, Unicode
+from traitlets import Bool, CaselessStrEnum, Float, List, Unicode, observe
 
 from ..environment import FLOWS
 from ..errors import ConfigurationError, FlyteAuthError
@@ -98,9 +98,20 @@ class FlyteAuthMagics(Magics):
         True, help="Read flytekit's configuration (environment and config file) for missing settings."
     ).tag(config=True)
 
+    interactive_refresh = Bool(
+        False,
+        help="Let an SDK call whose token was rejected (flytekit's UNAUTHENTICATED retry) start a new interactive "
+        "sign-in in the cell that made it; False: it renews silently or raises, saying to run %flyte_login.",
+    ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.sessions: dict[str, LoginSession] = {}
+
+    @observe("interactive_refresh")
+    def _interactive_refresh_changed(self, change: Any) -> None:
+        for session in self.sessions.values():
+            session.interactive_refresh = bool(change["new"])
 
     # ------------------------------------------------------------------------------------------
     # %flyte_login
@@ -163,6 +174,7 @@ class FlyteAuthMagics(Magics):
         session.display = make_display(
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
+        session.interactive_refresh = self.interactive_refresh
         self.sessions[name] = session
         self.shell.user_ns[name] = session
         try:

@@ -115,6 +115,7 @@ class _Attempt:
         self.done_event = threading.Event()
         self.inner: Any = None
         self.saw_refresh = False
+        self.skip_cache = False  # a retry because the server rejected the saved token: never reuse it
         self.future: concurrent.futures.Future[Credentials] | None = None
 
     def cancel(self) -> None:
@@ -158,6 +159,10 @@ class LoginSession:
         Where the view is drawn (widget, HTML, text), or None.
     """
 
+    #: May an SDK's "token rejected" retry (flytekit's UNAUTHENTICATED) start a new interactive sign-in
+    #: in whatever cell it happens? ``%config FlyteAuthMagics.interactive_refresh`` sets it (default False).
+    interactive_refresh: bool = False
+
     def __init__(
         self,
         prepare: Callable[[Callable[[Event], None]], Prepared],
@@ -198,10 +203,11 @@ class LoginSession:
         self._launch()
         return self
 
-    def _launch(self) -> _Attempt:
+    def _launch(self, *, skip_cache: bool = False) -> _Attempt:
         with self._lock:
             self._attempts += 1
             attempt = _Attempt(self._attempts)
+            attempt.skip_cache = skip_cache
             self._attempt = attempt
             attempt.future = run_in_background(self._in_cell, self._run, attempt, name=f"flyteauth-login-{self.name}")
             run_in_background(self._in_cell, self._tick, attempt, name=f"flyteauth-tick-{self.name}")
@@ -218,11 +224,11 @@ class LoginSession:
             return
         attempt.cancel()
 
-    def retry(self, *, here: bool = False) -> LoginSession:
+    def retry(self, *, here: bool = False, skip_cache: bool = False) -> LoginSession:
         """Start the login again (cancelling one in progress). Returns at once.
 
         ``here=True`` (from code in a cell, not a button) attributes the new attempt to the current
-        cell and shows the login there too.
+        cell and shows the login there too; ``skip_cache=True`` ignores saved tokens (they were rejected).
         """
         old = self._attempt
         if old is not None:
@@ -233,7 +239,7 @@ class LoginSession:
             self._cell = _CellContext(self._shell)
             if self.display is not None:
                 self.display.redisplay(self._view)
-        self._launch()
+        self._launch(skip_cache=skip_cache)
         return self
 
     # ------------------------------------------------------------------------------------------
@@ -312,7 +318,7 @@ class LoginSession:
             attempt.check(self.endpoint)
             inner = prepared.authenticator
             creds: Credentials | None = None
-            if self.use_cache:
+            if self.use_cache and not attempt.skip_cache:
                 creds = inner.get_credentials()
                 if _usable(creds, self._clock.time()):
                     refreshed = attempt.saw_refresh
@@ -544,7 +550,7 @@ class LoginSession:
         except (AccessTokenNotFoundError, InvalidGrantError):
             if not interactive:
                 raise
-        self.retry(here=True)
+        self.retry(here=True, skip_cache=True)
         return self.wait()
 
     def logout(self) -> None:
