@@ -141,7 +141,10 @@ class FlyteAuthMagics(Magics):
         spec = self.build_spec(args, name=name)
         previous = self.sessions.get(name)
         if previous is not None:
-            previous.cancel()
+            count = getattr(self.shell, "execution_count", None)
+            cell = f"cell [{count}]" if isinstance(count, int) and count > 0 else "a later cell"
+            previous.replaced(f"the sign-in started in {cell} (`%flyte_login --name {name}`)" if name != self.default_name
+                              else f"the sign-in started in {cell}")
         session = LoginSession(
             lambda observer: prepare(spec, observer),
             endpoint=spec.endpoint.service,
@@ -154,14 +157,22 @@ class FlyteAuthMagics(Magics):
         session.display = make_display(
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
-        self.sessions[name] = session
-        self.shell.user_ns[name] = session
-        try:
-            _sessions_registry().register_session(spec.endpoint.service, session)
-        except Exception:  # noqa: BLE001 - flytekit reuse is a bonus, never a reason to fail
-            pass
+        session.on_start = self._bind
         session.start(self.shell)
         return session
+
+    def _bind(self, session: LoginSession) -> None:
+        """Bind ``session`` to its variable and register it for flytekit (every login it starts, also
+        the panel's Retry / "Sign in again" after %flyte_logout removed the variable)."""
+        previous = self.sessions.get(session.name)
+        if previous is not None and previous is not session:
+            previous.replaced(f"the sign-in started again from an earlier panel of `{session.name}`")
+        self.sessions[session.name] = session
+        self.shell.user_ns[session.name] = session
+        try:
+            _sessions_registry().register_session(session.endpoint, session)
+        except Exception:  # noqa: BLE001 - flytekit reuse is a bonus, never a reason to fail
+            pass
 
     def display_mode(self) -> str:
         if self.display != "auto":
