@@ -11,7 +11,9 @@ and the buttons call back into the session.
 Secret hygiene: every synced trait holds only what is on screen. The code, links and QR are emptied
 when the login ends, so the saved widget state of a finished login holds the summary sentence only.
 The paste field is emptied the moment Submit is pressed (before the address is handed on), and
-whenever the paste row is hidden, so its synced ``value`` never keeps an authorization code.
+whenever the paste row is hidden, so its synced ``value`` never keeps an authorization code; its
+``value`` is not echoed back on iopub (ipywidgets 8 echoes every frontend edit to all frontends
+unless the trait says ``echo_update=False``), so the pasted code is not broadcast either.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
+from traitlets import Unicode
 
 from .render import code_html, link_html, notice_html, qr_html, status_html, title_html
 from .state import LoginView
@@ -30,6 +33,12 @@ SHOWN = ""
 
 PASTE_PROMPT = "Browser on another machine? After signing in, paste the address your browser ended on:"
 PASTE_PLACEHOLDER = "http://127.0.0.1:…/callback?code=…"
+
+
+class PasteText(widgets.Text):
+    """A text field whose edits are not echoed to every frontend (the pasted address holds a code)."""
+
+    value = Unicode("", help="String value").tag(sync=True, echo_update=False)
 
 
 class LoginWidget(widgets.VBox):
@@ -65,7 +74,7 @@ class LoginWidget(widgets.VBox):
         )
         self.buttons = widgets.HBox([self.cancel_button, self.retry_button])
         self.paste_prompt = widgets.HTML(value=PASTE_PROMPT)
-        self.paste_text = widgets.Text(
+        self.paste_text = PasteText(
             value="", placeholder=PASTE_PLACEHOLDER, layout=widgets.Layout(width="36em", max_width="100%")
         )
         self.paste_button = widgets.Button(
