@@ -141,8 +141,8 @@ class FlyteAuthMagics(Magics):
         spec = self.build_spec(args, name=name)
         previous = self.sessions.get(name)
         if previous is not None:
-            count = getattr(self.shell, "execution_count", None)
-            cell = f"cell [{count}]" if isinstance(count, int) and count > 0 else "a later cell"
+            count = _cell_number(self.shell)
+            cell = f"cell [{count}]" if count else "a later cell"
             previous.replaced(f"the sign-in started in {cell} (`%flyte_login --name {name}`)" if name != self.default_name
                               else f"the sign-in started in {cell}")
         session = LoginSession(
@@ -375,6 +375,13 @@ class FlyteAuthMagics(Magics):
         """Cancel logins in progress (on unload)."""
         for session in list(self.sessions.values()):
             session.cancel()
+
+
+def _cell_number(shell: Any) -> int | None:
+    """The running cell's number (its ``In [n]``), when the shell numbers cells."""
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    number = getattr(result, "execution_count", None)
+    return number if isinstance(number, int) and number > 0 else None
 
 
 def _unquote(value: str) -> str:
