@@ -31,7 +31,7 @@ from ..errors import ConfigurationError, FlyteAuthError
 from .connect import LoginSpec, prepare
 from ..environment import FLOWS
 from .flytekit_config import FlytekitSettings, read_flytekit_settings
-from .render import make_display
+from .render import HTMLDisplay, LoginDisplay, TextDisplay
 from .session import LoginSession
 from .state import LoginView, clock_time, flow_title
 
@@ -375,6 +375,24 @@ class FlyteAuthMagics(Magics):
         """Cancel logins in progress (on unload)."""
         for session in list(self.sessions.values()):
             session.cancel()
+
+
+def make_display(
+    mode: str,
+    *,
+    on_cancel: Any,
+    on_retry: Any,
+    on_paste: Any = None,
+) -> LoginDisplay:
+    """The display for ``mode`` (widget, html, text); ``on_paste`` enables the widget's paste-back row.
+    (ipywidgets is imported only for the widget display.)"""
+    if mode == "widget":
+        from .widget import WidgetDisplay
+
+        return WidgetDisplay(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
+    if mode == "html":
+        return HTMLDisplay()
+    return TextDisplay()
 
 
 def _cell_number(shell: Any) -> int | None:

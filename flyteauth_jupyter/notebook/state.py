@@ -308,6 +308,11 @@ class LoginView:
         be pasted (a browser on another machine: VS Code remote, SSH, containers)."""
         return self.phase == "waiting" and self.auth_url is not None and not self.pasted
 
+    def paste_call(self) -> str:
+        """The call that completes a waiting browser sign-in with a pasted address (text and HTML
+        displays have no field to paste into)."""
+        return f'{self.name}.submit_redirect("<paste here>")'
+
     @property
     def failed(self) -> bool:
         return self.phase in FAILED_PHASES
@@ -378,6 +383,8 @@ class LoginView:
                 lines.append(f"(or open {self.verification_uri_complete})")
         if self.auth_url and self.active:
             lines.append(f"Sign-in page: {self.auth_url}")
+        if self.accepts_paste:
+            lines.append(f"Browser on another machine? Paste the address it ended on: {self.paste_call()}")
         lines.append(self.status_line(now))
         if self.notice:
             lines.append(f"Note: {self.notice}")

@@ -3,7 +3,8 @@
 Layout (top to bottom): title (endpoint, flow and why), the link and the user code with a copy
 button, the QR code of ``verification_uri_complete``, the paste-back row (browser sign-in only: a
 text field and Submit for the address a browser on another machine ended on), the status line (with
-a countdown), and the Cancel / Retry buttons. The widget never talks to a server: a
+a countdown), and the Cancel / Retry buttons. :class:`WidgetDisplay` shows it together with
+render.py's HTML fallback in one output. The widget never talks to a server: a
 :class:`~.session.LoginSession` hands it :class:`~.state.LoginView` snapshots
 (:meth:`LoginWidget.update`, from the login's background thread, the documented ipywidgets pattern)
 and the buttons call back into the session.
@@ -25,7 +26,7 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Unicode
 
-from .render import code_html, link_html, notice_html, qr_html, status_html, title_html
+from .render import HTMLDisplay, bundle, code_html, link_html, notice_html, qr_html, status_html, title_html
 from .state import LoginView
 
 HIDDEN = "none"
@@ -173,3 +174,55 @@ class LoginWidget(widgets.VBox):
     def status_text(self) -> str:
         view = self.view
         return view.status_line() if view is not None else ""
+
+
+class WidgetDisplay(HTMLDisplay):
+    """The live widget plus the HTML fallback, in one output under one ``display_id``.
+
+    Frontends with a widget manager draw the widget; nbconvert, papermill and frontends without one
+    draw the HTML, which is rewritten in place on every phase change (render.HTMLDisplay)."""
+
+    def __init__(
+        self,
+        *,
+        on_cancel: Callable[[], Any],
+        on_retry: Callable[[], Any],
+        on_paste: Callable[[str], Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.widget = LoginWidget(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
+
+    def _bundle(self, view: LoginView) -> dict[str, Any]:
+        data = bundle(view)
+        data["application/vnd.jupyter.widget-view+json"] = {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": self.widget.model_id,
+        }
+        return data
+
+    def _changed(self, view: LoginView) -> bool:
+        # only phase changes rewrite the output; the widget itself updates continuously
+        if self._last is not None and self._last[0] == view.phase:
+            return False
+        self._last = (view.phase, view.message)
+        return True
+
+    def show(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().show(view)
+
+    def update(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().update(view)
+
+    def refresh(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().refresh(view)
+
+    def tick(self, view: LoginView) -> None:
+        self.widget.tick(view)
+
+    def redisplay(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().redisplay(view)
