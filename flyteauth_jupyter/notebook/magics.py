@@ -32,6 +32,7 @@ from ..errors import ConfigurationError, FlyteAuthError
 if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
     from ..sdk_config import FlytekitSettings
     from .connect import LoginSpec
+    from .render import LoginDisplay
     from .session import LoginSession
 
 FLOW_METAVAR = "|".join(FLOWS)
@@ -152,7 +153,6 @@ class FlyteAuthMagics(Magics):
 
     def start_login(self, args: argparse.Namespace) -> LoginSession:
         """Resolve ``args`` into a spec, bind and start a session (the magic without its error boundary)."""
-        from .render import make_display
         from .session import LoginSession
 
         name = args.name or self.default_name
@@ -161,7 +161,10 @@ class FlyteAuthMagics(Magics):
         spec = self.build_spec(args, name=name)
         previous = self.sessions.get(name)
         if previous is not None:
-            previous.cancel()
+            count = _cell_number(self.shell)
+            cell = f"cell [{count}]" if count else "a later cell"
+            previous.replaced(f"the sign-in started in {cell} (`%flyte_login --name {name}`)" if name != self.default_name
+                              else f"the sign-in started in {cell}")
         session = LoginSession(
             lambda observer: prepare(spec, observer),
             endpoint=spec.endpoint.service,
@@ -175,14 +178,22 @@ class FlyteAuthMagics(Magics):
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
         session.interactive_refresh = self.interactive_refresh
-        self.sessions[name] = session
-        self.shell.user_ns[name] = session
-        try:
-            _sessions_registry().register_session(spec.endpoint.service, session)
-        except Exception:  # noqa: BLE001 - flytekit reuse is a bonus, never a reason to fail
-            pass
+        session.on_start = self._bind
         session.start(self.shell)
         return session
+
+    def _bind(self, session: LoginSession) -> None:
+        """Bind ``session`` to its variable and register it for flytekit (every login it starts, also
+        the panel's Retry / "Sign in again" after %flyte_logout removed the variable)."""
+        previous = self.sessions.get(session.name)
+        if previous is not None and previous is not session:
+            previous.replaced(f"the sign-in started again from an earlier panel of `{session.name}`")
+        self.sessions[session.name] = session
+        self.shell.user_ns[session.name] = session
+        try:
+            _sessions_registry().register_session(session.endpoint, session)
+        except Exception:  # noqa: BLE001 - flytekit reuse is a bonus, never a reason to fail
+            pass
 
     def display_mode(self) -> str:
         if self.display != "auto":
@@ -379,7 +390,6 @@ class FlyteAuthMagics(Magics):
     def observer_for_plugin(self, service: str) -> Any:
         """An observer that shows a login the flytekit plug-in started (no ``%flyte_login`` session for
         ``service``): the panel appears in the cell that triggered it, on the flow's first event."""
-        from .render import make_display
         from .state import LoginView
 
         display = make_display(self.display_mode(), on_cancel=lambda: None, on_retry=lambda: None)
@@ -401,6 +411,33 @@ class FlyteAuthMagics(Magics):
         """Cancel logins in progress (on unload)."""
         for session in list(self.sessions.values()):
             session.cancel()
+
+
+def make_display(
+    mode: str,
+    *,
+    on_cancel: Any,
+    on_retry: Any,
+    on_paste: Any = None,
+) -> LoginDisplay:
+    """The display for ``mode`` (widget, html, text); ``on_paste`` enables the widget's paste-back row.
+    (ipywidgets is imported only for the widget display.)"""
+    if mode == "widget":
+        from .widget import WidgetDisplay
+
+        return WidgetDisplay(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
+    from .render import HTMLDisplay, TextDisplay
+
+    if mode == "html":
+        return HTMLDisplay()
+    return TextDisplay()
+
+
+def _cell_number(shell: Any) -> int | None:
+    """The running cell's number (its ``In [n]``), when the shell numbers cells."""
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    number = getattr(result, "execution_count", None)
+    return number if isinstance(number, int) and number > 0 else None
 
 
 def _unquote(value: str) -> str:
