@@ -37,6 +37,7 @@ import requests
 from .config import ClientConfig, ClientConfigStore, RemoteClientConfigStore
 from .control import SYSTEM_CLOCK, Clock, Waiter, run_in_background
 from .credentials import DEFAULT_ENDPOINT, Credentials, jwt_claims
+from .validate import scope_list
 from .endpoint import parse_endpoint
 from .errors import (
     AccessTokenNotFoundError,
@@ -581,13 +582,13 @@ class _ConfiguredAuthenticator(Authenticator):
             session=session,
             cfg_store=cfg_store,
         )
-        self._scopes_arg = list(scopes) if scopes else None
+        self._scopes_arg = list(scope_list(scopes)) or None
         self._audience_arg = audience or None
         self._client_id_arg = client_id or None
 
     @property
     def scopes(self) -> list[str]:
-        return list(self._scopes_arg or self._config().scopes or [])
+        return list(self._scopes_arg or scope_list(self._config().scopes))
 
     @property
     def audience(self) -> str | None:

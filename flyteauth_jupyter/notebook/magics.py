@@ -28,6 +28,7 @@ from traitlets import Bool, CaselessStrEnum, Float, List, Unicode
 
 from ..endpoint import parse_endpoint
 from ..errors import ConfigurationError, FlyteAuthError
+from ..validate import scope_list, user_seconds
 from .connect import LoginSpec, prepare
 from ..environment import FLOWS
 from .flytekit_config import FlytekitSettings, read_flytekit_settings
@@ -220,10 +221,8 @@ class FlyteAuthMagics(Magics):
             raise ConfigurationError("--command needs the program to run and its arguments.")
 
         flow = args.flow or self.default_flow
-        timeout = args.timeout if args.timeout is not None else self.timeout
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError("--timeout must be a positive number of seconds.")
-        scopes = tuple(args.scopes or ()) or tuple(self.scopes) or cfg.scopes
+        timeout = user_seconds(args.timeout if args.timeout is not None else self.timeout)  # inf, nan, <= 0: one sentence
+        scopes = scope_list(args.scopes) or scope_list(self.scopes) or scope_list(cfg.scopes)
         return LoginSpec(
             endpoint=endpoint,
             flow=flow,
