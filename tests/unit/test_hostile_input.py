@@ -65,13 +65,16 @@ def test_expires_in_1e999_is_a_protocol_error_and_get_credentials_survives_it() 
         cfg = ClientConfig(token_endpoint=server.url + "/token", authorization_endpoint=server.url + "/auth",
                            redirect_uri="http://127.0.0.1:1/callback", client_id="cli",
                            device_authorization_endpoint=server.url + "/device")
-        auth = DeviceCodeAuthenticator(server.url, StaticClientConfigStore(cfg), store=MemoryStore())
-        auth._transport = Transport(**FAST)
-        expired = Credentials("AT-old", "RT-secret-456", auth.service, expires_at=1.0)
-        auth._set_credentials(expired)
-        assert auth.get_credentials().access_token == "AT-old"  # a warning, not a bare OverflowError
+
+        def expired_auth():
+            auth = DeviceCodeAuthenticator(server.url, StaticClientConfigStore(cfg), store=MemoryStore())
+            auth._transport = Transport(**FAST)
+            auth._set_credentials(Credentials("AT-old", "RT-secret-456", auth.service, expires_at=1.0))
+            return auth
+
+        assert expired_auth().get_credentials().access_token == "AT-old"  # a warning, not a bare OverflowError
         with pytest.raises(ProtocolError, match="not finite"):
-            auth.refresh_credentials(interactive=False)
+            expired_auth().refresh_credentials(interactive=False)
     from flyteauth_jupyter.flows.tokens import credentials_from_response
 
     for value in (float("inf"), float("nan"), 10**400, -1, 1e12):
