@@ -56,7 +56,7 @@ from .errors import (
 from .flows import authcode, client_credentials, device, refresh
 from .flows import command as command_flow
 from .flows.events import Cancelled, Failed, FlowStarted, Observer, Succeeded, notify
-from .transport.http import Transport
+from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Transport
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +198,8 @@ class Authenticator:
         *,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -212,7 +214,9 @@ class Authenticator:
         self._http_proxy_url = http_proxy_url or None
         self._verify = verify
         self._session = session
-        self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify)
+        # http_timeout (connect, read) and http_deadline (one call with its retries): small in tests
+        self._http_options = {"timeout": http_timeout, "deadline": http_deadline}
+        self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify, **self._http_options)
         self._cfg_store = cfg_store
         self._cfg: ClientConfig | None = None
         self._cfg_lock = threading.Lock()
@@ -499,6 +503,7 @@ class Authenticator:
                         verify=self._verify,
                         http_proxy_url=self._http_proxy_url,
                         session=self._session,
+                        **self._http_options,
                     )
                 self._cfg = store.get_client_config()
             return self._cfg
@@ -747,6 +752,8 @@ class _ConfiguredAuthenticator(Authenticator):
         client_id: str | None,
         observer: Observer | None,
         timeout: float | None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any,
         clock: Clock | None,
         insecure: bool,
@@ -759,6 +766,8 @@ class _ConfiguredAuthenticator(Authenticator):
             verify,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store,
             clock=clock,
             insecure=insecure,
@@ -830,6 +839,8 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
         open_browser: bool | Callable[[str], bool] = True,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -846,6 +857,8 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
             client_id=client_id,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store if store is not None else _default_store(),
             clock=clock,
             insecure=insecure,
@@ -929,6 +942,8 @@ class DeviceCodeAuthenticator(_ConfiguredAuthenticator):
         client_id: str | None = None,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -945,6 +960,8 @@ class DeviceCodeAuthenticator(_ConfiguredAuthenticator):
             client_id=client_id,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store if store is not None else _default_store(),
             clock=clock,
             insecure=insecure,
@@ -995,6 +1012,8 @@ class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
         *,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -1013,6 +1032,8 @@ class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
             client_id=client_id,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store,
             clock=clock,
             insecure=insecure,
