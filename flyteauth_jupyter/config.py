@@ -128,7 +128,7 @@ def config_from_documents(
 
     token_endpoint = endpoint("token_endpoint")
     if not token_endpoint:
-        raise ProtocolError(f"{where} does not advertise a token endpoint; authentication may be disabled there.")
+        raise ProtocolError(f"{where} does not advertise a token endpoint; authentication may be disabled there, so check the endpoint.")
     return ClientConfig(
         token_endpoint=token_endpoint,
         authorization_endpoint=endpoint("authorization_endpoint"),  # type: ignore[arg-type]

@@ -164,8 +164,14 @@ REDACTED = "<redacted>"
 
 
 def _token_like(match: re.Match[str]) -> str:
+    """Long words of random-looking characters: letters and digits mixed, and several digits, or both
+    cases, or 32+ characters (a path such as /config/v1/flyte_client is none of these)."""
     word = match.group(0)
-    if any(c.isdigit() for c in word) and any(c.isalpha() for c in word):
+    digits = sum(c.isdigit() for c in word)
+    if not digits or not any(c.isalpha() for c in word):
+        return word
+    mixed_case = any(c.isupper() for c in word) and any(c.islower() for c in word)
+    if digits >= 3 or mixed_case or len(word) >= 32:
         return REDACTED
     return word
 
@@ -173,7 +179,7 @@ def _token_like(match: re.Match[str]) -> str:
 def scrub(text: object, secrets: tuple[str | None, ...] = (), *, limit: int = 200) -> str:
     """A text from outside (a server's error description, a backend's message) fit for a log or a
     message: known ``secrets`` and anything shaped like a token (16+ characters mixing letters and
-    digits) replaced by ``<redacted>``, user:password@ in URLs dropped, control characters removed,
+    digits, see ``_token_like``) replaced by ``<redacted>``, user:password@ in URLs dropped, control characters removed,
     clipped to ``limit``. The one scrubber: every layer uses it for text it did not write."""
     text = str(text)
     for secret in secrets:

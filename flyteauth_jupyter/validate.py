@@ -64,13 +64,13 @@ def _depth_ok(text: str, limit: int = MAX_DEPTH) -> bool:
 def loads(text: str, *, where: str = "the server") -> Any:
     """Parse a server's JSON body strictly; ProtocolError when it is not standard, finite, shallow JSON."""
     if not _depth_ok(text):
-        raise ProtocolError(f"{where} sent JSON nested more than {MAX_DEPTH} levels deep; it is not a valid answer.")
+        raise ProtocolError(f"{where} sent JSON nested more than {MAX_DEPTH} levels deep, which no OAuth answer is; check the endpoint URL.")
     try:
         return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except _NotFinite:
-        raise ProtocolError(f"{where} sent a number that is not finite (NaN or Infinity); it is not valid JSON.") from None
+        raise ProtocolError(f"{where} sent a number that is not finite (NaN or Infinity), which is not valid JSON; check the endpoint URL.") from None
     except (ValueError, RecursionError, OverflowError, MemoryError):
-        raise NotJSON(f"{where} sent a body that is not valid JSON.") from None
+        raise NotJSON(f"{where} sent a body that is not valid JSON; check the endpoint URL.") from None
 
 
 def as_number(value: Any) -> float | None:
@@ -107,7 +107,7 @@ def server_seconds(
         shown = f" ({value!r})" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
         raise ProtocolError(
             f"{where} sent an {name} that is not a number of seconds between {minimum:g} and {maximum:g}{shown[:40]}; "
-            "it does not follow the OAuth specification."
+            "it does not follow the OAuth specification, so check the deployment's identity provider."
         )
     return number
 

@@ -75,7 +75,7 @@ def parse_device_authorization(body: Mapping[str, Any], *, where: str = "the ser
     ]
     if missing:
         raise ProtocolError(
-            f"{where} sent a device authorization without {', '.join(missing)}; it does not follow RFC 8628."
+            f"{where} sent a device authorization without {', '.join(missing)}; it does not follow RFC 8628, so check the deployment's device authorization endpoint."
         )
     raw_interval = body.get("interval")
     interval = DEFAULT_INTERVAL

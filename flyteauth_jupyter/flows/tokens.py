@@ -47,7 +47,9 @@ def credentials_from_response(
     token_type = body.get("token_type")
     if token_type is not None and (not isinstance(token_type, str) or token_type.lower() != "bearer"):
         shown = token_type if isinstance(token_type, str) and token_type.isalnum() and len(token_type) < 20 else "?"
-        raise ProtocolError(f"{where} issued a {shown!s} token, but only Bearer tokens are supported.")
+        raise ProtocolError(
+            f"{where} issued a {shown!s} token, but only Bearer tokens are supported; check the client's registration."
+        )
     expires_in = parse_expires_in(body.get("expires_in"), where=where)
     refresh_token = body.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:

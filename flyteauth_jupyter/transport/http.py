@@ -371,7 +371,7 @@ class Transport:
                 if len(content) > self.max_body:
                     raise ProtocolError(
                         f"{where} sent a body larger than {self.max_body // 1024} KiB (HTTP {status}); "
-                        "it is not a token or metadata document.",
+                        "it is not a token or metadata document, so check the endpoint URL.",
                         status=status,
                     )
                 return content
@@ -379,7 +379,7 @@ class Transport:
             if length.strip().isdigit() and int(length) > self.max_body:
                 raise ProtocolError(
                     f"{where} announced a body of {int(length) // 1024} KiB (HTTP {status}), more than the "
-                    f"{self.max_body // 1024} KiB a token or metadata document may have.",
+                    f"{self.max_body // 1024} KiB a token or metadata document may have; check the endpoint URL.",
                     status=status,
                 )
             raw = response.raw
@@ -400,7 +400,7 @@ class Transport:
                 if size > self.max_body:
                     raise ProtocolError(
                         f"{where} sent a body larger than {self.max_body // 1024} KiB (HTTP {status}); "
-                        "it is not a token or metadata document.",
+                        "it is not a token or metadata document, so check the endpoint URL.",
                         status=status,
                     )
                 chunks.append(chunk)

@@ -12,6 +12,9 @@
 - ``drip(size, every)``: a 200 whose body arrives a byte at a time.
 - ``redirect_loop``: 302 to the same URL, for ever.
 - ``reset``: close the connection without answering.
+- ``wrong_types``: JSON of the right shape with the wrong types (numbers for strings, lists for numbers).
+
+``pause()``/``resume()`` close and reopen the listening port (connection refused in between).
 
 ``tls=(cert, key)`` serves HTTPS with that certificate (e.g. from ``rig.netparts.make_tls_material``,
 whose CA the client does not trust: a self-signed certificate as far as it is concerned).
@@ -84,15 +87,28 @@ class FaultServer:
         self.hits = 0
         self._lock = threading.Lock()
         self._conns: list[socket.socket] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
         self._tls = None
         if tls:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._tls.load_cert_chain(*tls)
-        self._thread = threading.Thread(target=self._serve, name=f"fault-{self.port}", daemon=True)
+        self.port = 0
+        self._listen()
+
+    def _listen(self) -> None:
+        self._listener = socket.create_server(("127.0.0.1", self.port))  # SO_REUSEADDR: the same port again
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, args=(self._listener,), name=f"fault-{self.port}",
+                                        daemon=True)
         self._thread.start()
+
+    def pause(self) -> None:
+        """Stop listening (connections are refused) until :meth:`resume`."""
+        self._listener.close()
+        self._thread.join(5)
+
+    def resume(self) -> None:
+        self._listen()
 
     @property
     def url(self) -> str:
@@ -115,10 +131,10 @@ class FaultServer:
                     pass
         self._thread.join(5)
 
-    def _serve(self) -> None:
+    def _serve(self, listener: socket.socket) -> None:
         while not self.stopped.is_set():
             try:
-                conn, _ = self._listener.accept()
+                conn, _ = listener.accept()
             except (TimeoutError, socket.timeout):
                 continue
             except OSError:
@@ -220,3 +236,19 @@ def relay(port: int) -> Behaviour:
                 conn.sendall(chunk)
 
     return behaviour
+
+
+def wrong_types(server: FaultServer, conn: socket.socket, request: Request) -> None:
+    """JSON of the shape each endpoint answers, with the wrong types in it."""
+    target = request.target
+    if "flyte_client" in target:
+        body = {"client_id": ["x"], "redirect_uri": 5, "scopes": "x", "authorization_metadata_key": {}}
+    elif "well-known" in target:
+        body = {"issuer": 1, "token_endpoint": 42, "authorization_endpoint": [], "device_authorization_endpoint": True}
+    elif "device" in target and "token" not in target:
+        body = {"device_code": 7, "user_code": None, "verification_uri": 3, "expires_in": "soon", "interval": []}
+    else:
+        body = {"access_token": 42, "token_type": ["Bearer"], "expires_in": {}, "refresh_token": 5}
+    import json
+
+    conn.sendall(_answer(200, json.dumps(body).encode()))
