@@ -24,7 +24,9 @@ os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
 from rig.connect_admin import ConnectAdmin
 from rig.flyteadmin import FlyteAdminStandIn
+from rig.grpc_admin import GrpcAdminStandIn, start_grpc_admin, stop_grpc_admin
 from rig.idp import IdP, ensure_node_modules
+from rig.reliability import record as _reliability_record
 from rig.user import AuthCodeUser, DeviceUser
 
 BROWSER_USER = Path(__file__).resolve().parent / "rig" / "browser_user.py"
@@ -98,6 +100,30 @@ def make_connect_admin(tmp_path: Path) -> Iterator[Callable[..., ConnectAdmin]]:
     yield factory
     for admin in started:
         admin.stop()
+
+
+# ------------------------------------------------------------------------ FlyteAdmin (gRPC)
+@pytest.fixture(scope="session")
+def grpc_admin(idp: IdP) -> Iterator[GrpcAdminStandIn]:
+    """FlyteAdmin's gRPC services and HTTP documents on one port for ``idp`` (tests/rig/grpc_admin.py)."""
+    admin, _ = start_grpc_admin(idp)
+    yield admin
+    stop_grpc_admin(admin)
+
+
+@pytest.fixture
+def make_grpc_admin() -> Iterator[Callable[..., GrpcAdminStandIn]]:
+    """``make_grpc_admin(idp, **make_flyteadmin_kwargs)``: stopped after the test."""
+    started: list[GrpcAdminStandIn] = []
+
+    def factory(idp: IdP, **kwargs: Any) -> GrpcAdminStandIn:
+        admin, _ = start_grpc_admin(idp, **kwargs)
+        started.append(admin)
+        return admin
+
+    yield factory
+    for admin in started:
+        stop_grpc_admin(admin)
 
 
 # ---------------------------------------------------------------------------------- users
@@ -182,3 +208,11 @@ def pkce_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Ca
     yield factory
     for launch in launches:
         launch.stop()
+
+
+# ------------------------------------------------------------------- reliability figures
+@pytest.fixture
+def reliability_record() -> Callable[..., None]:
+    """``reliability_record(table, row, *, key=None, title=None, note=None, order=50, matrix=None)``:
+    record one row of a README reliability table (tests/rig/reliability.py, docs/test-rig.md)."""
+    return _reliability_record
