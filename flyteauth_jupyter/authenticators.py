@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time as _time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -60,6 +61,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HEADER_KEY = "authorization"
 MAX_REFRESH_MARGIN = 60.0
+INFINITY = float("inf")
+
+#: the hot path's cache: (fresh until, epoch seconds; the credentials; their metadata tuple)
+_Hot = tuple[float, Credentials, tuple[str, str]]
 
 
 def refresh_margin(creds: Credentials) -> float:
@@ -212,9 +217,12 @@ class Authenticator:
         self._cfg_lock = threading.Lock()
         self.observer = observer
         self.timeout = timeout
+        self._hot: _Hot | None = None
+        self._held: Credentials | None = None
+        self._held_version = 0
         self.clock = clock or SYSTEM_CLOCK
         self._store = store
-        self._creds: Credentials | None = credentials
+        self._creds = credentials
         self._loaded = credentials is not None or store is None
         self._state_lock = threading.RLock()
         self._flight_lock = threading.Lock()
@@ -226,10 +234,37 @@ class Authenticator:
         self._retry_at: float | None = None  # no background refresh grant before this time (backoff)
 
     # -- flytekit's surface ------------------------------------------------------------------------
+    # The hot path (every SDK call): one clock read against a precomputed "fresh until" instant and a
+    # cached header tuple; no lock, no store, no network. Anything else takes the slow path below.
     def get_credentials(self) -> Credentials | None:
         """The current credentials (None before any login), refreshed first when about to expire."""
+        hot = self._hot
+        if hot is not None and self._now() < hot[0]:
+            return hot[1]
+        return self._get_credentials()
+
+    def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
+        """``(header_key, "Bearer <access token>")``, or None without an access token."""
+        hot = self._hot
+        if hot is not None and self._now() < hot[0]:
+            return hot[2]
+        creds = self.get_credentials()
+        if creds is None or not creds.access_token:
+            return None
+        return self.header_key, f"Bearer {creds.access_token}"
+
+    def refresh_credentials(self, *, interactive: bool = True) -> Credentials:
+        """Obtain new credentials: refresh grant if possible, else the interactive flow (if allowed).
+
+        Blocks until done; overlapping calls share one request and its result.
+        """
+        return self._refresh(interactive=interactive)
+
+    def _get_credentials(self) -> Credentials | None:
         creds = self._current()
         if creds is None or not needs_refresh(creds, self.clock.time()):
+            if creds is not None:
+                self._publish_hot(creds)
             return creds
         if self.needs_user and not creds.refresh_token:
             return creds  # nothing to do without the user; the server will say when it is rejected
@@ -239,19 +274,53 @@ class Authenticator:
             log.warning("Could not renew the token for %s: %s", self.service, exc)
             return self._creds
 
-    def refresh_credentials(self, *, interactive: bool = True) -> Credentials:
-        """Obtain new credentials: refresh grant if possible, else the interactive flow (if allowed).
+    # -- the hot path's cache ---------------------------------------------------------------------
+    @property
+    def _creds(self) -> Credentials | None:
+        return self._held
 
-        Blocks until done; overlapping calls share one request and its result.
+    @_creds.setter
+    def _creds(self, creds: Credentials | None) -> None:
+        self._held = creds
+        self._held_version += 1
+        self._hot = None  # last: _publish_hot re-checks the version after publishing
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._clock = clock
+        # the system clock's time() is time.time: call it directly (one C call on the hot path)
+        self._now = _time.time if type(clock) is Clock else clock.time
+        self._hot = None
+
+    def _publish_hot(self, creds: Credentials) -> None:
+        """Cache ``creds`` (held, fresh) with its header for the hot path, until its refresh instant.
+
+        Lock-free: a concurrent change of the credentials (the ``_creds`` setter) either is seen here
+        or clears what was published; the header is cached only once its key cannot change.
         """
-        return self._refresh(interactive=interactive)
+        version = self._held_version
+        if creds is not self._held or not creds.access_token:
+            return
+        key = self._settled_header_key()
+        if key is None:
+            return
+        fresh_until = INFINITY if creds.expires_at is None else creds.expires_at - refresh_margin(creds)
+        self._hot = (fresh_until, creds, (key, f"Bearer {creds.access_token}"))
+        if self._held_version != version or self._held is not creds:
+            self._hot = None
 
-    def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
-        """``(header_key, "Bearer <access token>")``, or None without an access token."""
-        creds = self.get_credentials()
-        if creds is None or not creds.access_token:
-            return None
-        return self.header_key, f"Bearer {creds.access_token}"
+    def _settled_header_key(self) -> str | None:
+        """The header key when it is final (None while the server's configuration is still unknown)."""
+        if self._header_key_arg:
+            return self._header_key_arg
+        key = self.header_key
+        if self._cfg is None and (self._cfg_store is not None or (self.discovers_config and self._endpoint)):
+            return None  # the configuration could not be read yet: its key may still differ
+        return key
 
     # -- extras --------------------------------------------------------------------------------------
     @property
@@ -382,6 +451,7 @@ class Authenticator:
 
     def _set_header_key(self, header_key: str | None) -> None:
         self._header_key_arg = header_key or None
+        self._hot = None
 
     # -- hooks for subclasses --------------------------------------------------------------------------
     def _login(self, waiter: Waiter) -> Credentials:

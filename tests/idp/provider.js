@@ -10,6 +10,8 @@
 //   IDP_RT_ROTATION (always|never|default)  IDP_AT_FORMAT (opaque|jwt)  IDP_RESOURCE (urn:jupyter:api)
 //   IDP_RESOURCE_SCOPES ("api:read api:write")  IDP_USERS ("alice:wonderland,bob:builder")
 //   IDP_CLIENTS_FILE (JSON array of client metadata, replaces the built-in clients)
+//   IDP_EXTRA_CLIENTS_FILE (JSON array of client metadata, added to the clients above; e.g. the
+//   test JupyterHub's confidential client and the kernels' client behind it, tests/hub)
 //   IDP_READY_FILE  IDP_DEV_INTERACTIONS=1 (oidc-provider's own dev pages instead of ours)
 //
 // Additions to oidc-provider: `interval` in the device authorization response and a synthesised
@@ -141,6 +143,7 @@ const CLIENTS = env.IDP_CLIENTS_FILE
       redirect_uris: [],
     },
   ];
+if (env.IDP_EXTRA_CLIENTS_FILE) CLIENTS.push(...JSON.parse(fs.readFileSync(env.IDP_EXTRA_CLIENTS_FILE, 'utf8')));
 
 // ----------------------------------------------------------------------------------------- keys
 

@@ -50,6 +50,7 @@ _SETTINGS = {
     "resource_scopes": ("IDP_RESOURCE_SCOPES", lambda v: v if isinstance(v, str) else " ".join(v)),
     "users": ("IDP_USERS", lambda v: v if isinstance(v, str) else ",".join(f"{u}:{p}" for u, p in v.items())),
     "clients_file": ("IDP_CLIENTS_FILE", str),
+    "extra_clients_file": ("IDP_EXTRA_CLIENTS_FILE", str),
     "dev_interactions": ("IDP_DEV_INTERACTIONS", lambda v: "1" if v else "0"),
 }
 
