@@ -166,6 +166,7 @@ class FlyteAuthMagics(Magics):
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
         session.interactive_refresh = self.interactive_refresh
+        session.endpoint_url = spec.endpoint.url
         self.sessions[name] = session
         self.shell.user_ns[name] = session
         try:
