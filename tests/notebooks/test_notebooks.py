@@ -2,7 +2,8 @@
 
 How it works
 ------------
-* The session's IdP and FlyteAdmin stand-in (tests/conftest.py) serve the logins. A
+* The session's IdP and a FlyteAdmin stand-in (HTTP documents and API plus gRPC on one port,
+  tests/rig/grpc_admin.py) serve the logins and the SDK calls. A
   :class:`~rig.user.DeviceApprover` approves every user code the IdP issues while the notebooks run (a
   person reading the code off the widget); ``BROWSER`` is the rig's browser user, so a PKCE login that
   calls ``webbrowser.open`` is completed for real. Nothing scrapes the kernel's output.
@@ -43,7 +44,7 @@ import nbformat
 import pytest
 
 from rig.file_keyring import read_history
-from rig.flyteadmin import FlyteAdminStandIn
+from rig.grpc_admin import GrpcAdminStandIn, start_grpc_admin, stop_grpc_admin
 from rig.idp import CONFIDENTIAL_SECRET, IdP
 from rig.isolation import isolated_env
 from rig.user import DeviceApprover
@@ -86,9 +87,9 @@ class Run:
         return sorted({v for v in values if v})
 
 
-def kernel_env(run_dir: Path, flyteadmin: FlyteAdminStandIn) -> Run:
+def kernel_env(run_dir: Path, endpoint: str) -> Run:
     """The environment a notebook run gets: isolated dirs, the endpoint, BROWSER, the secret, a file keyring."""
-    env, keyring_file = isolated_env(run_dir, flyteadmin.endpoint)
+    env, keyring_file = isolated_env(run_dir, endpoint)
     browser_result = run_dir / "browser-user.json"
     env.update({
         # the automation notebook's client secret (docs/test-rig.md)
@@ -155,6 +156,15 @@ def _browser_launches_stop(run: Run) -> None:
 
 
 @pytest.fixture(scope="module")
+def deployment(idp: IdP) -> Iterator[GrpcAdminStandIn]:
+    """FlyteAdmin as the notebooks see it: its HTTP documents and API and its gRPC services (FlyteRemote)
+    on one port, as a real deployment serves them (tests/rig/grpc_admin.py)."""
+    admin, _ = start_grpc_admin(idp, count_idp=False)
+    yield admin
+    stop_grpc_admin(admin)
+
+
+@pytest.fixture(scope="module")
 def approver(idp: IdP) -> Iterator[DeviceApprover]:
     """A person who approves, as alice, every device code the IdP issues while the notebooks run."""
     with DeviceApprover(idp.issuer) as person:
@@ -177,9 +187,9 @@ def test_notebooks_exist() -> None:
         assert name in readme, f"notebooks/README.md does not describe {name}"
 
 
-def test_every_notebook_passes_nbval(flyteadmin: FlyteAdminStandIn, approver: DeviceApprover,
+def test_every_notebook_passes_nbval(deployment: GrpcAdminStandIn, approver: DeviceApprover,
                                      tmp_path_factory: pytest.TempPathFactory) -> None:
-    run = kernel_env(tmp_path_factory.mktemp("nbval"), flyteadmin)
+    run = kernel_env(tmp_path_factory.mktemp("nbval"), deployment.url)
     report = run.dir / "junit.xml"
     approved_before = len(approver.results)
     command = [
@@ -230,10 +240,10 @@ class Executed:
 
 
 @pytest.fixture(scope="module")
-def executed(flyteadmin: FlyteAdminStandIn, approver: DeviceApprover,
+def executed(deployment: GrpcAdminStandIn, approver: DeviceApprover,
              tmp_path_factory: pytest.TempPathFactory) -> Executed:
     """Every notebook executed once more with nbclient (widget state kept) in a fresh environment."""
-    run = kernel_env(tmp_path_factory.mktemp("executed"), flyteadmin)
+    run = kernel_env(tmp_path_factory.mktemp("executed"), deployment.url)
     out = run.dir / "notebooks"
     approved_before = len(approver.results)
     proc, elapsed = run_bounded(
