@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed-test
 IDP     := tests/idp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install test demo bench screenshots idp-deps chromium clean
+.PHONY: install test demo bench screenshots idp-deps chromium clean reliability-table
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,11 @@ install: $(STAMP) idp-deps
 
 test: install chromium
 	$(BIN)/python -m pytest
+	$(BIN)/python -m tests.faults.report
+
+# Re-render README's "Reliability and security" tables from the last run's recorded results.
+reliability-table:
+	$(BIN)/python -m tests.faults.report
 
 demo: install
 	$(BIN)/python -m tests.rig.demo
