@@ -155,14 +155,12 @@ class BearerAuth(AuthBase):
         """Before requests follows ``response``'s redirect (it copies ``request`` for the next hop):
         the header stays only when the next hop is an allowed origin."""
         target = urljoin(response.url or request.url or "", response.headers.get("location", ""))
+        self._strip(request, state)
         if self.allows(target):
-            if not any(key in request.headers for key in state["keys"]):
-                try:
-                    state["sent"] = self._apply(request, state)
-                except FlyteAuthError as exc:
-                    log.debug("no token for the redirect to %s: %s", target, exc)
-        else:
-            self._strip(request, state)
+            try:  # the current token (a resend may have refreshed it since ``request`` was sent)
+                state["sent"] = self._apply(request, state)
+            except FlyteAuthError as exc:
+                log.debug("no token for the redirect to %s: %s", target, exc)
 
     def _handle(self, response: requests.Response, state: dict[str, Any], **kwargs: Any) -> requests.Response:
         request = response.request
