@@ -179,6 +179,7 @@ class FlyteAuthMagics(Magics):
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
         session.interactive_refresh = self.interactive_refresh
+        session.endpoint_url = spec.endpoint.url
         session.on_start = self._bind
         session.start(self.shell)
         return session
