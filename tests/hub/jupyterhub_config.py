@@ -135,6 +135,6 @@ if env("FLYTEAUTH_HUB_RIG_TOKEN"):
     c.JupyterHub.services = [{"name": "flyteauth-rig", "api_token": env("FLYTEAUTH_HUB_RIG_TOKEN")}]
     c.JupyterHub.load_roles.append({
         "name": "flyteauth-rig",
-        "scopes": ["admin:users", "admin:servers", "tokens", "access:servers", "read:users"],
+        "scopes": ["admin:users", "admin:servers", "admin:auth_state", "tokens", "access:servers", "read:users"],
         "services": ["flyteauth-rig"],
     })

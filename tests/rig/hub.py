@@ -13,7 +13,7 @@ with ``FLYTE_PLATFORM_URL`` = the stand-in. The rig drives the Hub through a ser
 with its ``extra_clients_file`` setting): the Hub's confidential client (``jupyterhub``, redirect
 ``<hub>/hub/oauth_callback``) and a public web client for the kernels' PKCE through the one
 ``<hub>/hub/user-redirect/flyteauth/callback`` (``flyteauth-hub``; no device grant, as such
-deployments often have).
+deployments often have), and a native client without the device grant (``flyteauth-no-device``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ CHP = CHP_DIR / "node_modules" / ".bin" / "configurable-http-proxy"
 HUB_CLIENT = "jupyterhub"
 HUB_SECRET = "hub-secret"
 KERNEL_CLIENT = "flyteauth-hub"
+NO_DEVICE_CLIENT = "flyteauth-no-device"
 RELAY_PATH = "/hub/user-redirect/flyteauth/callback"
 START_TIMEOUT = 90.0
 SPAWN_TIMEOUT = 120.0
@@ -89,6 +90,12 @@ def hub_clients(hub_url: str) -> list[dict[str, Any]]:
             "application_type": "web", "token_endpoint_auth_method": "none",
             "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
             "redirect_uris": [f"{hub_url}{RELAY_PATH}"],
+        },
+        {  # a native client that may not use the device grant (auto's fallback to the browser)
+            "client_id": NO_DEVICE_CLIENT, "client_name": "Flyte (no device code)",
+            "application_type": "native", "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "redirect_uris": ["http://127.0.0.1/callback"],
         },
     ]
 
