@@ -134,6 +134,10 @@ class HubRig:
             profile = Path(user_env["IPYTHONDIR"]) / "profile_default"
             profile.mkdir(parents=True, exist_ok=True)
             (profile / "ipython_config.py").write_text(self.user_config)
+            labconfig = Path(user_env["JUPYTER_CONFIG_DIR"]) / "labconfig"  # no "get news?" toast
+            labconfig.mkdir(parents=True, exist_ok=True)
+            (labconfig / "page_config.json").write_text(
+                json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
         alice = str(users / "alice")
         template = {k: v.replace(alice, str(users / "{username}")) for k, v in user_env.items()
                     if alice in v and k != "HOME"}
