@@ -129,8 +129,9 @@ class HubRig:
         # every user's server: its own HOME and dirs (rig/isolation.py) and file keyring, below
         # state/users/<name>; the Hub config expands "{username}" (HOME comes from its home template)
         users = self.run_dir / "state" / "users"
+        envs = {}
         for name in USERS:
-            user_env, _ = isolated_env(users / name, self.flyte_endpoint)
+            user_env = envs[name] = isolated_env(users / name, self.flyte_endpoint)[0]
             profile = Path(user_env["IPYTHONDIR"]) / "profile_default"
             profile.mkdir(parents=True, exist_ok=True)
             (profile / "ipython_config.py").write_text(self.user_config)
@@ -139,9 +140,9 @@ class HubRig:
             (labconfig / "page_config.json").write_text(
                 json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
         alice = str(users / "alice")
-        template = {k: v.replace(alice, str(users / "{username}")) for k, v in user_env.items()
+        template = {k: v.replace(alice, str(users / "{username}")) for k, v in envs["alice"].items()
                     if alice in v and k != "HOME"}
-        template.update({k: user_env[k] for k in ("FLYTE_PLATFORM_URL", "PYTHON_KEYRING_BACKEND", "PYTHONPATH",
+        template.update({k: envs["alice"][k] for k in ("FLYTE_PLATFORM_URL", "PYTHON_KEYRING_BACKEND", "PYTHONPATH",
                                                    "NO_PROXY", "no_proxy", "JUPYTER_PLATFORM_DIRS")})
         template["FLYTEAUTH_RIG_KEYRING"] = str(users / "{username}" / "keyring.json")
         env.update({
