@@ -31,7 +31,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
-from rig.hub import RELAY_PATH, HubRig, KernelClient
+from rig.hub import KERNEL_CLIENT, RELAY_PATH, HubRig, KernelClient
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = Path(os.environ.get("FLYTEAUTH_SCREENSHOTS") or REPO / ".test-artifacts" / "screenshots")
@@ -244,22 +244,34 @@ def test_alice_and_bob_sign_in_through_hub_user_redirect_at_once(hub: HubRig, us
             kernel.stop()
 
 
-def test_hub_sign_in_falls_back_saying_why_when_the_issuer_differs(hub: HubRig, users: HubUsers,
-                                                                   make_idp: Any, make_flyteadmin: Any) -> None:
-    """A Flyte endpoint whose identity provider is not the Hub's: --flow hub says why and falls back."""
-    other = make_flyteadmin(make_idp())
+def test_hub_sign_in_falls_back_saying_why(hub: HubRig, users: HubUsers, hub_idp: Any,
+                                           make_idp: Any, make_flyteadmin: Any) -> None:
+    """The Hub's token is not for the endpoint: the panel says why in one line and auto's choice runs.
+
+    * another identity provider (issuer): device code, as auto picks on a Hub;
+    * the same provider, another audience, FlyteAdmin naming the relay redirect URI: the browser
+      sign-in through hub/user-redirect (the relay URI counts though only FlyteAdmin names it)."""
+    other_issuer = make_flyteadmin(make_idp())
+    other_audience = make_flyteadmin(hub_idp, client_id=KERNEL_CLIENT, redirect_uri=f"{hub.url}{RELAY_PATH}",
+                                     audience="urn:another:api")
     kernel = users.kernel("alice")
     try:
         out = kernel.run(
             "%load_ext flyteauth_jupyter\n"
-            f"%flyte_login --endpoint {other.endpoint} --flow hub --name other\n"
+            f"%flyte_login --endpoint {other_issuer.endpoint} --flow hub --name by_issuer\n"
+            f"%flyte_login --endpoint {other_audience.endpoint} --name by_audience\n"
             "import time\n"
-            "deadline = time.monotonic() + 30\n"
-            "while other.view.flow in ('', 'hub', None) and time.monotonic() < deadline: time.sleep(0.2)\n"
-            "print('FLOW', other.view.flow, '|', other.view.flow_reason)\n"
-            "other.cancel()\n"
+            "for s in (by_issuer, by_audience):\n"
+            "    deadline = time.monotonic() + 30\n"
+            "    while s.view.flow in ('', 'hub', None) and time.monotonic() < deadline: time.sleep(0.2)\n"
+            "    print('FLOW', s.view.flow, '|', s.view.flow_reason)\n"
+            "    s.cancel()\n"
         )
-        assert "FLOW device | the JupyterHub sign-in is not usable (The Hub at" in out, out
-        assert "but " + other.service in out and "trusts" in out, out
+        lines = [line for line in out.splitlines() if line.startswith("FLOW ")]
+        assert len(lines) == 2, out
+        assert lines[0].startswith("FLOW device | the JupyterHub sign-in is not usable (The Hub at"), out
+        assert f"but {other_issuer.service} trusts" in lines[0], out
+        assert lines[1].startswith("FLOW pkce | the JupyterHub sign-in is not usable (The Hub's token is for"), out
+        assert "'urn:another:api'" in lines[1] and lines[1].endswith("comes back through this Jupyter server's relay")
     finally:
         kernel.stop()

@@ -130,3 +130,19 @@ def test_hub_fallback_reason_is_one_line():
     choice = choose_flow("auto", location=BrowserLocation(False, "JupyterHub detected"), device_endpoint="http://i/d")
     line = hub_fallback_reason("The Hub at hub:8081 keeps no tokens for you.", choice)
     assert line == "the JupyterHub sign-in is not usable (The Hub at hub:8081 keeps no tokens for you); JupyterHub detected"
+
+
+def test_auto_takes_the_relay_redirect_from_flyteadmins_client_config(monkeypatch):
+    from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
+    from flyteauth_jupyter.endpoint import parse_endpoint
+    from flyteauth_jupyter.notebook.connect import LoginSpec, decide_flow
+
+    cfg = ClientConfig("http://i/token", "http://i/auth", "https://hub.example/hub/user-redirect/flyteauth/callback",
+                       "flyteauth-hub", device_authorization_endpoint="http://i/device")
+    remote = BrowserLocation(False, "JupyterHub detected; the kernel is not on your machine")
+    spec = LoginSpec(endpoint=parse_endpoint("https://flyte.example"), location=remote)
+    choice = decide_flow(spec, StaticClientConfigStore(cfg))
+    assert choice.flow == "pkce" and "relay" in choice.reason
+    loopback = StaticClientConfigStore(ClientConfig("http://i/token", "http://i/auth", "http://127.0.0.1:53593/callback",
+                                                    "c", device_authorization_endpoint="http://i/device"))
+    assert decide_flow(spec, loopback).flow == "device"
