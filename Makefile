@@ -7,7 +7,7 @@ IDP     := tests/idp
 CHP     := tests/hub/chp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install test demo demo-hub bench screenshots idp-deps hub-deps chromium clean
+.PHONY: install test demo demo-hub bench screenshots idp-deps hub-deps chromium clean reliability-table
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,11 @@ install: $(STAMP) idp-deps hub-deps
 
 test: install chromium
 	$(BIN)/python -m pytest
+	$(BIN)/python -m tests.faults.report
+
+# Re-render README's "Reliability and security" tables from the last run's recorded results.
+reliability-table:
+	$(BIN)/python -m tests.faults.report
 
 demo: install
 	$(BIN)/python -m tests.rig.demo

@@ -8,13 +8,29 @@ with a typed exception (``LoginTimeoutError``, ``LoginCancelledError``) within o
 
 Background work (the notebook's non-blocking login) runs through :func:`run_in_background`, which
 returns a :class:`concurrent.futures.Future`; whoever needs the result waits on that future with a
-timeout. Unit tests swap :data:`Clock` for a fake one; nothing else in the package reads the clock
-directly.
+timeout (:func:`wait_future`). Unit tests swap :data:`Clock` for a fake one; nothing else in the
+package reads the clock directly.
+
+Waiting in a kernel cell (:class:`CommPump`): while a Jupyter cell blocks on a login, the panel's
+button clicks and the paste field arrive as ``comm_msg`` requests that ipykernel would only handle
+after the cell. :func:`wait_future` called on the kernel's main thread therefore drains the main
+shell's pending requests every 50 ms: comm messages are handled at once (exactly as ipykernel 7
+itself dispatches comms during an *async* cell: ``dispatch_shell(..., concurrent=True)``'s path,
+parent restored afterwards), and every other request (another cell's ``execute_request``,
+``kernel_info_request``, ...) is held back and handed to the kernel's own dispatcher, in arrival
+order, when the wait ends, so it queues behind the running cell as usual. This is jupyter-ui-poll's
+technique; that library calls ``kernel.do_one_iteration()``, which ipykernel 7 no longer has (its
+error is swallowed, so nothing would be processed): see docs/architecture.md. The kernel is found
+through ``sys.modules`` (no IPython or ipykernel import here); outside a kernel, off the main
+thread, in a kernel without the expected parts, or nested inside a comm handler, the wait is a
+plain wait.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +39,8 @@ from typing import Any, TypeVar
 from .errors import LoginCancelledError, LoginTimeoutError
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 
 class Clock:
@@ -137,3 +155,157 @@ def run_in_background(fn: Callable[..., T], *args: Any, name: str = "flyteauth",
 
     threading.Thread(target=target, name=name, daemon=True).start()
     return future
+
+
+# ------------------------------------------------------------------------------------------------
+# waiting on a future, keeping a Jupyter kernel's comm messages flowing
+# ------------------------------------------------------------------------------------------------
+#: how often a blocking wait in a kernel cell handles the panel's pending comm messages (seconds)
+PUMP_STEP = 0.05
+COMM_TYPES = frozenset({"comm_open", "comm_msg", "comm_close"})
+
+
+class CommPump:
+    """Handles a running kernel's pending comm requests while its main thread is blocked in a cell.
+
+    ``CommPump.current()`` is None unless called on the main thread of an ipykernel (7+: the main
+    shell's inproc socket from the shell-channel thread; 6: the shell socket itself). Use as a
+    context manager; :meth:`pump` handles what is pending and returns at once; leaving the context
+    hands every held-back request to the kernel's dispatcher, in order.
+    """
+
+    _active = threading.local()
+
+    def __init__(self, kernel: Any, stream: Any) -> None:
+        self.kernel = kernel
+        self.stream = stream  # the ZMQStream the kernel's main thread reads requests from
+        self.socket = stream.socket
+        self.held: list[Any] = []
+        self.handled = 0
+
+    @classmethod
+    def current(cls) -> CommPump | None:
+        if threading.current_thread() is not threading.main_thread() or getattr(cls._active, "on", False):
+            return None
+        kernelbase = sys.modules.get("ipykernel.kernelbase")
+        kernel_class = getattr(kernelbase, "Kernel", None)
+        try:
+            if kernel_class is None or not kernel_class.initialized():
+                return None
+            kernel = kernel_class.instance()
+            parent = kernel.get_parent("shell") if hasattr(kernel, "get_parent") else {}
+            if (parent or {}).get("header", {}).get("subshell_id"):
+                return None  # a cell in a subshell: its own thread, not the main shell's socket
+            channel = getattr(kernel, "shell_channel_thread", None)
+            if channel is not None:
+                pair = getattr(channel.manager, "_shell_channel_to_main", None)
+                stream = getattr(pair, "to_stream", None)
+            else:
+                stream = getattr(kernel, "shell_stream", None)
+            needed = ("session", "shell_handlers", "shell_main", "set_parent", "io_loop")
+            if getattr(stream, "socket", None) is None or not all(hasattr(kernel, name) for name in needed):
+                return None
+        except Exception:  # noqa: BLE001 - a kernel we do not know: wait plainly
+            log.debug("no comm pump for this kernel", exc_info=True)
+            return None
+        return cls(kernel, stream)
+
+    def __enter__(self) -> CommPump:
+        CommPump._active.on = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        CommPump._active.on = False
+        self._release()
+
+    def pump(self, limit: int = 20) -> int:
+        """Handle up to ``limit`` pending requests (comms now, others held); return how many were read."""
+        import zmq  # ipykernel's own dependency, present whenever a kernel is
+
+        count = 0
+        for _ in range(limit):  # bounded per step
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=getattr(self.stream, "_recv_copy", False))
+            except zmq.Again:
+                break
+            count += 1
+            if self._is_comm(frames):
+                self._dispatch_comm(frames)
+            else:
+                self.held.append(frames)
+        return count
+
+    def _is_comm(self, frames: list[Any]) -> bool:
+        try:
+            session = self.kernel.session
+            _, rest = session.feed_identities(frames, copy=False)
+            header = session.deserialize(rest, content=False, copy=False)["header"]
+            return header.get("msg_type") in COMM_TYPES
+        except Exception:  # noqa: BLE001 - not ours to judge: the kernel's dispatcher will log it
+            return False
+
+    def _dispatch_comm(self, frames: list[Any]) -> None:
+        kernel = self.kernel
+        parent = kernel.get_parent("shell")
+        ident_var = getattr(kernel, "_shell_parent_ident", None)
+        ident = kernel._get_shell_context_var(ident_var) if ident_var is not None and hasattr(
+            kernel, "_get_shell_context_var") else None
+        try:
+            idents, rest = kernel.session.feed_identities(frames, copy=False)
+            msg = kernel.session.deserialize(rest, content=True, copy=False)
+            kernel.set_parent(idents, msg, channel="shell")
+            handler = kernel.shell_handlers.get(msg["header"]["msg_type"])
+            if handler is not None:
+                stream = getattr(kernel, "shell_stream", None)
+                result = handler(stream, idents, msg)
+                if hasattr(result, "close"):  # a coroutine we cannot drive from a blocked loop
+                    result.close()
+                self.handled += 1
+        except Exception:  # noqa: BLE001 - as the kernel does: log, never into the waiting cell
+            log.warning("A widget message could not be handled during the wait.", exc_info=True)
+        finally:
+            try:
+                kernel.set_parent(ident, parent, channel="shell")
+            except Exception:  # noqa: BLE001
+                log.debug("could not restore the cell's parent", exc_info=True)
+
+    def _release(self) -> None:
+        """Hand the held-back requests to the kernel's dispatcher (they run after the current cell)."""
+        held, self.held = self.held, []
+        # the stream's own callback (ipykernel's persistent context, the same code path as always)
+        callback = getattr(self.stream, "_recv_callback", None)
+        for frames in held:
+            if callable(callback):
+                self.kernel.io_loop.add_callback(callback, frames)
+            else:
+                self.kernel.io_loop.add_callback(self.kernel.shell_main, None, frames)
+        # we read the socket behind the stream's back: let it look again once the loop runs
+        recheck = getattr(self.stream, "_handle_events", None)
+        if callable(recheck):
+            self.kernel.io_loop.add_callback(recheck, self.socket, 0)
+
+
+def wait_future(
+    future: concurrent.futures.Future[T],
+    timeout: float,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    step: float = PUMP_STEP,
+) -> T:
+    """``future.result(timeout)``; in a blocked kernel cell, the panel's comm messages are handled
+    every ``step`` seconds meanwhile (see :class:`CommPump`). Raises ``concurrent.futures.TimeoutError``."""
+    pump = CommPump.current()
+    if pump is None:
+        return future.result(max(0.0, timeout))
+    ends = clock.monotonic() + max(0.0, timeout)
+    with pump:
+        for _ in range(int(max(0.0, timeout) / step) + 2):  # bounded by the timeout
+            pump.pump()
+            left = ends - clock.monotonic()
+            if future.done() or left <= 0:
+                break
+            try:
+                return future.result(min(step, left))
+            except concurrent.futures.TimeoutError:
+                continue
+    return future.result(0)

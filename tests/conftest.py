@@ -22,8 +22,11 @@ import pytest
 # in a fixture; the notebook kernels get a file keyring), the test process has none, as on CI.
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
+from rig.connect_admin import ConnectAdmin
 from rig.flyteadmin import FlyteAdminStandIn
+from rig.grpc_admin import GrpcAdminStandIn, start_grpc_admin, stop_grpc_admin
 from rig.idp import IdP, ensure_node_modules
+from rig.reliability import record as _reliability_record
 from rig.user import AuthCodeUser, DeviceUser
 
 BROWSER_USER = Path(__file__).resolve().parent / "rig" / "browser_user.py"
@@ -74,6 +77,53 @@ def make_flyteadmin() -> Iterator[Callable[..., FlyteAdminStandIn]]:
     yield factory
     for admin in started:
         admin.stop()
+
+
+# ------------------------------------------------------------------ Flyte 2 (ConnectRPC)
+@pytest.fixture(scope="session")
+def connect_admin(idp: IdP, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectAdmin]:
+    """The Flyte 2 platform stand-in (ConnectRPC over TLS) for ``idp``; ``.ca_cert`` is its CA."""
+    with ConnectAdmin(idp, tmp_path_factory.mktemp("connect-admin-tls")) as admin:
+        yield admin
+
+
+@pytest.fixture
+def make_connect_admin(tmp_path: Path) -> Iterator[Callable[..., ConnectAdmin]]:
+    """``make_connect_admin(idp, **kwargs)``: a Flyte 2 stand-in for another provider, stopped after the test."""
+    started: list[ConnectAdmin] = []
+
+    def factory(idp: IdP, **kwargs: Any) -> ConnectAdmin:
+        admin = ConnectAdmin(idp, tmp_path / f"connect-tls-{len(started)}", **kwargs).start()
+        started.append(admin)
+        return admin
+
+    yield factory
+    for admin in started:
+        admin.stop()
+
+
+# ------------------------------------------------------------------------ FlyteAdmin (gRPC)
+@pytest.fixture(scope="session")
+def grpc_admin(idp: IdP) -> Iterator[GrpcAdminStandIn]:
+    """FlyteAdmin's gRPC services and HTTP documents on one port for ``idp`` (tests/rig/grpc_admin.py)."""
+    admin, _ = start_grpc_admin(idp)
+    yield admin
+    stop_grpc_admin(admin)
+
+
+@pytest.fixture
+def make_grpc_admin() -> Iterator[Callable[..., GrpcAdminStandIn]]:
+    """``make_grpc_admin(idp, **make_flyteadmin_kwargs)``: stopped after the test."""
+    started: list[GrpcAdminStandIn] = []
+
+    def factory(idp: IdP, **kwargs: Any) -> GrpcAdminStandIn:
+        admin, _ = start_grpc_admin(idp, **kwargs)
+        started.append(admin)
+        return admin
+
+    yield factory
+    for admin in started:
+        stop_grpc_admin(admin)
 
 
 # ---------------------------------------------------------------------------------- users
@@ -158,3 +208,11 @@ def pkce_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Ca
     yield factory
     for launch in launches:
         launch.stop()
+
+
+# ------------------------------------------------------------------- reliability figures
+@pytest.fixture
+def reliability_record() -> Callable[..., None]:
+    """``reliability_record(table, row, *, key=None, title=None, note=None, order=50, matrix=None)``:
+    record one row of a README reliability table (tests/rig/reliability.py, docs/test-rig.md)."""
+    return _reliability_record

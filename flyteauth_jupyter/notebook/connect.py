@@ -31,7 +31,7 @@ from ..environment import (
 from ..errors import ConfigurationError, FlyteAuthError, OAuthError
 from ..flows.events import Event, FlowStarted, notify
 from ..transport.relay import is_relay_uri
-from .flytekit_config import read_client_secret
+from ..sdk_config import read_client_secret
 from .session import Prepared
 
 

@@ -19,23 +19,30 @@ import shlex
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, CaselessStrEnum, Float, List, Unicode
+from traitlets import Bool, CaselessStrEnum, Float, List, Unicode, observe
 
-from ..endpoint import parse_endpoint
-from ..errors import ConfigurationError, FlyteAuthError
-from .connect import LoginSpec, prepare
 from ..environment import FLOWS
-from .flytekit_config import FlytekitSettings, read_flytekit_settings
-from .render import make_display
-from .session import LoginSession
-from .state import LoginView, clock_time, flow_title
+from ..errors import ConfigurationError, FlyteAuthError
+
+if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
+    from ..sdk_config import FlytekitSettings
+    from .connect import LoginSpec
+    from .render import LoginDisplay
+    from .session import LoginSession
 
 FLOW_METAVAR = "|".join(FLOWS)
+
+
+def prepare(spec: LoginSpec, observer: Any) -> Any:
+    """connect.prepare, imported on the first sign-in (it pulls in the authenticators and HTTP)."""
+    from . import connect
+
+    return connect.prepare(spec, observer)
 
 
 def _sessions_registry() -> Any:
@@ -92,9 +99,20 @@ class FlyteAuthMagics(Magics):
         True, help="Read flytekit's configuration (environment and config file) for missing settings."
     ).tag(config=True)
 
+    interactive_refresh = Bool(
+        False,
+        help="Let an SDK call whose token was rejected (flytekit's UNAUTHENTICATED retry) start a new interactive "
+        "sign-in in the cell that made it; False: it renews silently or raises, saying to run %flyte_login.",
+    ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.sessions: dict[str, LoginSession] = {}
+
+    @observe("interactive_refresh")
+    def _interactive_refresh_changed(self, change: Any) -> None:
+        for session in self.sessions.values():
+            session.interactive_refresh = bool(change["new"])
 
     # ------------------------------------------------------------------------------------------
     # %flyte_login
@@ -136,13 +154,18 @@ class FlyteAuthMagics(Magics):
 
     def start_login(self, args: argparse.Namespace) -> LoginSession:
         """Resolve ``args`` into a spec, bind and start a session (the magic without its error boundary)."""
+        from .session import LoginSession
+
         name = args.name or self.default_name
         if not name.isidentifier() or keyword.iskeyword(name):
             raise ConfigurationError(f"--name {name!r} is not a valid Python variable name.")
         spec = self.build_spec(args, name=name)
         previous = self.sessions.get(name)
         if previous is not None:
-            previous.cancel()
+            count = _cell_number(self.shell)
+            cell = f"cell [{count}]" if count else "a later cell"
+            previous.replaced(f"the sign-in started in {cell} (`%flyte_login --name {name}`)" if name != self.default_name
+                              else f"the sign-in started in {cell}")
         session = LoginSession(
             lambda observer: prepare(spec, observer),
             endpoint=spec.endpoint.service,
@@ -155,14 +178,23 @@ class FlyteAuthMagics(Magics):
         session.display = make_display(
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
-        self.sessions[name] = session
-        self.shell.user_ns[name] = session
-        try:
-            _sessions_registry().register_session(spec.endpoint.service, session)
-        except Exception:  # noqa: BLE001 - flytekit reuse is a bonus, never a reason to fail
-            pass
+        session.interactive_refresh = self.interactive_refresh
+        session.on_start = self._bind
         session.start(self.shell)
         return session
+
+    def _bind(self, session: LoginSession) -> None:
+        """Bind ``session`` to its variable and register it for flytekit (every login it starts, also
+        the panel's Retry / "Sign in again" after %flyte_logout removed the variable)."""
+        previous = self.sessions.get(session.name)
+        if previous is not None and previous is not session:
+            previous.replaced(f"the sign-in started again from an earlier panel of `{session.name}`")
+        self.sessions[session.name] = session
+        self.shell.user_ns[session.name] = session
+        try:
+            _sessions_registry().register_session(session.endpoint, session)
+        except Exception:  # noqa: BLE001 - flytekit reuse is a bonus, never a reason to fail
+            pass
 
     def display_mode(self) -> str:
         if self.display != "auto":
@@ -176,9 +208,15 @@ class FlyteAuthMagics(Magics):
         return "text"
 
     def flytekit_settings(self) -> FlytekitSettings:
-        return read_flytekit_settings() if self.use_flytekit_config else FlytekitSettings()
+        from ..sdk_config import FlytekitSettings, read_sdk_settings
+
+        return read_sdk_settings() if self.use_flytekit_config else FlytekitSettings()
 
     def build_spec(self, args: argparse.Namespace, *, name: str) -> LoginSpec:
+        from ..endpoint import parse_endpoint
+        from .connect import LoginSpec
+        from ..sdk_config import FlytekitSettings
+
         settings = self.flytekit_settings()
         raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
         if not raw_endpoint:
@@ -264,6 +302,8 @@ class FlyteAuthMagics(Magics):
         print(message)
 
     def logout(self, args: argparse.Namespace) -> str:
+        from .session import LoginSession
+
         session = self._find_session(args)
         if session is None:
             if not args.endpoint:
@@ -292,6 +332,9 @@ class FlyteAuthMagics(Magics):
         return f"Signed out of {session.endpoint}{gone}."
 
     def _find_session(self, args: argparse.Namespace) -> LoginSession | None:
+        from ..endpoint import parse_endpoint
+        from .session import LoginSession
+
         if args.name:
             value = self.shell.user_ns.get(args.name)
             if isinstance(value, LoginSession):
@@ -317,6 +360,8 @@ class FlyteAuthMagics(Magics):
         print(self.status_text())
 
     def status_text(self) -> str:
+        from .state import clock_time, flow_title
+
         if not self.sessions:
             return "Not signed in to any Flyte endpoint; run %flyte_login."
         lines = []
@@ -346,6 +391,8 @@ class FlyteAuthMagics(Magics):
     def observer_for_plugin(self, service: str) -> Any:
         """An observer that shows a login the flytekit plug-in started (no ``%flyte_login`` session for
         ``service``): the panel appears in the cell that triggered it, on the flow's first event."""
+        from .state import LoginView
+
         display = make_display(self.display_mode(), on_cancel=lambda: None, on_retry=lambda: None)
         state = {"view": LoginView(endpoint=service, name="(flytekit)"), "shown": False}
         lock = threading.Lock()
@@ -365,6 +412,33 @@ class FlyteAuthMagics(Magics):
         """Cancel logins in progress (on unload)."""
         for session in list(self.sessions.values()):
             session.cancel()
+
+
+def make_display(
+    mode: str,
+    *,
+    on_cancel: Any,
+    on_retry: Any,
+    on_paste: Any = None,
+) -> LoginDisplay:
+    """The display for ``mode`` (widget, html, text); ``on_paste`` enables the widget's paste-back row.
+    (ipywidgets is imported only for the widget display.)"""
+    if mode == "widget":
+        from .widget import WidgetDisplay
+
+        return WidgetDisplay(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
+    from .render import HTMLDisplay, TextDisplay
+
+    if mode == "html":
+        return HTMLDisplay()
+    return TextDisplay()
+
+
+def _cell_number(shell: Any) -> int | None:
+    """The running cell's number (its ``In [n]``), when the shell numbers cells."""
+    result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    number = getattr(result, "execution_count", None)
+    return number if isinstance(number, int) and number > 0 else None
 
 
 def _unquote(value: str) -> str:
@@ -390,6 +464,8 @@ def _default_login_args() -> argparse.Namespace:
 
 
 def _same_endpoint(a: str, b: str, insecure: bool) -> bool:
+    from ..endpoint import parse_endpoint
+
     try:
         return parse_endpoint(a, insecure=True).service.lower() == parse_endpoint(b, insecure=True).service.lower()
     except FlyteAuthError:

@@ -1,11 +1,13 @@
 """Drawing a :class:`~.state.LoginView`: HTML fragments, plain text, and the three kinds of display.
 
-* :class:`WidgetDisplay` (a kernel with ipywidgets): one output holding the live
-  :class:`~.widget.LoginWidget` *and* an HTML + text fallback in the same MIME bundle, under a
-  ``display_id``. Frontends with a widget manager draw the widget; nbconvert, papermill and frontends
-  without one draw the HTML, which is updated in place on every phase change, so a saved notebook
-  shows the final state ("Signed in as ...") and never a code or link that is no longer needed.
-* :class:`HTMLDisplay`: the HTML bundle alone, updated in place (``%config FlyteAuthMagics.display = 'html'``).
+* :class:`HTMLDisplay`: the HTML bundle, updated in place under a ``display_id`` on every phase change
+  (``%config FlyteAuthMagics.display = 'html'``, and the fallback half of the widget display), so a
+  saved notebook shows the final state ("Signed in as ...") and never a code or link that is no
+  longer needed. HTML has no live field: while a browser sign-in waits for its redirect, it shows the
+  one-line call that hands the address over, ``flyte_auth.submit_redirect("<paste here>")``.
+* ``widget.WidgetDisplay`` (a kernel with ipywidgets) builds on :class:`HTMLDisplay`: the live panel
+  and this HTML in one MIME bundle. The dependency runs one way: widget.py imports render.py, never
+  the reverse.
 * :class:`TextDisplay`: one printed line per change, for a terminal IPython.
 
 Every piece of text is escaped; only http(s) URLs become links; links open in the user's own browser
@@ -18,7 +20,6 @@ import html
 import re
 import threading
 import time
-from collections.abc import Callable
 from typing import IO, Any
 
 from .state import LoginView
@@ -126,12 +127,23 @@ def notice_html(view: LoginView) -> str:
     return f'<div style="color:#9a6700">Note: {esc(view.notice)}</div>' if view.notice else ""
 
 
+def paste_html(view: LoginView) -> str:
+    """HTML has no live field: the one-line call that hands a pasted redirect address to the sign-in."""
+    if not view.accepts_paste:
+        return ""
+    return (
+        '<div class="flyteauth-paste-call">Browser on another machine? After signing in, copy the address '
+        f"your browser ended on and run in the next cell: <code>{esc(view.paste_call())}</code></div>"
+    )
+
+
 def view_html(view: LoginView, now: float | None = None, *, copy_button: bool = False) -> str:
     """The whole login as one HTML block (the fallback for frontends without widgets)."""
     parts = [title_html(view)]
     details = link_html(view) + code_html(view, copy_button=copy_button)
     if details:
         parts.append(f'<div style="display:flex;gap:1.5em;align-items:center"><div>{details}</div>{qr_html(view)}</div>')
+    parts.append(paste_html(view))
     parts.append(status_html(view, now))
     parts.append(notice_html(view))
     return '<div class="flyteauth-login" style="border-left:3px solid #8c959f;padding-left:0.8em">' + "".join(parts) + "</div>"
@@ -216,57 +228,6 @@ class HTMLDisplay(LoginDisplay):
             self._shown = True
 
 
-class WidgetDisplay(HTMLDisplay):
-    """The live widget plus the HTML fallback, in one output (see the module docstring)."""
-
-    def __init__(
-        self,
-        *,
-        on_cancel: Callable[[], Any],
-        on_retry: Callable[[], Any],
-        on_paste: Callable[[str], Any] | None = None,
-    ) -> None:
-        super().__init__()
-        from .widget import LoginWidget
-
-        self.widget = LoginWidget(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
-
-    def _bundle(self, view: LoginView) -> dict[str, Any]:
-        data = bundle(view)
-        data["application/vnd.jupyter.widget-view+json"] = {
-            "version_major": 2,
-            "version_minor": 0,
-            "model_id": self.widget.model_id,
-        }
-        return data
-
-    def _changed(self, view: LoginView) -> bool:
-        # only phase changes rewrite the output; the widget itself updates continuously
-        if self._last is not None and self._last[0] == view.phase:
-            return False
-        self._last = (view.phase, view.message)
-        return True
-
-    def show(self, view: LoginView) -> None:
-        self.widget.update(view)
-        super().show(view)
-
-    def update(self, view: LoginView) -> None:
-        self.widget.update(view)
-        super().update(view)
-
-    def refresh(self, view: LoginView) -> None:
-        self.widget.update(view)
-        super().refresh(view)
-
-    def tick(self, view: LoginView) -> None:
-        self.widget.tick(view)
-
-    def redisplay(self, view: LoginView) -> None:
-        self.widget.update(view)
-        super().redisplay(view)
-
-
 class TextDisplay(LoginDisplay):
     """Plain text lines for a terminal: printed once per meaningful change."""
 
@@ -304,18 +265,3 @@ class TextDisplay(LoginDisplay):
             self._printed.clear()
         self.show(view)
         self.update(view)
-
-
-def make_display(
-    mode: str,
-    *,
-    on_cancel: Callable[[], Any],
-    on_retry: Callable[[], Any],
-    on_paste: Callable[[str], Any] | None = None,
-) -> LoginDisplay:
-    """The display for ``mode`` (widget, html, text); ``on_paste`` enables the widget's paste-back row."""
-    if mode == "widget":
-        return WidgetDisplay(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
-    if mode == "html":
-        return HTMLDisplay()
-    return TextDisplay()

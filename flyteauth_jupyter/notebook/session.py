@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..control import SYSTEM_CLOCK, Clock, run_in_background
+from ..control import SYSTEM_CLOCK, Clock, run_in_background, wait_future
 from ..credentials import Credentials
 from ..errors import (
     AccessTokenNotFoundError,
@@ -115,6 +115,11 @@ class _Attempt:
         self.done_event = threading.Event()
         self.inner: Any = None
         self.saw_refresh = False
+        self.skip_cache = False  # a retry because the server rejected the saved token: never reuse it
+        #: "the sign-in started in cell [7]" when a new %flyte_login replaced this one
+        self.replaced_by: str | None = None
+        #: epoch seconds when ``--timeout`` ends the interactive flow (None: no timeout)
+        self.deadline: float | None = None
         self.future: concurrent.futures.Future[Credentials] | None = None
 
     def cancel(self) -> None:
@@ -129,6 +134,17 @@ class _Attempt:
     def check(self, what: str) -> None:
         if self.cancel_event.is_set():
             raise LoginCancelledError(f"The sign-in to {what} was cancelled.")
+
+
+def _short(exc: FlyteAuthError) -> FlyteAuthError:
+    """``exc`` without the background flow's frames and chain: raised again, it shows its one sentence
+    under a traceback of the waiting code only."""
+    log.debug("the sign-in failed", exc_info=exc)
+    exc.__traceback__ = None
+    exc.__cause__ = None
+    exc.__context__ = None
+    exc.__suppress_context__ = True
+    return exc
 
 
 def _usable(creds: Credentials | None, now: float) -> bool:
@@ -158,6 +174,10 @@ class LoginSession:
         Where the view is drawn (widget, HTML, text), or None.
     """
 
+    #: May an SDK's "token rejected" retry (flytekit's UNAUTHENTICATED) start a new interactive sign-in
+    #: in whatever cell it happens? ``%config FlyteAuthMagics.interactive_refresh`` sets it (default False).
+    interactive_refresh: bool = False
+
     def __init__(
         self,
         prepare: Callable[[Callable[[Event], None]], Prepared],
@@ -182,8 +202,12 @@ class LoginSession:
         self._attempt: _Attempt | None = None
         self._attempts = 0
         self._inner: Any = None
+        self._settled: tuple[_Attempt | None, Any, LoginView] | None = None
         self._cell: _CellContext | None = None
         self._shell: Any = None
+        #: called with the session whenever a login starts from it (the magic binds ``name`` again:
+        #: after %flyte_logout, the old panel's "Sign in again" must make the variable usable)
+        self.on_start: Callable[[LoginSession], None] | None = None
 
     # ------------------------------------------------------------------------------------------
     # starting, cancelling, retrying
@@ -197,10 +221,16 @@ class LoginSession:
         self._launch()
         return self
 
-    def _launch(self) -> _Attempt:
+    def _launch(self, *, skip_cache: bool = False) -> _Attempt:
+        if self.on_start is not None:
+            try:
+                self.on_start(self)
+            except Exception:  # noqa: BLE001 - binding must never stop a login
+                log.warning("Could not bind %s to the new sign-in.", self.name, exc_info=True)
         with self._lock:
             self._attempts += 1
             attempt = _Attempt(self._attempts)
+            attempt.skip_cache = skip_cache
             self._attempt = attempt
             attempt.future = run_in_background(self._in_cell, self._run, attempt, name=f"flyteauth-login-{self.name}")
             run_in_background(self._in_cell, self._tick, attempt, name=f"flyteauth-tick-{self.name}")
@@ -217,11 +247,21 @@ class LoginSession:
             return
         attempt.cancel()
 
-    def retry(self, *, here: bool = False) -> LoginSession:
+    def replaced(self, by: str) -> None:
+        """Stop the login in progress because another login replaces it; ``by`` names that one
+        ("the sign-in started in cell [7]"), for the old panel and for whoever waits on this one."""
+        attempt = self._attempt
+        if attempt is None or attempt.done_event.is_set():
+            return
+        if attempt.replaced_by is None:
+            attempt.replaced_by = by
+        attempt.cancel()
+
+    def retry(self, *, here: bool = False, skip_cache: bool = False) -> LoginSession:
         """Start the login again (cancelling one in progress). Returns at once.
 
         ``here=True`` (from code in a cell, not a button) attributes the new attempt to the current
-        cell and shows the login there too.
+        cell and shows the login there too; ``skip_cache=True`` ignores saved tokens (they were rejected).
         """
         old = self._attempt
         if old is not None:
@@ -232,7 +272,7 @@ class LoginSession:
             self._cell = _CellContext(self._shell)
             if self.display is not None:
                 self.display.redisplay(self._view)
-        self._launch()
+        self._launch(skip_cache=skip_cache)
         return self
 
     # ------------------------------------------------------------------------------------------
@@ -291,7 +331,12 @@ class LoginSession:
             if isinstance(event, FlowStarted):
                 if attempt.cancel_event.is_set():
                     attempt.cancel()  # a flow that starts after Cancel is stopped at once
-            self._apply(event)
+                if event.flow != "refresh" and self.timeout is not None and attempt.deadline is None:
+                    attempt.deadline = self._clock.time() + self.timeout
+            if isinstance(event, Cancelled) and attempt.replaced_by:
+                self._apply_replaced(attempt, event.flow)
+                return
+            self._apply(event, attempt.deadline)
 
         return observe
 
@@ -311,7 +356,7 @@ class LoginSession:
             attempt.check(self.endpoint)
             inner = prepared.authenticator
             creds: Credentials | None = None
-            if self.use_cache:
+            if self.use_cache and not attempt.skip_cache:
                 creds = inner.get_credentials()
                 if _usable(creds, self._clock.time()):
                     refreshed = attempt.saw_refresh
@@ -332,7 +377,9 @@ class LoginSession:
             return creds
         except BaseException as exc:
             if attempt is self._attempt and not self._view.done:
-                if isinstance(exc, LoginCancelledError):
+                if isinstance(exc, LoginCancelledError) and attempt.replaced_by:
+                    self._apply_replaced(attempt, flow)
+                elif isinstance(exc, LoginCancelledError):
                     self._apply(Cancelled(flow=flow))
                 else:
                     self._apply(Failed(flow=flow, message=str(exc) or type(exc).__name__, error=exc))
@@ -397,9 +444,15 @@ class LoginSession:
     # ------------------------------------------------------------------------------------------
     # the view
     # ------------------------------------------------------------------------------------------
-    def _apply(self, event: Event) -> None:
+    def _apply(self, event: Event, deadline: float | None = None) -> None:
         with self._lock:
-            self._set_view(self._view.apply(event))
+            view = self._view.apply(event)
+            self._set_view(view.with_deadline(deadline) if deadline is not None else view)
+
+    def _apply_replaced(self, attempt: _Attempt, flow: str) -> None:
+        with self._lock:
+            self._set_view(self._view.apply(Cancelled(flow=flow)).with_message(
+                f"This sign-in was replaced by {attempt.replaced_by}."))
 
     def _set_view(self, view: LoginView, *, force: bool = False) -> None:
         if view is self._view and not force:
@@ -452,7 +505,10 @@ class LoginSession:
         """Block until the login ends; return its credentials or raise its error.
 
         ``timeout`` (seconds) bounds the wait (default: the login's own timeout plus a margin).
-        A retry that replaces the attempt being waited on is followed.
+        A retry that replaces the attempt being waited on is followed. In a Jupyter cell the panel
+        stays live meanwhile: its Cancel, Retry and Submit are handled within a fraction of a second
+        (:func:`flyteauth_jupyter.control.wait_future`). The error raised is the login's own
+        one-sentence exception, without the flow's internal traceback and chain.
         """
         budget = self._wait_budget() if timeout is None else float(timeout)
         ends = self._clock.monotonic() + budget
@@ -463,7 +519,7 @@ class LoginSession:
                 raise AccessTokenNotFoundError(f"No sign-in to {self.endpoint} was started; run %flyte_login.")
             left = max(0.0, ends - self._clock.monotonic())
             try:
-                creds = attempt.future.result(left)
+                creds = wait_future(attempt.future, left, clock=self._clock)
             except concurrent.futures.TimeoutError:
                 raise LoginTimeoutError(
                     f"The sign-in to {self.endpoint} is still in progress after {budget:g} s; finish it in the "
@@ -473,15 +529,29 @@ class LoginSession:
                 if attempt is not self._attempt:
                     continue  # superseded by a retry: wait for the new attempt
                 self._refresh_display()
-                raise
-            except BaseException:
+                raise self._cancelled_error(attempt) from None
+            except BaseException as exc:
+                if attempt is not self._attempt and isinstance(exc, FlyteAuthError):
+                    continue
                 self._refresh_display()
+                if isinstance(exc, FlyteAuthError):
+                    raise _short(exc) from None
                 raise
             if attempt is not self._attempt:
                 continue
             self._refresh_display()
             return creds
         raise LoginTimeoutError(f"The sign-in to {self.endpoint} was restarted too many times.")
+
+    def _cancelled_error(self, attempt: _Attempt) -> LoginCancelledError:
+        if attempt.replaced_by:
+            return LoginCancelledError(
+                f"The sign-in to {self.endpoint} was replaced by {attempt.replaced_by}; use that one."
+            )
+        return LoginCancelledError(
+            f"The sign-in to {self.endpoint} was cancelled by the user; press Retry in its panel or call "
+            f"{self.name}.retry() to sign in again."
+        )
 
     def _refresh_display(self) -> None:
         """Redraw the final state from the waiting (main) thread, with the current cell as parent.
@@ -499,21 +569,34 @@ class LoginSession:
                 log.debug("display refresh failed", exc_info=True)
 
     def _ready(self) -> Any:
+        attempt, view = self._attempt, self._view
         self.wait()
         inner = self._inner
         if inner is None:  # pragma: no cover - wait() succeeded, so it exists
             raise AccessTokenNotFoundError(f"The sign-in to {self.endpoint} has no authenticator.")
+        if attempt is self._attempt and view is self._view and (
+            self.display is None or threading.current_thread() is threading.main_thread()
+        ):
+            self._settled = (attempt, inner, view)  # the view is drawn final: later calls skip wait()
         return inner
 
     # ------------------------------------------------------------------------------------------
     # the Authenticator interface (flytekit's names), waiting for the login first
     # ------------------------------------------------------------------------------------------
+    # The hot path: once a wait() for the current attempt has returned (and redrawn its view), calls
+    # go straight to the real authenticator's own hot path, without the session's lock or future.
     def get_credentials(self) -> Credentials | None:
         """The current credentials; waits for the login in progress (DESIGN.md, pinned 10)."""
+        settled = self._settled
+        if settled is not None and settled[0] is self._attempt and settled[2] is self._view:
+            return settled[1].get_credentials()
         return self._ready().get_credentials()
 
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <token>")``; waits for the login in progress."""
+        settled = self._settled
+        if settled is not None and settled[0] is self._attempt and settled[2] is self._view:
+            return settled[1].fetch_grpc_call_auth_metadata()
         return self._ready().fetch_grpc_call_auth_metadata()
 
     def refresh_credentials(self, *, interactive: bool = True) -> Credentials | None:
@@ -530,12 +613,13 @@ class LoginSession:
         except (AccessTokenNotFoundError, InvalidGrantError):
             if not interactive:
                 raise
-        self.retry(here=True)
+        self.retry(here=True, skip_cache=True)
         return self.wait()
 
     def logout(self) -> None:
-        """Cancel a login in progress, revoke and clear the cached tokens (the real authenticator's
-        ``logout()``), and show "signed out"."""
+        """Cancel a login in progress, revoke and clear the cached tokens for the endpoint in every
+        store the kernel can reach (the real authenticator's ``logout(everywhere=True)``), and show
+        "signed out"."""
         self.cancel()
         inner = self._inner
         error: BaseException | None = None
@@ -545,7 +629,12 @@ class LoginSession:
             except FlyteAuthError as exc:
                 error = exc
         if inner is not None and hasattr(inner, "logout"):
-            inner.logout()
+            try:  # ours: also every other store this kernel can reach (pinned 14), whatever this one used
+                inner.logout(everywhere=True)
+            except TypeError as exc:  # an authenticator with flytekit's bare signature
+                if "everywhere" not in str(exc):
+                    raise
+                inner.logout()
         with self._lock:
             self._set_view(self._view.signed_out())
         if error is not None:
@@ -554,7 +643,7 @@ class LoginSession:
     # ------------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         # flytekit and SDKs read a few plain attributes (header_key, ...): answer from the real one
-        if name.startswith("__") or name in ("_inner", "_view", "_attempt"):
+        if name.startswith("__") or name in ("_inner", "_view", "_attempt", "_settled"):
             raise AttributeError(name)
         inner = self.__dict__.get("_inner")
         if inner is None:

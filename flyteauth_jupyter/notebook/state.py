@@ -112,6 +112,8 @@ class LoginView:
     pasted: bool = False
     #: when the code / sign-in page stops working (epoch seconds)
     expires_at: float | None = None
+    #: when ``--timeout`` ends the login, if that comes before ``expires_at`` (the deadline in force)
+    timeout_at: float | None = None
     interval: float | None = None
     polls: int = 0
     #: after success
@@ -250,6 +252,19 @@ class LoginView:
     def with_flow(self, flow: str, reason: str) -> LoginView:
         return dataclasses.replace(self, flow=flow, flow_reason=reason)
 
+    def with_deadline(self, deadline: float) -> LoginView:
+        """The view with the login's own deadline (``--timeout``) when it ends the wait before the code
+        or sign-in page expires: the countdown shows the deadline in force."""
+        if not self.active or self.expires_at is None or self.timeout_at is not None:
+            return self
+        if deadline >= self.expires_at:
+            return self
+        return dataclasses.replace(self, timeout_at=deadline)
+
+    def with_message(self, message: str) -> LoginView:
+        """A final view (cancelled, denied, ...) with its sentence replaced; active views keep theirs."""
+        return dataclasses.replace(self, message=message) if self.failed else self
+
     def with_notice(self, notice: str | None) -> LoginView:
         return dataclasses.replace(self, notice=notice)
 
@@ -294,21 +309,33 @@ class LoginView:
         be pasted (a browser on another machine: VS Code remote, SSH, containers)."""
         return self.phase == "waiting" and self.auth_url is not None and not self.pasted
 
+    def paste_call(self) -> str:
+        """The call that completes a waiting browser sign-in with a pasted address (text and HTML
+        displays have no field to paste into)."""
+        return f'{self.name}.submit_redirect("<paste here>")'
+
     @property
     def failed(self) -> bool:
         return self.phase in FAILED_PHASES
 
     def seconds_left(self, now: float | None = None) -> float | None:
+        """Seconds until the deadline in force: the code's expiry, or ``--timeout`` when sooner."""
         if self.expires_at is None or not self.active:
             return None
-        return max(0.0, self.expires_at - (time.time() if now is None else now))
+        ends = min(self.expires_at, self.timeout_at) if self.timeout_at is not None else self.expires_at
+        return max(0.0, ends - (time.time() if now is None else now))
 
     def countdown(self, now: float | None = None) -> str | None:
         return countdown_text(self.seconds_left(now))
 
     def flow_line(self) -> str:
         """One line: which flow and why."""
-        title = flow_title(self.flow) if self.flow else "choosing a sign-in method"
+        if self.flow:
+            title = flow_title(self.flow)
+        elif self.done:
+            title = "stopped before a sign-in method was chosen"
+        else:
+            title = "choosing a sign-in method"
         return f"{title}: {self.flow_reason}" if self.flow_reason else title
 
     def summary(self) -> str:
@@ -331,9 +358,14 @@ class LoginView:
             return self.message or "Starting…"
         if self.active:
             left = self.countdown(now)
-            suffix = f" Code expires in {left}." if left and self.flow == "device" else (
-                f" Expires in {left}." if left else ""
-            )
+            if not left:
+                suffix = ""
+            elif self.timeout_at is not None:
+                suffix = f" Gives up in {left} (the login's timeout)."
+            elif self.flow == "device":
+                suffix = f" Code expires in {left}."
+            else:
+                suffix = f" Expires in {left}."
             return f"{self.message}{suffix}"
         titles = {
             "denied": "Denied",
@@ -352,6 +384,8 @@ class LoginView:
                 lines.append(f"(or open {self.verification_uri_complete})")
         if self.auth_url and self.active:
             lines.append(f"Sign-in page: {self.auth_url}")
+        if self.accepts_paste:
+            lines.append(f"Browser on another machine? Paste the address it ended on: {self.paste_call()}")
         lines.append(self.status_line(now))
         if self.notice:
             lines.append(f"Note: {self.notice}")

@@ -3,7 +3,8 @@
 Layout (top to bottom): title (endpoint, flow and why), the link and the user code with a copy
 button, the QR code of ``verification_uri_complete``, the paste-back row (browser sign-in only: a
 text field and Submit for the address a browser on another machine ended on), the status line (with
-a countdown), and the Cancel / Retry buttons. The widget never talks to a server: a
+a countdown), and the Cancel / Retry buttons. :class:`WidgetDisplay` shows it together with
+render.py's HTML fallback in one output. The widget never talks to a server: a
 :class:`~.session.LoginSession` hands it :class:`~.state.LoginView` snapshots
 (:meth:`LoginWidget.update`, from the login's background thread, the documented ipywidgets pattern)
 and the buttons call back into the session.
@@ -11,7 +12,9 @@ and the buttons call back into the session.
 Secret hygiene: every synced trait holds only what is on screen. The code, links and QR are emptied
 when the login ends, so the saved widget state of a finished login holds the summary sentence only.
 The paste field is emptied the moment Submit is pressed (before the address is handed on), and
-whenever the paste row is hidden, so its synced ``value`` never keeps an authorization code.
+whenever the paste row is hidden, so its synced ``value`` never keeps an authorization code; its
+``value`` is not echoed back on iopub (ipywidgets 8 echoes every frontend edit to all frontends
+unless the trait says ``echo_update=False``), so the pasted code is not broadcast either.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
+from traitlets import Unicode
 
-from .render import code_html, link_html, notice_html, qr_html, status_html, title_html
+from .render import HTMLDisplay, bundle, code_html, link_html, notice_html, qr_html, status_html, title_html
 from .state import LoginView
 
 HIDDEN = "none"
@@ -30,6 +34,12 @@ SHOWN = ""
 
 PASTE_PROMPT = "Browser on another machine? After signing in, paste the address your browser ended on:"
 PASTE_PLACEHOLDER = "http://127.0.0.1:…/callback?code=…"
+
+
+class PasteText(widgets.Text):
+    """A text field whose edits are not echoed to every frontend (the pasted address holds a code)."""
+
+    value = Unicode("", help="String value").tag(sync=True, echo_update=False)
 
 
 class LoginWidget(widgets.VBox):
@@ -65,7 +75,7 @@ class LoginWidget(widgets.VBox):
         )
         self.buttons = widgets.HBox([self.cancel_button, self.retry_button])
         self.paste_prompt = widgets.HTML(value=PASTE_PROMPT)
-        self.paste_text = widgets.Text(
+        self.paste_text = PasteText(
             value="", placeholder=PASTE_PLACEHOLDER, layout=widgets.Layout(width="36em", max_width="100%")
         )
         self.paste_button = widgets.Button(
@@ -164,3 +174,55 @@ class LoginWidget(widgets.VBox):
     def status_text(self) -> str:
         view = self.view
         return view.status_line() if view is not None else ""
+
+
+class WidgetDisplay(HTMLDisplay):
+    """The live widget plus the HTML fallback, in one output under one ``display_id``.
+
+    Frontends with a widget manager draw the widget; nbconvert, papermill and frontends without one
+    draw the HTML, which is rewritten in place on every phase change (render.HTMLDisplay)."""
+
+    def __init__(
+        self,
+        *,
+        on_cancel: Callable[[], Any],
+        on_retry: Callable[[], Any],
+        on_paste: Callable[[str], Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.widget = LoginWidget(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
+
+    def _bundle(self, view: LoginView) -> dict[str, Any]:
+        data = bundle(view)
+        data["application/vnd.jupyter.widget-view+json"] = {
+            "version_major": 2,
+            "version_minor": 0,
+            "model_id": self.widget.model_id,
+        }
+        return data
+
+    def _changed(self, view: LoginView) -> bool:
+        # only phase changes rewrite the output; the widget itself updates continuously
+        if self._last is not None and self._last[0] == view.phase:
+            return False
+        self._last = (view.phase, view.message)
+        return True
+
+    def show(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().show(view)
+
+    def update(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().update(view)
+
+    def refresh(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().refresh(view)
+
+    def tick(self, view: LoginView) -> None:
+        self.widget.tick(view)
+
+    def redisplay(self, view: LoginView) -> None:
+        self.widget.update(view)
+        super().redisplay(view)

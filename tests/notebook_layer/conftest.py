@@ -87,3 +87,15 @@ def nb(shell, memory_keyring):
     shell.run_line_magic("config", "FlyteAuthMagics.display = 'widget'")
     with capture_output(display=True) as captured:
         yield shell, captured
+
+
+@pytest.fixture
+def kernel(tmp_path):
+    """A real ipykernel started by jupyter_client (tests/notebook_layer/nb_kernel.py), stopped afterwards."""
+    pytest.importorskip("jupyter_client")
+    pytest.importorskip("ipykernel")
+    from nb_kernel import Kernel, kernel_env
+
+    k = Kernel(kernel_env(tmp_path))
+    yield k
+    k.stop()

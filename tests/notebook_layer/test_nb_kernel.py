@@ -9,86 +9,15 @@ The device user reads the code from the widget messages, as a person reads it of
 from __future__ import annotations
 
 import html
-import os
-import queue
 import re
-import sys
-import time
-from typing import Any
 
 import pytest
+from nb_kernel import WIDGET_VIEW, comm_values
 
 jupyter_client = pytest.importorskip("jupyter_client")
 pytest.importorskip("ipykernel")
 
 pytestmark = pytest.mark.idp
-
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-class Kernel:
-    def __init__(self, env: dict[str, str]) -> None:
-        from jupyter_client.manager import KernelManager
-
-        self.km = KernelManager(kernel_name="python3")
-        self.km.kernel_spec.argv[0] = sys.executable  # this venv's python, whatever spec is installed
-        self.km.start_kernel(env=env)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-        self.messages: list[dict[str, Any]] = []
-
-    def execute(self, code: str, timeout: float = 60) -> str:
-        """Run a cell; return its msg_id once its reply and its idle status arrived."""
-        msg_id = self.kc.execute(code)
-        reply = self.kc.get_shell_msg(timeout=timeout)
-        while reply["parent_header"].get("msg_id") != msg_id:
-            reply = self.kc.get_shell_msg(timeout=timeout)
-        assert reply["content"]["status"] == "ok", reply["content"]
-        self.collect_until(lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
-                           and m["parent_header"].get("msg_id") == msg_id, timeout)
-        return msg_id
-
-    def collect_until(self, predicate, timeout: float) -> dict[str, Any]:
-        """Read iopub until a message satisfies ``predicate`` (bounded by ``timeout``)."""
-        for message in self.messages:
-            if predicate(message):
-                return message
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no matching iopub message in time")
-            try:
-                message = self.kc.get_iopub_msg(timeout=min(left, 1.0))
-            except queue.Empty:
-                continue
-            self.messages.append(message)
-            if predicate(message):
-                return message
-
-    def stop(self) -> None:
-        self.kc.stop_channels()
-        self.km.shutdown_kernel(now=True)
-
-
-def comm_values(message: dict[str, Any]) -> str:
-    if message["msg_type"] not in ("comm_msg", "comm_open"):
-        return ""
-    data = message["content"].get("data", {})
-    return str(data.get("state", {}).get("value", ""))
-
-
-@pytest.fixture
-def kernel(tmp_path):
-    env = dict(os.environ)
-    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"), PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-    for name in list(env):
-        if name.startswith(("FLYTE_", "FLYTECTL_", "JPY_", "JUPYTER_")):
-            env.pop(name)
-    k = Kernel(env)
-    yield k
-    k.stop()
 
 
 def test_background_updates_carry_the_cells_parent_header(kernel, flyteadmin, device_user):

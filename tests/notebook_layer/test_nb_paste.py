@@ -19,10 +19,9 @@ from flyteauth_jupyter import PKCEAuthenticator, StaticClientConfigStore
 from flyteauth_jupyter.config import ClientConfig
 from flyteauth_jupyter.errors import FlyteAuthError, StateMismatchError
 from flyteauth_jupyter.flows.events import AuthorizationRequested, DeviceCodeIssued, FlowStarted, Succeeded
-from flyteauth_jupyter.notebook.render import WidgetDisplay
 from flyteauth_jupyter.notebook.session import LoginSession, Prepared
 from flyteauth_jupyter.notebook.state import LoginView
-from flyteauth_jupyter.notebook.widget import PASTE_PROMPT, LoginWidget
+from flyteauth_jupyter.notebook.widget import PASTE_PROMPT, LoginWidget, WidgetDisplay
 from flyteauth_jupyter.stores import MemoryStore
 from flyteauth_jupyter.transport.http import JsonResponse
 

@@ -106,3 +106,31 @@ def test_text_rendering_and_text_display():
     assert lines[0].startswith("Flyte sign-in to 127.0.0.1:8089")
     assert sum("enter the code WDJB-MJHT" in line for line in lines) == 1
     assert lines[-1].startswith("Signed in as alice")
+
+
+def pkce_waiting_view(name="flyte_auth"):
+    view = LoginView(endpoint="127.0.0.1:8089", name=name).apply(FlowStarted("pkce", "127.0.0.1:8089"))
+    return view.apply(AuthorizationRequested(url="http://127.0.0.1:9/auth?state=s", redirect_uri="http://127.0.0.1:5/callback",
+                                             expires_at=time.time() + 300, browser_opened=False))
+
+
+def test_html_fallback_shows_the_paste_call_while_a_browser_sign_in_waits():
+    html_text = view_html(pkce_waiting_view(name="auth2"))
+    assert "<code>auth2.submit_redirect(&quot;&lt;paste here&gt;&quot;)</code>" in html_text
+    assert 'auth2.submit_redirect("<paste here>")' in view_text(pkce_waiting_view(name="auth2"))
+    assert "submit_redirect" not in view_html(waiting_view())  # device: nothing to paste
+    done = pkce_waiting_view().apply(Succeeded("pkce", "127.0.0.1:8089", time.time() + 60, "alice"))
+    assert "submit_redirect" not in view_html(done) and "submit_redirect" not in view_text(done)
+
+
+def test_render_does_not_import_the_widget():
+    """The dependency between the HTML rendering and the widget runs one way (widget -> render)."""
+    import ast
+    from pathlib import Path
+
+    import flyteauth_jupyter.notebook.render as render
+
+    tree = ast.parse(Path(render.__file__).read_text(encoding="utf-8"))
+    names = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    names |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not any("widget" in name for name in names), names
