@@ -17,6 +17,7 @@ docs/screenshots/).
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -87,7 +88,12 @@ class HubUsers:
 @pytest.fixture(scope="module")
 def users(hub: HubRig, hub_browser: Any) -> Iterator[HubUsers]:
     people = HubUsers(hub, hub_browser)
-    yield people
+    # bob signs in now and his server starts in the background while alice's tests run
+    people.ensure("bob")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        spawning = pool.submit(hub.wait_for_server, "bob")
+        yield people
+        spawning.result()
     assert not hub_browser.blocked, f"pages tried to reach non-loopback addresses: {hub_browser.blocked[:5]}"
 
 

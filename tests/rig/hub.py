@@ -235,13 +235,13 @@ class HubRig:
         r = self.api("POST", f"/users/{user}/server")
         if r.status_code not in (201, 202, 400):  # 400: already running
             raise HubError(f"spawn {user}: HTTP {r.status_code} {r.text[:300]}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        began = time.monotonic()
+        while time.monotonic() < began + timeout:
             model = self.api("GET", f"/users/{user}").json()
             server = (model.get("servers") or {}).get("", {})
             if server.get("ready"):
                 return
-            if not model.get("pending") and not server and r.status_code != 202 and time.monotonic() > deadline - timeout + 10:
+            if not server and not model.get("pending") and time.monotonic() > began + 10:
                 raise HubError(f"{user}'s server is neither pending nor ready:\n{self.log_tail()}")
             time.sleep(0.2)
         raise HubError(f"{user}'s server was not ready within {timeout:.0f} s:\n{self.log_tail()}")
