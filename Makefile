@@ -57,6 +57,7 @@ bench: install
 # Refresh the README's screenshots from the browser suite (a real JupyterLab in Debian chromium).
 screenshots: install chromium
 	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser -q -k device_login
+	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/hub -q -k "no_click or at_once"
 
 clean:
 	rm -rf $(VENV) $(IDP)/node_modules $(CHP)/node_modules .pytest_cache
