@@ -146,3 +146,72 @@ def test_auto_takes_the_relay_redirect_from_flyteadmins_client_config(monkeypatc
     loopback = StaticClientConfigStore(ClientConfig("http://i/token", "http://i/auth", "http://127.0.0.1:53593/callback",
                                                     "c", device_authorization_endpoint="http://i/device"))
     assert decide_flow(spec, loopback).flow == "device"
+
+
+# ------------------------------------------------------------------ HubAuthenticator's I/O seam
+class FakeHub:
+    """A requests-like session answering the Hub's GET /users/<name> (and nothing else)."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def request(self, method, url, **kwargs):
+        import requests
+
+        self.calls.append((method, url, kwargs.get("headers", {}).get("Authorization")))
+        status, body = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(body).encode()
+        response.headers["Content-Type"] = "application/json"
+        response.url = url
+        return response
+
+
+def hub_authenticator(session, clock):
+    from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
+    from flyteauth_jupyter.hub import HubAuthenticator
+
+    cfg = ClientConfig("http://i/token", "http://i/auth", "http://h/cb", "c", header_key="flyte-authorization",
+                       audience=AUD, issuer=ISSUER)
+    return HubAuthenticator("https://flyte.example", cfg_store=StaticClientConfigStore(cfg), env=HUB_ENV,
+                            session=session, clock=clock)
+
+
+def test_hub_authenticator_asks_the_hub_again_near_expiry_and_never_refreshes_itself():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from flow_fakes import FakeClock
+
+    clock = FakeClock(start=NOW)
+    first = state(access_token=jwt(iss=ISSUER, aud=AUD, sub="alice", exp=NOW + 100))
+    second = state(access_token=jwt(iss=ISSUER, aud=AUD, sub="alice", exp=NOW + 400))
+    hub = FakeHub([(200, {"name": "alice", "auth_state": first}), (200, {"name": "alice", "auth_state": second})])
+    auth = hub_authenticator(hub, clock)
+    creds = auth.refresh_credentials()
+    assert creds.access_token == first["access_token"] and creds.refresh_token is None
+    assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", f"Bearer {first['access_token']}")
+    assert len(hub.calls) == 1
+    clock.advance(60)  # 40 s left: less than min(60 s, half the lifetime)
+    assert auth.get_credentials().access_token == second["access_token"]
+    assert [c[:2] for c in hub.calls] == [("GET", "http://127.0.0.1:8081/hub/api/users/alice")] * 2
+    assert all(c[2] == "token server-token" for c in hub.calls)  # the server's own token, to the Hub only
+    assert "server-token" not in repr(auth) and first["access_token"] not in repr(auth)
+    assert auth.logout() is False  # nothing revoked: the session is the Hub's
+    assert len(hub.calls) == 2
+
+
+@pytest.mark.parametrize(("status", "body", "words"), [
+    (403, {"status": 403, "message": "Forbidden"}, "HTTP 403"),
+    (200, {"name": "alice"}, "admin:auth_state!user"),
+    (200, {"name": "alice", "auth_state": None}, "enable_auth_state"),
+])
+def test_hub_authenticator_says_why_the_hub_cannot_help(status, body, words):
+    from flyteauth_jupyter.flows.hub import HubSignInUnavailable
+
+    auth = hub_authenticator(FakeHub([(status, body)]), None)
+    with pytest.raises(HubSignInUnavailable, match=words.replace("!", ".")):
+        auth.refresh_credentials()
