@@ -1,26 +1,49 @@
 """flyteauth_jupyter: sign a notebook user into a Flyte deployment (or any OAuth2/OIDC API).
 
-The public names are pinned in DESIGN.md. ``%load_ext flyteauth_jupyter`` calls
-:func:`load_ipython_extension`, which imports the notebook layer lazily; importing this package
-never imports ipywidgets, jupyter_server, flytekit or grpc.
+The public names are pinned in DESIGN.md. They are imported on first use (PEP 562 ``__getattr__``),
+so ``import flyteauth_jupyter`` and ``%load_ext flyteauth_jupyter`` import nothing that sends, renders
+or stores (requests, urllib3, ipywidgets, segno, keyring, jupyter_server, flytekit, grpc);
+tests/unit/test_lazy_imports.py checks ``sys.modules`` after both.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
-from .authenticators import (
-    Authenticator,
-    ClientCredentialsAuthenticator,
-    CommandAuthenticator,
-    DeviceCodeAuthenticator,
-    PKCEAuthenticator,
-)
-from .config import ClientConfig, ClientConfigStore, RemoteClientConfigStore, StaticClientConfigStore
-from .credentials import Credentials
-from .errors import AccessTokenNotFoundError, AuthenticationError, AuthenticationPending, FlyteAuthError
-from .stores import KeyringStore
+
+if TYPE_CHECKING:  # the names below, for type checkers and IDEs; at run time see __getattr__
+    from .authenticators import (
+        Authenticator,
+        ClientCredentialsAuthenticator,
+        CommandAuthenticator,
+        DeviceCodeAuthenticator,
+        PKCEAuthenticator,
+    )
+    from .config import ClientConfig, ClientConfigStore, RemoteClientConfigStore, StaticClientConfigStore
+    from .credentials import Credentials
+    from .errors import AccessTokenNotFoundError, AuthenticationError, AuthenticationPending, FlyteAuthError
+    from .stores import KeyringStore
+
+#: public name -> the module (relative to this package) that defines it
+_LAZY = {
+    "Authenticator": ".authenticators",
+    "ClientCredentialsAuthenticator": ".authenticators",
+    "CommandAuthenticator": ".authenticators",
+    "DeviceCodeAuthenticator": ".authenticators",
+    "PKCEAuthenticator": ".authenticators",
+    "ClientConfig": ".config",
+    "ClientConfigStore": ".config",
+    "RemoteClientConfigStore": ".config",
+    "StaticClientConfigStore": ".config",
+    "Credentials": ".credentials",
+    "AccessTokenNotFoundError": ".errors",
+    "AuthenticationError": ".errors",
+    "AuthenticationPending": ".errors",
+    "FlyteAuthError": ".errors",
+    "KeyringStore": ".stores",
+}
 
 __all__ = [
     "Authenticator",
@@ -42,6 +65,19 @@ __all__ = [
     "unload_ipython_extension",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import logging
 import threading
+import time as _time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -37,11 +38,14 @@ import requests
 from .config import ClientConfig, ClientConfigStore, RemoteClientConfigStore
 from .control import SYSTEM_CLOCK, Clock, Waiter, run_in_background
 from .credentials import DEFAULT_ENDPOINT, Credentials, jwt_claims
+from .validate import scope_list
 from .endpoint import parse_endpoint
 from .errors import (
+    AccessDeniedError,
     AccessTokenNotFoundError,
     AuthenticationError,
     ConfigurationError,
+    ExpiredTokenError,
     FlyteAuthError,
     InvalidGrantError,
     LoginCancelledError,
@@ -52,12 +56,16 @@ from .errors import (
 from .flows import authcode, client_credentials, device, refresh
 from .flows import command as command_flow
 from .flows.events import Cancelled, Failed, FlowStarted, Observer, Succeeded, notify
-from .transport.http import Transport
+from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Transport
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HEADER_KEY = "authorization"
 MAX_REFRESH_MARGIN = 60.0
+INFINITY = float("inf")
+
+#: the hot path's cache: (fresh until, epoch seconds; the credentials; their metadata tuple)
+_Hot = tuple[float, Credentials, tuple[str, str]]
 
 
 def refresh_margin(creds: Credentials) -> float:
@@ -97,6 +105,23 @@ def _default_store() -> Any:
         return _memory_store()
 
 
+def reachable_stores(own: Any = None) -> list[Any]:
+    """Every token store this process can reach besides ``own``: the system keyring (when a working
+    backend is configured), the private file cache and process memory (for a complete sign-out)."""
+    try:
+        from . import stores
+    except Exception:  # noqa: BLE001
+        return []
+    found: list[Any] = []
+    with contextlib.suppress(Exception):
+        keyring_store = stores.KeyringStore(fallback=stores.MemoryStore())
+        keyring_store._checked_backend()  # a fail/null backend has nothing to clear
+        found.append(keyring_store)
+    found.append(stores.FileStore())
+    found.append(stores.PROCESS_FALLBACK)
+    return [store for store in found if store is not own]
+
+
 def _memory_store() -> Any:
     try:
         from .stores import MemoryStore
@@ -129,11 +154,25 @@ class _PlainMemoryStore:
 
 
 class _Flight:
-    """One refresh in progress; callers that overlap it wait on ``future``."""
+    """One refresh in progress; callers that overlap it wait on ``future``.
 
-    def __init__(self, interactive: bool) -> None:
+    ``epoch`` is the authenticator's sign-out count when the flight started: a flight that finds it
+    changed (``logout()`` ran meanwhile) writes nothing and revokes what it obtained.
+    """
+
+    def __init__(self, interactive: bool, epoch: int = 0) -> None:
         self.interactive = interactive
+        self.epoch = epoch
+        self.thread = threading.get_ident()
         self.future: concurrent.futures.Future[Credentials] = concurrent.futures.Future()
+
+
+#: OAuth errors after which a refresh token is dead (RFC 6749 5.2); any other error is transient.
+GRANT_ENDING_ERRORS = (InvalidGrantError, ExpiredTokenError, AccessDeniedError)
+#: Backoff after a transient refresh failure: 1 s, 2 s, 4 s, ... at most this many seconds.
+MAX_RETRY_BACKOFF = 60.0
+#: How long logout() waits for a refresh in flight to end (its requests have their own timeouts).
+LOGOUT_FLIGHT_WAIT = 45.0
 
 
 class Authenticator:
@@ -159,6 +198,8 @@ class Authenticator:
         *,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -173,27 +214,62 @@ class Authenticator:
         self._http_proxy_url = http_proxy_url or None
         self._verify = verify
         self._session = session
-        self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify)
+        # http_timeout (connect, read) and http_deadline (one call with its retries): small in tests
+        self._http_options = {"timeout": http_timeout, "deadline": http_deadline}
+        self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify, **self._http_options)
         self._cfg_store = cfg_store
         self._cfg: ClientConfig | None = None
         self._cfg_lock = threading.Lock()
         self.observer = observer
         self.timeout = timeout
+        self._hot: _Hot | None = None
+        self._held: Credentials | None = None
+        self._held_version = 0
         self.clock = clock or SYSTEM_CLOCK
         self._store = store
-        self._creds: Credentials | None = credentials
+        self._creds = credentials
         self._loaded = credentials is not None or store is None
         self._state_lock = threading.RLock()
         self._flight_lock = threading.Lock()
         self._flight: _Flight | None = None
         self._waiter: Waiter | None = None
         self._store_warning: str | None = None
+        self._epoch = 0  # sign-outs so far (logout bumps it; a flight from before writes nothing)
+        self._failures = 0  # transient refresh failures in a row
+        self._retry_at: float | None = None  # no background refresh grant before this time (backoff)
 
     # -- flytekit's surface ------------------------------------------------------------------------
+    # The hot path (every SDK call): one clock read against a precomputed "fresh until" instant and a
+    # cached header tuple; no lock, no store, no network. Anything else takes the slow path below.
     def get_credentials(self) -> Credentials | None:
         """The current credentials (None before any login), refreshed first when about to expire."""
+        hot = self._hot
+        if hot is not None and self._now() < hot[0]:
+            return hot[1]
+        return self._get_credentials()
+
+    def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
+        """``(header_key, "Bearer <access token>")``, or None without an access token."""
+        hot = self._hot
+        if hot is not None and self._now() < hot[0]:
+            return hot[2]
+        creds = self.get_credentials()
+        if creds is None or not creds.access_token:
+            return None
+        return self.header_key, f"Bearer {creds.access_token}"
+
+    def refresh_credentials(self, *, interactive: bool = True) -> Credentials:
+        """Obtain new credentials: refresh grant if possible, else the interactive flow (if allowed).
+
+        Blocks until done; overlapping calls share one request and its result.
+        """
+        return self._refresh(interactive=interactive)
+
+    def _get_credentials(self) -> Credentials | None:
         creds = self._current()
         if creds is None or not needs_refresh(creds, self.clock.time()):
+            if creds is not None:
+                self._publish_hot(creds)
             return creds
         if self.needs_user and not creds.refresh_token:
             return creds  # nothing to do without the user; the server will say when it is rejected
@@ -203,19 +279,53 @@ class Authenticator:
             log.warning("Could not renew the token for %s: %s", self.service, exc)
             return self._creds
 
-    def refresh_credentials(self, *, interactive: bool = True) -> Credentials:
-        """Obtain new credentials: refresh grant if possible, else the interactive flow (if allowed).
+    # -- the hot path's cache ---------------------------------------------------------------------
+    @property
+    def _creds(self) -> Credentials | None:
+        return self._held
 
-        Blocks until done; overlapping calls share one request and its result.
+    @_creds.setter
+    def _creds(self, creds: Credentials | None) -> None:
+        self._held = creds
+        self._held_version += 1
+        self._hot = None  # last: _publish_hot re-checks the version after publishing
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._clock = clock
+        # the system clock's time() is time.time: call it directly (one C call on the hot path)
+        self._now = _time.time if type(clock) is Clock else clock.time
+        self._hot = None
+
+    def _publish_hot(self, creds: Credentials) -> None:
+        """Cache ``creds`` (held, fresh) with its header for the hot path, until its refresh instant.
+
+        Lock-free: a concurrent change of the credentials (the ``_creds`` setter) either is seen here
+        or clears what was published; the header is cached only once its key cannot change.
         """
-        return self._refresh(interactive=interactive)
+        version = self._held_version
+        if creds is not self._held or not creds.access_token:
+            return
+        key = self._settled_header_key()
+        if key is None:
+            return
+        fresh_until = INFINITY if creds.expires_at is None else creds.expires_at - refresh_margin(creds)
+        self._hot = (fresh_until, creds, (key, f"Bearer {creds.access_token}"))
+        if self._held_version != version or self._held is not creds:
+            self._hot = None
 
-    def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
-        """``(header_key, "Bearer <access token>")``, or None without an access token."""
-        creds = self.get_credentials()
-        if creds is None or not creds.access_token:
-            return None
-        return self.header_key, f"Bearer {creds.access_token}"
+    def _settled_header_key(self) -> str | None:
+        """The header key when it is final (None while the server's configuration is still unknown)."""
+        if self._header_key_arg:
+            return self._header_key_arg
+        key = self.header_key
+        if self._cfg is None and (self._cfg_store is not None or (self.discovers_config and self._endpoint)):
+            return None  # the configuration could not be read yet: its key may still differ
+        return key
 
     # -- extras --------------------------------------------------------------------------------------
     @property
@@ -273,36 +383,70 @@ class Authenticator:
         if waiter is not None:
             waiter.cancel()
 
-    def logout(self) -> bool:
+    def logout(self, *, everywhere: bool = False) -> bool:
         """Revoke (RFC 7009, when a revocation endpoint is known) and forget the tokens.
 
+        A refresh or login in flight is cancelled or waited for (at most LOGOUT_FLIGHT_WAIT s) and
+        writes nothing afterwards; a refresh token it obtained is revoked, never stored.
+        ``everywhere=True`` also revokes and clears what every other token store this process can
+        reach holds for the endpoint (the keyring, the file cache, process memory: pinned 14).
         Returns True when the server confirmed the revocation.
         """
+        with self._state_lock:
+            self._epoch += 1
         self.cancel()
+        with self._flight_lock:
+            flight = self._flight
+        if flight is not None and flight.thread != threading.get_ident():
+            with contextlib.suppress(BaseException):
+                flight.future.result(timeout=LOGOUT_FLIGHT_WAIT)
         creds = self._current()
-        revoked = False
-        endpoint = self._revocation_endpoint()
-        if creds is not None and endpoint:
-            token, hint = (
-                (creds.refresh_token, "refresh_token") if creds.refresh_token else (creds.access_token, "access_token")
-            )
-            if token:
-                try:
-                    refresh.revoke_token(
-                        self._transport,
-                        endpoint,
-                        token,
-                        token_type_hint=hint,
-                        client_id=self._revocation_client_id(),
-                        auth=self._client_auth(),
-                    )
-                    revoked = True
-                except FlyteAuthError as exc:
-                    log.warning("Could not revoke the token for %s: %s", self.service, exc)
+        held = [creds] if creds is not None else []
+        others = reachable_stores(self._store) if everywhere else []
+        for other in others:
+            with contextlib.suppress(Exception):
+                found = other.load(self.service)
+                if found is not None:
+                    held.append(found)
+        revoked = self._revoke_all(held)
         with self._state_lock:
             self._creds = None
             self._loaded = True
-        self._store_call("delete")
+            self._failures, self._retry_at = 0, None
+            self._store_call("delete")
+        for other in others:
+            try:
+                other.delete(self.service)
+            except Exception as exc:  # noqa: BLE001 - one unreachable store never stops a sign-out
+                log.warning("Could not clear the saved tokens for %s in %s (%s).", self.service,
+                            type(other).__name__, type(exc).__name__)
+        return revoked
+
+    def _revoke_all(self, held: list[Credentials]) -> bool:
+        """Revoke each distinct token in ``held`` (its refresh token, else its access token)."""
+        endpoint = self._revocation_endpoint() if held else None
+        if not endpoint:
+            return False
+        revoked, seen = False, set()
+        for creds in held:
+            token, hint = (
+                (creds.refresh_token, "refresh_token") if creds.refresh_token else (creds.access_token, "access_token")
+            )
+            if not token or token in seen:
+                continue
+            seen.add(token)
+            try:
+                refresh.revoke_token(
+                    self._transport,
+                    endpoint,
+                    token,
+                    token_type_hint=hint,
+                    client_id=self._revocation_client_id(),
+                    auth=self._client_auth(),
+                )
+                revoked = True
+            except FlyteAuthError as exc:
+                log.warning("Could not revoke the token for %s: %s", self.service, exc)
         return revoked
 
     def _set_credentials(self, creds: Credentials | None) -> None:
@@ -312,6 +456,7 @@ class Authenticator:
 
     def _set_header_key(self, header_key: str | None) -> None:
         self._header_key_arg = header_key or None
+        self._hot = None
 
     # -- hooks for subclasses --------------------------------------------------------------------------
     def _login(self, waiter: Waiter) -> Credentials:
@@ -358,6 +503,7 @@ class Authenticator:
                         verify=self._verify,
                         http_proxy_url=self._http_proxy_url,
                         session=self._session,
+                        **self._http_options,
                     )
                 self._cfg = store.get_client_config()
             return self._cfg
@@ -429,7 +575,7 @@ class Authenticator:
                     return current  # someone refreshed since the caller looked
                 flight = self._flight
                 if flight is None:
-                    flight = self._flight = _Flight(interactive)
+                    flight = self._flight = _Flight(interactive, self._epoch)
                     leader = True
             if leader:
                 return self._lead(flight)
@@ -443,7 +589,7 @@ class Authenticator:
 
     def _lead(self, flight: _Flight) -> Credentials:
         try:
-            flight.future.set_result(self._obtain(flight.interactive))
+            flight.future.set_result(self._obtain(flight.interactive, flight.epoch))
         except BaseException as exc:  # noqa: BLE001 - handed to every caller of this flight
             flight.future.set_exception(exc)
         finally:
@@ -451,7 +597,7 @@ class Authenticator:
                 self._flight = None
         return flight.future.result()
 
-    def _obtain(self, interactive: bool) -> Credentials:
+    def _obtain(self, interactive: bool, epoch: int = 0) -> Credentials:
         current = self._current()  # what we hold before waiting for the lock
         with self._service_lock():
             stored = self._store_call("load")  # re-read: a sibling may have refreshed meanwhile
@@ -463,31 +609,14 @@ class Authenticator:
                 if current is None or stored.access_token != current.access_token:
                     if not needs_refresh(stored, self.clock.time()):
                         log.debug("adopting the token another process stored for %s", self.service)
-                        return self._adopt(stored)
+                        return self._commit(stored, epoch, save=False)
                 if stored.refresh_token:
                     current = stored  # ours may have been rotated away by a sibling
             if current is not None and current.refresh_token:
-                try:
-                    new = self._refresh_grant(current)
-                except OAuthError as exc:
-                    log.info("The refresh token for %s was refused (%s); a new sign-in is needed", self.service, exc.error)
-                    if isinstance(exc, InvalidGrantError):  # dead (expired, revoked, replayed): nobody may use it
-                        self._store_call("delete")
-                    self._adopt(dataclasses.replace(current, refresh_token=None))
-                    new = None
+                new = self._try_refresh_grant(current, interactive)
                 if new is not None:
-                    self._store_call("save", new)
-                    self._adopt(new)
-                    notify(
-                        self.observer,
-                        Succeeded(
-                            flow="refresh",
-                            endpoint=self.service,
-                            expires_at=new.expires_at,
-                            subject=new.subject,
-                            scopes=new.scopes,
-                        ),
-                    )
+                    self._commit(new, epoch, save=True, previous=current)
+                    self._notify_succeeded("refresh", new)
                     return new
         if self.needs_user and not interactive:
             raise AccessTokenNotFoundError(
@@ -496,17 +625,88 @@ class Authenticator:
             )
         new = self._run_login()
         with self._service_lock():
-            self._store_call("save", new)
-            self._adopt(new)
+            # a new login replaces the whole entry: nothing of an earlier grant (another user's
+            # refresh or id token) may stay beside it
+            self._commit(new, epoch, save=True, replace=True)
+        self._notify_succeeded(self.flow_name, new)
         return new
 
+    def _try_refresh_grant(self, current: Credentials, interactive: bool) -> Credentials | None:
+        """The refresh grant for ``current``; None when this authenticator has none or the token is dead.
+
+        Only a grant-ending answer (``invalid_grant`` and equivalents) drops the refresh token; a
+        transient failure (``temporarily_unavailable``, a 5xx, the network) is raised and keeps it,
+        and background refreshes back off (1 s, 2 s, 4 s, ... 60 s) before the next attempt.
+        """
+        now = self.clock.time()
+        if not interactive and self._retry_at is not None and now < self._retry_at:
+            raise AuthenticationError(
+                f"Renewing the token for {self.service} failed a moment ago; trying again in "
+                f"{self._retry_at - now:.0f} s."
+            )
+        try:
+            new = self._refresh_grant(current)
+        except GRANT_ENDING_ERRORS as exc:
+            log.info("The refresh token for %s was refused (%s); a new sign-in is needed", self.service, exc.error)
+            self._store_call("delete")  # dead (expired, revoked, replayed): nobody may use it
+            self._adopt(dataclasses.replace(current, refresh_token=None))
+            self._failures, self._retry_at = 0, None
+            return None
+        except FlyteAuthError:
+            self._failures += 1
+            self._retry_at = self.clock.time() + min(MAX_RETRY_BACKOFF, 2.0 ** (self._failures - 1))
+            raise
+        self._failures, self._retry_at = 0, None
+        return new
+
+    def _commit(
+        self,
+        new: Credentials,
+        epoch: int,
+        *,
+        save: bool,
+        replace: bool = False,
+        previous: Credentials | None = None,
+    ) -> Credentials:
+        """Store (``save``) and hold ``new``, unless logout() ran since the flight began (``epoch``):
+        then nothing is written, a refresh token obtained is revoked, and LoginCancelledError raised."""
+        with self._state_lock:
+            signed_out = self._epoch != epoch
+            if not signed_out:
+                if save:
+                    if replace:
+                        self._store_call("delete")
+                    self._store_call("save", new)
+                self._creds = new
+                self._loaded = True
+        if signed_out:
+            if save and new.refresh_token and (previous is None or new.refresh_token != previous.refresh_token):
+                self._revoke_all([new])
+            raise LoginCancelledError(
+                f"You signed out of {self.service} while its tokens were being renewed; the new ones were discarded."
+            )
+        return new
+
+    def _notify_succeeded(self, flow: str, creds: Credentials) -> None:
+        notify(
+            self.observer,
+            Succeeded(
+                flow=flow,
+                endpoint=self.service,
+                expires_at=creds.expires_at,
+                subject=creds.subject,
+                scopes=creds.scopes,
+            ),
+        )
+
     def _run_login(self) -> Credentials:
+        """The interactive flow (the caller commits its result and reports Succeeded)."""
         waiter = Waiter(self._login_deadline(), what=self._waiting_for(), clock=self.clock)
         with self._state_lock:
             self._waiter = waiter
         notify(self.observer, FlowStarted(flow=self.flow_name, endpoint=self.service))
         try:
-            creds = self._login(waiter)
+            return self._login(waiter)
         except LoginCancelledError:
             notify(self.observer, Cancelled(flow=self.flow_name))
             raise
@@ -517,17 +717,6 @@ class Authenticator:
             with self._state_lock:
                 if self._waiter is waiter:
                     self._waiter = None
-        notify(
-            self.observer,
-            Succeeded(
-                flow=self.flow_name,
-                endpoint=self.service,
-                expires_at=creds.expires_at,
-                subject=creds.subject,
-                scopes=creds.scopes,
-            ),
-        )
-        return creds
 
     def _waiting_for(self) -> str:
         return "the sign-in"
@@ -563,6 +752,8 @@ class _ConfiguredAuthenticator(Authenticator):
         client_id: str | None,
         observer: Observer | None,
         timeout: float | None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any,
         clock: Clock | None,
         insecure: bool,
@@ -575,19 +766,21 @@ class _ConfiguredAuthenticator(Authenticator):
             verify,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store,
             clock=clock,
             insecure=insecure,
             session=session,
             cfg_store=cfg_store,
         )
-        self._scopes_arg = list(scopes) if scopes else None
+        self._scopes_arg = list(scope_list(scopes)) or None
         self._audience_arg = audience or None
         self._client_id_arg = client_id or None
 
     @property
     def scopes(self) -> list[str]:
-        return list(self._scopes_arg or self._config().scopes or [])
+        return list(self._scopes_arg or scope_list(self._config().scopes))
 
     @property
     def audience(self) -> str | None:
@@ -646,6 +839,8 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
         open_browser: bool | Callable[[str], bool] = True,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -662,6 +857,8 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
             client_id=client_id,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store if store is not None else _default_store(),
             clock=clock,
             insecure=insecure,
@@ -745,6 +942,8 @@ class DeviceCodeAuthenticator(_ConfiguredAuthenticator):
         client_id: str | None = None,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -761,6 +960,8 @@ class DeviceCodeAuthenticator(_ConfiguredAuthenticator):
             client_id=client_id,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store if store is not None else _default_store(),
             clock=clock,
             insecure=insecure,
@@ -811,6 +1012,8 @@ class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
         *,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -829,6 +1032,8 @@ class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
             client_id=client_id,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store,
             clock=clock,
             insecure=insecure,

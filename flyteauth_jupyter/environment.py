@@ -6,6 +6,13 @@ from anywhere. :func:`browser_location` looks at the kernel's environment (pure:
 environment mapping, the platform and the loaded module names) and :func:`choose_flow` applies the
 rules. Every decision comes with one sentence the widget shows ("device code: JupyterHub detected,
 the browser is not on the kernel's machine").
+
+On JupyterHub, ``auto`` first tries the Hub's own sign-in (``hub``, no click) when the Hub shares
+the user's tokens; :func:`hub_fallback_reason` words the line when it cannot. A redirect URI that
+ends in the relay route (``/flyteauth/callback``) means the browser sign-in works from anywhere,
+wherever that URI comes from (``redirect_uri`` trait or FlyteAdmin's client config).
+:func:`device_grant_refused` tells when the identity provider refuses the device grant for the
+client, so ``auto`` falls back to the browser sign-in.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from dataclasses import dataclass
 
 from .errors import ConfigurationError
 
-FLOWS = ("auto", "device", "pkce", "client-credentials", "command")
+FLOWS = ("auto", "device", "pkce", "client-credentials", "command", "hub")
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+RELAY_REASON = "the sign-in redirect comes back through this Jupyter server's relay"
 
 
 @dataclass(frozen=True)
@@ -112,8 +121,11 @@ def choose_flow(
     has_command: bool = False,
     configured_auth_type: str | None = None,
     endpoint: str = "",
+    relay_redirect: bool = False,
 ) -> FlowChoice:
-    """Apply the ``--flow`` rules. ``requested`` is the user's choice (``auto`` lets us pick)."""
+    """Apply the ``--flow`` rules. ``requested`` is the user's choice (``auto`` lets us pick).
+
+    ``relay_redirect``: the redirect URI (from any source) goes through the Jupyter relay."""
     if requested not in FLOWS:
         raise ConfigurationError(f"Unknown flow {requested!r}; use one of {', '.join(FLOWS)}.")
     if requested != "auto":
@@ -125,6 +137,8 @@ def choose_flow(
     configured = configured_choice(configured_auth_type)
     if configured is not None:
         return configured
+    if authorization_endpoint and relay_redirect:
+        return FlowChoice("pkce", RELAY_REASON)
     if authorization_endpoint and location.local:
         return FlowChoice("pkce", location.reason)
     if device_endpoint:
@@ -140,3 +154,22 @@ def choose_flow(
         f"The server{where} advertises neither an authorization endpoint nor a device endpoint; "
         "pass --flow client-credentials or --flow command."
     )
+
+
+def device_grant_refused(error: str | None, description: str | None) -> bool:
+    """True when an OAuth error answer means the client may not use the device grant
+    (``unauthorized_client``, or ``invalid_request`` naming the grant, as node-oidc-provider says)."""
+    if error == "unauthorized_client":
+        return True
+    text = (description or "").lower()
+    return error == "invalid_request" and (DEVICE_GRANT in text or "device_code" in text or "device code" in text)
+
+
+def device_fallback_reason(where: str) -> str:
+    return f"{where} does not allow device code for this client, so the browser sign-in is used"
+
+
+def hub_fallback_reason(why: str, choice: FlowChoice) -> str:
+    """One line: the Hub's sign-in was not usable (``why``), and what ``auto`` does instead."""
+    why = why.strip().rstrip(".")
+    return f"the JupyterHub sign-in is not usable ({why[:300]}); {choice.reason}"

@@ -253,7 +253,9 @@ def _adapter_class() -> type:
                 return self.inner.get_credentials()
 
             def refresh_credentials(self) -> None:
-                self.inner.refresh_credentials()
+                # flytekit calls this on UNAUTHENTICATED, inside whatever cell made the RPC: renew
+                # silently; a new interactive sign-in only when allowed (see interactive_allowed).
+                refresh_without_surprises(self.inner)
 
             def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
                 return self.inner.fetch_grpc_call_auth_metadata()
@@ -282,6 +284,35 @@ def _adapter_class() -> type:
         return NotebookAuthenticator
 
 
+def interactive_allowed(authenticator: Any) -> bool:
+    """May flytekit's UNAUTHENTICATED retry start an interactive sign-in with ``authenticator``?
+
+    The notebook's session says so itself (``interactive_refresh``, from
+    ``%config FlyteAuthMagics.interactive_refresh``, default False). An authenticator the plugin
+    built (no ``%flyte_login``) may sign in interactively only while it holds no credentials: that
+    first sign-in is what the cell asked for; later, an expired sign-in is reported instead."""
+    allowed = getattr(authenticator, "interactive_refresh", None)
+    if isinstance(allowed, bool):
+        return allowed
+    try:
+        return authenticator.get_credentials() is None
+    except Exception:  # noqa: BLE001 - the refresh below reports the real problem
+        return False
+
+
+def refresh_without_surprises(authenticator: Any) -> Any:
+    """``refresh_credentials(interactive=...)`` with :func:`interactive_allowed`; an authenticator with
+    flytekit's bare signature is called as is. When renewing needs the user and that is not allowed,
+    the authenticator raises ``AccessTokenNotFoundError`` saying to run ``%flyte_login``."""
+    refresh = authenticator.refresh_credentials
+    try:
+        return refresh(interactive=interactive_allowed(authenticator))
+    except TypeError as exc:
+        if "interactive" not in str(exc):
+            raise
+        return refresh()
+
+
 def as_flytekit_authenticator(authenticator: Any) -> Any:
     """``authenticator`` as an instance of flytekit's ``Authenticator`` (wrapped once)."""
     cls = _adapter_class()
@@ -298,6 +329,8 @@ __all__ = [
     "register_with_flytekit",
     "build_authenticator",
     "as_flytekit_authenticator",
+    "interactive_allowed",
+    "refresh_without_surprises",
     "choose_flow",
     "running_remotely",
     "verify_from",

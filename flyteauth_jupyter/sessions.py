@@ -17,11 +17,17 @@ from collections.abc import Callable
 from typing import Any
 
 from .endpoint import Endpoint
-from .stores import service_name
 
 _SESSIONS: dict[str, Any] = {}
 _GUARD = threading.Lock()
 _OBSERVER_FACTORY: Callable[[str], Any] | None = None
+
+
+def service_name(service: str | Endpoint) -> str:
+    """stores.service_name, imported on first use (loading the extension imports no store)."""
+    from .stores import service_name as name
+
+    return name(service)
 
 
 def _canonical(service: str) -> str:

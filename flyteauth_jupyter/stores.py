@@ -14,10 +14,23 @@ flytekit      ``access_token``  raw token (flytekit ``KeyringStore``: read by fl
 flytekit      ``refresh_token`` raw token; never overwritten with "no refresh token"
 flytekit      ``id_token``      raw token
 ours (extra)  ``expires_at``    epoch seconds as text (flytekit ignores extra usernames)
+ours (extra)  ``expires_in``    the token's lifetime in seconds, so a reader knows its refresh margin
 Flyte 2 SDK   ``tokens``        JSON ``{"access_token": ..., "refresh_token": ...}``
+
+ours (extra)  ``flyteauth_pair``  a fingerprint (sha256 prefix) of the pair last written to both layouts
 ============  ================  ==============================================================
 
-``load`` reads the flytekit layout first, then the Flyte 2 entry. Any keyring problem (no backend,
+Two layouts, one truth (DESIGN.md pinned 18): each SDK refreshes on its own and rewrites only its
+own layout, so after a rotation one layout holds a superseded refresh token (with rotation and
+replay detection, one use of it revokes the user's whole grant). ``load`` therefore reads both and,
+when they disagree, takes the newer pair and writes it to both before anyone can send the old one.
+"Newer" is decided without asking the IdP: the layout that no longer matches ``flyteauth_pair`` was
+written after our last save, so it is the newer one; when neither matches (both SDKs wrote since),
+the access tokens' JWT ``iat`` (then ``exp``) decide, and failing that the flytekit layout wins. An
+``expires_at`` entry is trusted only while the flytekit pair still matches the fingerprint (flytekit
+writes no expiry, so after its refresh the entry describes an older token).
+
+Any keyring problem (no backend,
 locked, D-Bus, value too large, a "fail" or "null" backend, any exception) never breaks a login: the
 store switches to process memory, sets ``fallback_reason`` and logs one warning. Nothing here ever
 logs, reprs or raises a token.
@@ -47,7 +60,7 @@ from typing import Any, Protocol, runtime_checkable
 from .control import SYSTEM_CLOCK, Clock
 from .credentials import DEFAULT_ENDPOINT, Credentials, jwt_claims
 from .endpoint import Endpoint, parse_endpoint
-from .errors import ConfigurationError, TokenStoreError
+from .errors import ConfigurationError, TokenStoreError, scrub
 
 try:  # POSIX only; elsewhere lock() is an in-process lock.
     import fcntl
@@ -60,9 +73,12 @@ ACCESS_TOKEN = "access_token"
 REFRESH_TOKEN = "refresh_token"
 ID_TOKEN = "id_token"
 EXPIRES_AT = "expires_at"
+EXPIRES_IN = "expires_in"
 FLYTE2_TOKENS = "tokens"
-#: Every username either layout uses under a service (delete clears them all).
-ALL_USERNAMES = (ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, EXPIRES_AT, FLYTE2_TOKENS)
+#: Fingerprint of the pair last written to both layouts (pinned 18: tells which layout is newer).
+PAIR_MARK = "flyteauth_pair"
+#: Every username either layout uses under a service (delete clears them all; the Flyte 2 entry last).
+ALL_USERNAMES = (ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, EXPIRES_AT, EXPIRES_IN, PAIR_MARK, FLYTE2_TOKENS)
 
 #: Environment variable choosing the default token store: ``keyring`` (default) | ``file`` | ``memory``.
 TOKEN_CACHE_ENV = "FLYTEAUTH_TOKEN_CACHE"
@@ -343,23 +359,9 @@ class _ClassOrInstanceMethod:
         return self.func.__get__(obj, cls)
 
 
-_TOKEN_LIKE = re.compile(r"[^\s'\"(),;]{16,}")
-
-
-def _token_like(match: re.Match[str]) -> str:
-    word = match.group(0)
-    if any(c.isdigit() for c in word) and any(c.isalpha() for c in word):
-        return "<redacted>"
-    return word
-
-
 def _clean_text(text: str, secrets: tuple[str | None, ...]) -> str:
     """A backend's error message fit for a log: known secrets and anything token-like removed."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "<redacted>")
-    text = _TOKEN_LIKE.sub(_token_like, " ".join(text.split()))
-    return text[:160] + ("…" if len(text) > 160 else "")
+    return scrub(text, secrets, limit=160)
 
 
 class KeyringStore:
@@ -405,6 +407,8 @@ class KeyringStore:
             raise _Disabled("the configured keyring backend is the null backend, which stores nothing")
         if module.startswith("keyring.backends.fail"):
             raise _Disabled("no keyring backend is available on this machine")
+        if _is_flyte2_plaintext(backend):
+            raise _Disabled(FLYTE2_PLAINTEXT)
         return backend
 
     def _fall_back(self, service: str, exc: BaseException, secrets: tuple[str | None, ...] = ()) -> None:
@@ -431,11 +435,12 @@ class KeyringStore:
             return self._fallback.load(name)
         try:
             backend = self._checked_backend()
-            creds = self._load_flytekit(backend, name)
-            if self.flyte2 and (creds is None or _expired(creds)):
-                other = self._load_flyte2(backend, name)
-                if other is not None and (creds is None or other.access_token != creds.access_token):
-                    creds = other
+            kit = self._load_flytekit(backend, name)
+            if not self.flyte2:
+                return kit
+            creds, heal = _reconcile(kit, self._load_flyte2(backend, name), backend.get_password(name, PAIR_MARK))
+            if heal and creds is not None:  # the newer pair, in both layouts, before the old one is sent
+                self._save_keyring(backend, name, creds)
             return creds
         except Exception as exc:  # noqa: BLE001 - any keyring trouble means memory, never a failed login
             self._fall_back(name, exc)
@@ -508,6 +513,7 @@ class KeyringStore:
             for_endpoint=name,
             id_token=id_token or None,
             expires_at=expires_at,
+            expires_in=_parse_lifetime(backend.get_password(name, EXPIRES_IN)) if expires_at is not None else None,
         )
 
     @staticmethod
@@ -546,11 +552,18 @@ class KeyringStore:
         else:
             with contextlib.suppress(PasswordDeleteError):
                 backend.delete_password(name, EXPIRES_AT)
+        lifetime = _lifetime(creds)
+        if lifetime is not None:  # without it a reader assumes a long life and refreshes short tokens at once
+            backend.set_password(name, EXPIRES_IN, str(lifetime))
+        else:
+            with contextlib.suppress(PasswordDeleteError):
+                backend.delete_password(name, EXPIRES_IN)
         if self.flyte2:
             if not refresh:  # keep whichever refresh token is stored
                 refresh = backend.get_password(name, REFRESH_TOKEN) or None
             payload = {"access_token": creds.access_token or "", "refresh_token": refresh}
             backend.set_password(name, FLYTE2_TOKENS, json.dumps(payload))
+            backend.set_password(name, PAIR_MARK, _pair_mark(creds.access_token, refresh))
 
     def __repr__(self) -> str:
         try:
@@ -641,6 +654,7 @@ class FileStore:
             REFRESH_TOKEN: refresh,
             ID_TOKEN: id_token,
             EXPIRES_AT: creds.expires_at,
+            EXPIRES_IN: _lifetime(creds),
             "scopes": list(creds.scopes or ()),
         }
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.directory)  # created 0600
@@ -741,6 +755,7 @@ def _creds_from_file(data: Any, name: str) -> Credentials | None:
         for_endpoint=name,
         id_token=text(ID_TOKEN),
         expires_at=None if expires_at is None else float(expires_at),
+        expires_in=_parse_lifetime(data.get(EXPIRES_IN)) if expires_at is not None else None,
         scopes=tuple(scopes),
     )
 
@@ -772,13 +787,86 @@ def make_store(kind: str | None = None) -> TokenStore:
     return KeyringStore()
 
 
+#: The Flyte 2 SDK registers ``flyte._keyring.file.SimplePlainTextKeyring`` (entry point
+#: ``flyte_keyring_file``): base64 in ``~/.flyte/keyring.cfg``, chosen inside IPython when no other
+#: backend exists. We never write tokens there silently: it is a fallback reason like "no backend".
+FLYTE2_PLAINTEXT = (
+    "the only keyring here is the Flyte 2 SDK's plaintext file (~/.flyte/keyring.cfg, tokens merely base64-encoded)"
+)
+
+
+def _is_flyte2_plaintext(backend: Any) -> bool:
+    backends = getattr(backend, "backends", None)  # keyring's ChainerBackend
+    members = list(backends) if isinstance(backends, (list, tuple)) and backends else [backend]
+    return any(type(b).__module__.startswith("flyte._keyring.file") for b in members)
+
+
 class _Disabled(Exception):
     """The keyring backend cannot store anything (fail/null backend); carries a phrase, not a secret."""
 
 
-def _expired(creds: Credentials) -> bool:
-    left = creds.lifetime_left()
-    return left is not None and left <= 0
+def _pair_mark(access: str | None, refresh: str | None) -> str:
+    """A fingerprint of a token pair (not reversible; safe beside the tokens themselves)."""
+    return hashlib.sha256(f"{access or ''}\n{refresh or ''}".encode("utf-8")).hexdigest()[:32]
+
+
+def _issued(creds: Credentials) -> tuple[float, float] | None:
+    claims = jwt_claims(creds.access_token) if creds.access_token else {}
+    iat, exp = claims.get("iat"), claims.get("exp")
+    numbers = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in (iat, exp)]
+    return None if numbers == [None, None] else (float(numbers[0] or 0), float(numbers[1] or 0))
+
+
+def _reconcile(kit: Credentials | None, two: Credentials | None, mark: str | None) -> tuple[Credentials | None, bool]:
+    """The newer of the flytekit pair and the Flyte 2 pair, and whether the layouts must be rewritten."""
+    if kit is not None and mark is not None and mark != _pair_mark(kit.access_token, kit.refresh_token):
+        # flytekit rewrote its entries since our save: our expiry entry describes an older token
+        claims_exp = jwt_claims(kit.access_token).get("exp") if kit.access_token else None
+        kit.expires_at = float(claims_exp) if isinstance(claims_exp, (int, float)) and not isinstance(claims_exp, bool) else None
+        kit.expires_in = None
+    if two is None:
+        return kit, False
+    if kit is None:
+        return two, True
+    refresh_two = two.refresh_token or kit.refresh_token  # flyte's ExternalCommand stores no refresh token
+    if two.access_token == kit.access_token and refresh_two == kit.refresh_token:
+        return kit, False
+    kit_mark = _pair_mark(kit.access_token, kit.refresh_token)
+    two_mark = _pair_mark(two.access_token, refresh_two)
+    if mark == kit_mark and mark != two_mark:
+        flyte2_newer = True
+    elif mark == two_mark and mark != kit_mark:
+        flyte2_newer = False
+    else:  # both written since our save (or never by us): the tokens' own times, else flytekit's layout
+        kit_time, two_time = _issued(kit), _issued(two)
+        flyte2_newer = kit_time is not None and two_time is not None and two_time > kit_time
+    if not flyte2_newer:
+        return kit, True
+    winner = Credentials(
+        access_token=two.access_token, refresh_token=refresh_two, for_endpoint=kit.for_endpoint,
+        id_token=kit.id_token,
+    )
+    return winner, True
+
+
+def _lifetime(creds: Credentials) -> int | None:
+    """The token's lifetime in whole seconds (``expires_in``), when known and sane."""
+    try:
+        value = int(creds.expires_in) if creds.expires_in is not None else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if value is not None and 0 < value <= 10 * 365 * 86400 else None
+
+
+def _parse_lifetime(value: Any) -> int | None:
+    """A stored lifetime (text or number) back as seconds; None when absent or not a sane number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 < number <= 10 * 365 * 86400 else None
 
 
 def _parse_float(text: str | None) -> float | None:
@@ -799,7 +887,9 @@ __all__ = [
     "REFRESH_TOKEN",
     "ID_TOKEN",
     "EXPIRES_AT",
+    "EXPIRES_IN",
     "FLYTE2_TOKENS",
+    "PAIR_MARK",
     "ALL_USERNAMES",
     "TokenStore",
     "MemoryStore",

@@ -22,8 +22,11 @@ import pytest
 # in a fixture; the notebook kernels get a file keyring), the test process has none, as on CI.
 os.environ.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
 
+from rig.connect_admin import ConnectAdmin
 from rig.flyteadmin import FlyteAdminStandIn
+from rig.grpc_admin import GrpcAdminStandIn, start_grpc_admin, stop_grpc_admin
 from rig.idp import IdP, ensure_node_modules
+from rig.reliability import record as _reliability_record
 from rig.user import AuthCodeUser, DeviceUser
 
 BROWSER_USER = Path(__file__).resolve().parent / "rig" / "browser_user.py"
@@ -74,6 +77,53 @@ def make_flyteadmin() -> Iterator[Callable[..., FlyteAdminStandIn]]:
     yield factory
     for admin in started:
         admin.stop()
+
+
+# ------------------------------------------------------------------ Flyte 2 (ConnectRPC)
+@pytest.fixture(scope="session")
+def connect_admin(idp: IdP, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectAdmin]:
+    """The Flyte 2 platform stand-in (ConnectRPC over TLS) for ``idp``; ``.ca_cert`` is its CA."""
+    with ConnectAdmin(idp, tmp_path_factory.mktemp("connect-admin-tls")) as admin:
+        yield admin
+
+
+@pytest.fixture
+def make_connect_admin(tmp_path: Path) -> Iterator[Callable[..., ConnectAdmin]]:
+    """``make_connect_admin(idp, **kwargs)``: a Flyte 2 stand-in for another provider, stopped after the test."""
+    started: list[ConnectAdmin] = []
+
+    def factory(idp: IdP, **kwargs: Any) -> ConnectAdmin:
+        admin = ConnectAdmin(idp, tmp_path / f"connect-tls-{len(started)}", **kwargs).start()
+        started.append(admin)
+        return admin
+
+    yield factory
+    for admin in started:
+        admin.stop()
+
+
+# ------------------------------------------------------------------------ FlyteAdmin (gRPC)
+@pytest.fixture(scope="session")
+def grpc_admin(idp: IdP) -> Iterator[GrpcAdminStandIn]:
+    """FlyteAdmin's gRPC services and HTTP documents on one port for ``idp`` (tests/rig/grpc_admin.py)."""
+    admin, _ = start_grpc_admin(idp)
+    yield admin
+    stop_grpc_admin(admin)
+
+
+@pytest.fixture
+def make_grpc_admin() -> Iterator[Callable[..., GrpcAdminStandIn]]:
+    """``make_grpc_admin(idp, **make_flyteadmin_kwargs)``: stopped after the test."""
+    started: list[GrpcAdminStandIn] = []
+
+    def factory(idp: IdP, **kwargs: Any) -> GrpcAdminStandIn:
+        admin, _ = start_grpc_admin(idp, **kwargs)
+        started.append(admin)
+        return admin
+
+    yield factory
+    for admin in started:
+        stop_grpc_admin(admin)
 
 
 # ---------------------------------------------------------------------------------- users
@@ -158,3 +208,56 @@ def pkce_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Ca
     yield factory
     for launch in launches:
         launch.stop()
+
+
+# ------------------------------------------------------------------- reliability figures
+@pytest.fixture
+def reliability_record() -> Callable[..., None]:
+    """``reliability_record(table, row, *, key=None, title=None, note=None, order=50, matrix=None)``:
+    record one row of a README reliability table (tests/rig/reliability.py, docs/test-rig.md)."""
+    return _reliability_record
+
+
+# ------------------------------------------------------- DEBUG logs of the whole run (issue 10)
+# tests/rig/secret_log.py: the package's and urllib3's DEBUG records of the whole session are kept
+# and, when it ends, searched for every secret issued during it; one found fails the run.
+_LOG_SCAN: Any = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _LOG_SCAN
+    if _LOG_SCAN is None and not hasattr(config, "workerinput"):
+        from rig.secret_log import SessionLogScan
+
+        _LOG_SCAN = SessionLogScan()
+        _LOG_SCAN.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _LOG_SCAN
+    scan, _LOG_SCAN = _LOG_SCAN, None
+    if scan is None or session.testscollected == 0:
+        return
+    leaks, figures = scan.finish()
+    whole = {Path(a).resolve() for a in session.config.args} <= {Path(__file__).resolve().parent,
+                                                                   Path(__file__).resolve().parents[1]}
+    if whole:  # a full run's figures (a run of one file would not say much)
+        _reliability_record("debug-log-scan", {
+            "run": "the whole suite at DEBUG (flyteauth_jupyter, urllib3)",
+            "tests": session.testscollected,
+            "records scanned": figures["records_scanned"],
+            "issued secrets looked for": figures["secrets_known"],
+            "secrets found": figures["secrets_found"],
+        }, key="run", title="Secrets in DEBUG logs", order=30,
+            note="Every secret the test IdPs issued (and every token a Credentials held) searched for in every "
+                 "log record of the run.")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and (leaks or session.config.option.verbose >= 0):
+        reporter.write_line(f"DEBUG log scan: {figures['records_scanned']} records, "
+                            f"{figures['secrets_known']} issued secrets looked for, {figures['secrets_found']} found")
+    if leaks:
+        if reporter is not None:
+            reporter.write_sep("=", f"{figures['secrets_found']} secret(s) in DEBUG log records", red=True)
+            for leak in leaks[:50]:
+                reporter.write_line(str(leak))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -18,11 +18,20 @@ from typing import Any
 
 from .._kwargs import construct
 from ..endpoint import Endpoint
-from ..environment import BrowserLocation, FlowChoice, browser_location, choose_flow, configured_choice
-from ..errors import ConfigurationError
-from ..flows.events import Event
+from ..environment import (
+    BrowserLocation,
+    FlowChoice,
+    browser_location,
+    choose_flow,
+    configured_choice,
+    device_fallback_reason,
+    device_grant_refused,
+    hub_fallback_reason,
+)
+from ..errors import ConfigurationError, FlyteAuthError, OAuthError
+from ..flows.events import Event, FlowStarted, notify
 from ..transport.relay import is_relay_uri
-from .flytekit_config import read_client_secret
+from ..sdk_config import read_client_secret
 from .session import Prepared
 
 
@@ -66,34 +75,109 @@ def config_store_for(spec: LoginSpec) -> Any:
     )
 
 
-def relayed_remotely(spec: LoginSpec) -> bool:
+def relayed_remotely(spec: LoginSpec, redirect_uri: str | None = None) -> bool:
     """True when the redirect goes through the Jupyter relay and the browser is not on this machine:
     the user opens the widget's link in their own browser; the kernel must not launch one."""
-    return bool(spec.redirect_uri and is_relay_uri(spec.redirect_uri)) and not (spec.location or browser_location()).local
+    redirect_uri = redirect_uri or spec.redirect_uri
+    return bool(redirect_uri and is_relay_uri(redirect_uri)) and not (spec.location or browser_location()).local
+
+
+def _server_redirect_uri(cfg_store: Any) -> str | None:
+    if cfg_store is None:
+        return None
+    try:
+        return getattr(cfg_store.get_client_config(), "redirect_uri", None) or None
+    except FlyteAuthError:
+        return None
 
 
 def decide_flow(spec: LoginSpec, cfg_store: Any) -> FlowChoice:
     """The flow for ``spec``; reads the server configuration only when ``auto`` needs it."""
     location = spec.location or browser_location()
-    if spec.flow != "auto" or spec.command or spec.has_client_secret:
+    if spec.flow not in ("auto", "hub") or spec.command or spec.has_client_secret:
         return choose_flow(
             spec.flow, location=location, has_client_secret=spec.has_client_secret, has_command=bool(spec.command),
             configured_auth_type=spec.configured_auth_type, endpoint=spec.endpoint.service,
         )
     configured = configured_choice(spec.configured_auth_type)
-    if configured is not None:
+    if configured is not None and spec.flow == "auto":
         return configured
     cfg = cfg_store.get_client_config()
-    if spec.redirect_uri and is_relay_uri(spec.redirect_uri) and getattr(cfg, "authorization_endpoint", None):
-        location = BrowserLocation(True, "the sign-in redirect comes back through this Jupyter server's relay")
+    redirect_uri = spec.redirect_uri or getattr(cfg, "redirect_uri", None)
     return choose_flow(
         "auto",
         location=location,
         authorization_endpoint=getattr(cfg, "authorization_endpoint", None) or None,
         device_endpoint=getattr(cfg, "device_authorization_endpoint", None) or None,
-        configured_auth_type=spec.configured_auth_type,
+        configured_auth_type=None if spec.flow == "hub" else spec.configured_auth_type,
         endpoint=spec.endpoint.service,
+        relay_redirect=bool(redirect_uri and is_relay_uri(redirect_uri)),
     )
+
+
+def _hub_authenticator(spec: LoginSpec, cfg_store: Any, observer: Callable[[Event], None] | None) -> Any:
+    from ..hub import HubAuthenticator
+
+    return HubAuthenticator(
+        spec.endpoint.url, None, spec.http_proxy_url, spec.verify, cfg_store=cfg_store, observer=observer,
+        timeout=spec.timeout, insecure=spec.insecure,
+    )
+
+
+def try_hub(spec: LoginSpec, cfg_store: Any) -> tuple[bool, str]:
+    """``(usable, reason)``: can the Hub's sign-in serve ``spec`` (one read of the Hub's API)?"""
+    probe = _hub_authenticator(spec, cfg_store, None)
+    if probe.context is None:
+        return False, probe.available_reason or "not on JupyterHub"
+    try:
+        probe.refresh_credentials(interactive=False)
+    except FlyteAuthError as exc:
+        return False, str(exc)
+    return True, f"your JupyterHub login ({probe.where}) is reused, no click needed"
+
+
+def wants_hub(spec: LoginSpec) -> bool:
+    """``--flow hub``, or ``auto`` on JupyterHub with nothing that decides otherwise."""
+    if spec.flow == "hub":
+        return True
+    if spec.flow != "auto" or spec.command or spec.has_client_secret or configured_choice(spec.configured_auth_type):
+        return False
+    from ..flows.hub import hub_context
+
+    return hub_context(os.environ) is not None
+
+
+class DeviceThenBrowser:
+    """Mixin for the device authenticator ``auto`` chose: when the identity provider refuses the device
+    grant for the client, the same login continues as the browser sign-in (and says so)."""
+
+    _browser: Any = None
+    _make_browser: Callable[[], Any]
+
+    def _login(self, waiter: Any) -> Any:
+        if self._browser is None:
+            try:
+                return super()._login(waiter)  # type: ignore[misc]
+            except OAuthError as exc:
+                if not device_grant_refused(exc.error, exc.description):
+                    raise
+            self._browser = self._make_browser()
+        notify(self.observer, FlowStarted(flow="pkce", endpoint=self.service,  # type: ignore[attr-defined]
+                                          reason=device_fallback_reason(self.service)))  # type: ignore[attr-defined]
+        return self._browser._login(waiter)
+
+    def submit_redirect(self, url: str) -> None:
+        if self._browser is None:
+            raise ConfigurationError("No browser sign-in is waiting for a redirect address.")
+        self._browser.submit_redirect(url)
+
+    @property
+    def awaiting_redirect(self) -> bool:
+        return bool(self._browser is not None and self._browser.awaiting_redirect)
+
+    @property
+    def redirect_uri(self) -> str | None:
+        return self._browser.redirect_uri if self._browser is not None else None
 
 
 def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
@@ -101,7 +185,14 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
     from .. import authenticators as auth
 
     cfg_store = None if spec.flow == "command" or (spec.command and spec.flow == "auto") else config_store_for(spec)
-    choice = decide_flow(spec, cfg_store)
+    if wants_hub(spec):
+        usable, why = try_hub(spec, cfg_store)
+        if usable:
+            return Prepared(authenticator=_hub_authenticator(spec, cfg_store, observer), flow="hub", reason=why)
+        fallback = decide_flow(spec, cfg_store)
+        choice = FlowChoice(fallback.flow, hub_fallback_reason(why, fallback))
+    else:
+        choice = decide_flow(spec, cfg_store)
     store = None
     if spec.no_cache:
         from ..stores import MemoryStore
@@ -117,20 +208,23 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
     extras = {"observer": observer, "timeout": spec.timeout, "store": store, "insecure": spec.insecure or None}
     endpoint = spec.endpoint.url
     if choice.flow == "device":
+        device_class = auth.DeviceCodeAuthenticator
+        server_redirect = None
+        if spec.flow in ("auto", "hub"):  # auto's choice: fall back to the browser if device code is refused
+            server_redirect = spec.redirect_uri or _server_redirect_uri(cfg_store)
+            device_class = type("DeviceCodeAuthenticator", (DeviceThenBrowser, auth.DeviceCodeAuthenticator), {})
         authenticator = construct(
-            auth.DeviceCodeAuthenticator,
+            device_class,
             {"endpoint": endpoint, "cfg_store": cfg_store},
             {"audience": spec.audience, "scopes": scopes, "http_proxy_url": spec.http_proxy_url,
              "verify": spec.verify, "client_id": spec.client_id, **extras},
         )
+        if isinstance(authenticator, DeviceThenBrowser):
+            authenticator._make_browser = lambda: _pkce(spec, cfg_store, scopes, extras, server_redirect)
     elif choice.flow == "pkce":
-        authenticator = construct(
-            auth.PKCEAuthenticator,
-            {"endpoint": endpoint, "cfg_store": cfg_store},
-            {"scopes": scopes, "verify": spec.verify, "client_id": spec.client_id,
-             "redirect_uri": spec.redirect_uri, "open_browser": spec.open_browser and not relayed_remotely(spec),
-             "http_proxy_url": spec.http_proxy_url, **extras},
-        )
+        authenticator = _pkce(spec, cfg_store, scopes, extras, spec.redirect_uri or _server_redirect_uri(cfg_store))
+    elif choice.flow == "hub":
+        authenticator = _hub_authenticator(spec, cfg_store, observer)
     elif choice.flow == "client-credentials":
         client_id = spec.client_id
         if not client_id:
@@ -160,4 +254,18 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
         flow=choice.flow,
         reason=choice.reason,
         notice=getattr(authenticator, "fallback_reason", None) or getattr(store, "notice", None),
+    )
+
+
+def _pkce(spec: LoginSpec, cfg_store: Any, scopes: list[str] | None, extras: dict[str, Any],
+          redirect_uri: str | None) -> Any:
+    from .. import authenticators as auth
+
+    return construct(
+        auth.PKCEAuthenticator,
+        {"endpoint": spec.endpoint.url, "cfg_store": cfg_store},
+        {"scopes": scopes, "verify": spec.verify, "client_id": spec.client_id,
+         "redirect_uri": spec.redirect_uri,
+         "open_browser": spec.open_browser and not relayed_remotely(spec, redirect_uri),
+         "http_proxy_url": spec.http_proxy_url, **extras},
     )

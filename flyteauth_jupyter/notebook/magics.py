@@ -19,23 +19,31 @@ import shlex
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Bool, CaselessStrEnum, Float, List, Unicode
+from traitlets import Bool, CaselessStrEnum, Float, List, Unicode, observe
 
-from ..endpoint import parse_endpoint
-from ..errors import ConfigurationError, FlyteAuthError
-from .connect import LoginSpec, prepare
 from ..environment import FLOWS
-from .flytekit_config import FlytekitSettings, read_flytekit_settings
-from .render import HTMLDisplay, LoginDisplay, TextDisplay
-from .session import LoginSession
-from .state import LoginView, clock_time, flow_title
+from ..errors import ConfigurationError, FlyteAuthError
+from ..validate import scope_list, user_seconds
+
+if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
+    from ..sdk_config import FlytekitSettings
+    from .connect import LoginSpec
+    from .render import LoginDisplay
+    from .session import LoginSession
 
 FLOW_METAVAR = "|".join(FLOWS)
+
+
+def prepare(spec: LoginSpec, observer: Any) -> Any:
+    """connect.prepare, imported on the first sign-in (it pulls in the authenticators and HTTP)."""
+    from . import connect
+
+    return connect.prepare(spec, observer)
 
 
 def _sessions_registry() -> Any:
@@ -92,9 +100,20 @@ class FlyteAuthMagics(Magics):
         True, help="Read flytekit's configuration (environment and config file) for missing settings."
     ).tag(config=True)
 
+    interactive_refresh = Bool(
+        False,
+        help="Let an SDK call whose token was rejected (flytekit's UNAUTHENTICATED retry) start a new interactive "
+        "sign-in in the cell that made it; False: it renews silently or raises, saying to run %flyte_login.",
+    ).tag(config=True)
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self.sessions: dict[str, LoginSession] = {}
+
+    @observe("interactive_refresh")
+    def _interactive_refresh_changed(self, change: Any) -> None:
+        for session in self.sessions.values():
+            session.interactive_refresh = bool(change["new"])
 
     # ------------------------------------------------------------------------------------------
     # %flyte_login
@@ -103,7 +122,8 @@ class FlyteAuthMagics(Magics):
     @magic_arguments()
     @argument("--endpoint", metavar="URL", help="Flyte endpoint: https://host[:port] or host:port (default: flytekit's config).")
     @argument("--flow", metavar=FLOW_METAVAR, choices=FLOWS, default=None,
-              help="Sign-in flow; auto picks PKCE when your browser runs on the kernel's machine, device code otherwise.")
+              help="Sign-in flow; auto picks your JupyterHub login when the Hub shares it (hub), else PKCE when your "
+                   "browser runs on the kernel's machine or the redirect comes back through the relay, device code otherwise.")
     @argument("--client-id", metavar="ID", help="OAuth client id (default: the server's).")
     @argument("--client-secret-env", metavar="VAR", help="Environment variable holding the client secret (client credentials).")
     @argument("--scopes", metavar="S", nargs="+", help="Scopes to request (default: the server's).")
@@ -135,6 +155,8 @@ class FlyteAuthMagics(Magics):
 
     def start_login(self, args: argparse.Namespace) -> LoginSession:
         """Resolve ``args`` into a spec, bind and start a session (the magic without its error boundary)."""
+        from .session import LoginSession
+
         name = args.name or self.default_name
         if not name.isidentifier() or keyword.iskeyword(name):
             raise ConfigurationError(f"--name {name!r} is not a valid Python variable name.")
@@ -157,6 +179,8 @@ class FlyteAuthMagics(Magics):
         session.display = make_display(
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
+        session.interactive_refresh = self.interactive_refresh
+        session.endpoint_url = spec.endpoint.url
         session.on_start = self._bind
         session.start(self.shell)
         return session
@@ -186,9 +210,15 @@ class FlyteAuthMagics(Magics):
         return "text"
 
     def flytekit_settings(self) -> FlytekitSettings:
-        return read_flytekit_settings() if self.use_flytekit_config else FlytekitSettings()
+        from ..sdk_config import FlytekitSettings, read_sdk_settings
+
+        return read_sdk_settings() if self.use_flytekit_config else FlytekitSettings()
 
     def build_spec(self, args: argparse.Namespace, *, name: str) -> LoginSpec:
+        from ..endpoint import parse_endpoint
+        from .connect import LoginSpec
+        from ..sdk_config import FlytekitSettings
+
         settings = self.flytekit_settings()
         raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
         if not raw_endpoint:
@@ -231,10 +261,8 @@ class FlyteAuthMagics(Magics):
             raise ConfigurationError("--command needs the program to run and its arguments.")
 
         flow = args.flow or self.default_flow
-        timeout = args.timeout if args.timeout is not None else self.timeout
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError("--timeout must be a positive number of seconds.")
-        scopes = tuple(args.scopes or ()) or tuple(self.scopes) or cfg.scopes
+        timeout = user_seconds(args.timeout if args.timeout is not None else self.timeout)  # inf, nan, <= 0: one sentence
+        scopes = scope_list(args.scopes) or scope_list(self.scopes) or scope_list(cfg.scopes)
         return LoginSpec(
             endpoint=endpoint,
             flow=flow,
@@ -274,6 +302,8 @@ class FlyteAuthMagics(Magics):
         print(message)
 
     def logout(self, args: argparse.Namespace) -> str:
+        from .session import LoginSession
+
         session = self._find_session(args)
         if session is None:
             if not args.endpoint:
@@ -302,6 +332,9 @@ class FlyteAuthMagics(Magics):
         return f"Signed out of {session.endpoint}{gone}."
 
     def _find_session(self, args: argparse.Namespace) -> LoginSession | None:
+        from ..endpoint import parse_endpoint
+        from .session import LoginSession
+
         if args.name:
             value = self.shell.user_ns.get(args.name)
             if isinstance(value, LoginSession):
@@ -327,6 +360,8 @@ class FlyteAuthMagics(Magics):
         print(self.status_text())
 
     def status_text(self) -> str:
+        from .state import clock_time, flow_title
+
         if not self.sessions:
             return "Not signed in to any Flyte endpoint; run %flyte_login."
         lines = []
@@ -356,6 +391,8 @@ class FlyteAuthMagics(Magics):
     def observer_for_plugin(self, service: str) -> Any:
         """An observer that shows a login the flytekit plug-in started (no ``%flyte_login`` session for
         ``service``): the panel appears in the cell that triggered it, on the flow's first event."""
+        from .state import LoginView
+
         display = make_display(self.display_mode(), on_cancel=lambda: None, on_retry=lambda: None)
         state = {"view": LoginView(endpoint=service, name="(flytekit)"), "shown": False}
         lock = threading.Lock()
@@ -390,6 +427,8 @@ def make_display(
         from .widget import WidgetDisplay
 
         return WidgetDisplay(on_cancel=on_cancel, on_retry=on_retry, on_paste=on_paste)
+    from .render import HTMLDisplay, TextDisplay
+
     if mode == "html":
         return HTMLDisplay()
     return TextDisplay()
@@ -425,6 +464,8 @@ def _default_login_args() -> argparse.Namespace:
 
 
 def _same_endpoint(a: str, b: str, insecure: bool) -> bool:
+    from ..endpoint import parse_endpoint
+
     try:
         return parse_endpoint(a, insecure=True).service.lower() == parse_endpoint(b, insecure=True).service.lower()
     except FlyteAuthError:

@@ -115,6 +115,7 @@ class _Attempt:
         self.done_event = threading.Event()
         self.inner: Any = None
         self.saw_refresh = False
+        self.skip_cache = False  # a retry because the server rejected the saved token: never reuse it
         #: "the sign-in started in cell [7]" when a new %flyte_login replaced this one
         self.replaced_by: str | None = None
         #: epoch seconds when ``--timeout`` ends the interactive flow (None: no timeout)
@@ -173,6 +174,13 @@ class LoginSession:
         Where the view is drawn (widget, HTML, text), or None.
     """
 
+    #: May an SDK's "token rejected" retry (flytekit's UNAUTHENTICATED) start a new interactive sign-in
+    #: in whatever cell it happens? ``%config FlyteAuthMagics.interactive_refresh`` sets it (default False).
+    interactive_refresh: bool = False
+    #: The deployment's base URL (``scheme://host:port``), for clients that send the token only there
+    #: (``BearerAuth``); ``%flyte_login`` sets it.
+    endpoint_url: str | None = None
+
     def __init__(
         self,
         prepare: Callable[[Callable[[Event], None]], Prepared],
@@ -197,6 +205,7 @@ class LoginSession:
         self._attempt: _Attempt | None = None
         self._attempts = 0
         self._inner: Any = None
+        self._settled: tuple[_Attempt | None, Any, LoginView] | None = None
         self._cell: _CellContext | None = None
         self._shell: Any = None
         #: called with the session whenever a login starts from it (the magic binds ``name`` again:
@@ -215,7 +224,7 @@ class LoginSession:
         self._launch()
         return self
 
-    def _launch(self) -> _Attempt:
+    def _launch(self, *, skip_cache: bool = False) -> _Attempt:
         if self.on_start is not None:
             try:
                 self.on_start(self)
@@ -224,6 +233,7 @@ class LoginSession:
         with self._lock:
             self._attempts += 1
             attempt = _Attempt(self._attempts)
+            attempt.skip_cache = skip_cache
             self._attempt = attempt
             attempt.future = run_in_background(self._in_cell, self._run, attempt, name=f"flyteauth-login-{self.name}")
             run_in_background(self._in_cell, self._tick, attempt, name=f"flyteauth-tick-{self.name}")
@@ -250,11 +260,11 @@ class LoginSession:
             attempt.replaced_by = by
         attempt.cancel()
 
-    def retry(self, *, here: bool = False) -> LoginSession:
+    def retry(self, *, here: bool = False, skip_cache: bool = False) -> LoginSession:
         """Start the login again (cancelling one in progress). Returns at once.
 
         ``here=True`` (from code in a cell, not a button) attributes the new attempt to the current
-        cell and shows the login there too.
+        cell and shows the login there too; ``skip_cache=True`` ignores saved tokens (they were rejected).
         """
         old = self._attempt
         if old is not None:
@@ -265,7 +275,7 @@ class LoginSession:
             self._cell = _CellContext(self._shell)
             if self.display is not None:
                 self.display.redisplay(self._view)
-        self._launch()
+        self._launch(skip_cache=skip_cache)
         return self
 
     # ------------------------------------------------------------------------------------------
@@ -349,7 +359,7 @@ class LoginSession:
             attempt.check(self.endpoint)
             inner = prepared.authenticator
             creds: Credentials | None = None
-            if self.use_cache:
+            if self.use_cache and not attempt.skip_cache:
                 creds = inner.get_credentials()
                 if _usable(creds, self._clock.time()):
                     refreshed = attempt.saw_refresh
@@ -562,21 +572,34 @@ class LoginSession:
                 log.debug("display refresh failed", exc_info=True)
 
     def _ready(self) -> Any:
+        attempt, view = self._attempt, self._view
         self.wait()
         inner = self._inner
         if inner is None:  # pragma: no cover - wait() succeeded, so it exists
             raise AccessTokenNotFoundError(f"The sign-in to {self.endpoint} has no authenticator.")
+        if attempt is self._attempt and view is self._view and (
+            self.display is None or threading.current_thread() is threading.main_thread()
+        ):
+            self._settled = (attempt, inner, view)  # the view is drawn final: later calls skip wait()
         return inner
 
     # ------------------------------------------------------------------------------------------
     # the Authenticator interface (flytekit's names), waiting for the login first
     # ------------------------------------------------------------------------------------------
+    # The hot path: once a wait() for the current attempt has returned (and redrawn its view), calls
+    # go straight to the real authenticator's own hot path, without the session's lock or future.
     def get_credentials(self) -> Credentials | None:
         """The current credentials; waits for the login in progress (DESIGN.md, pinned 10)."""
+        settled = self._settled
+        if settled is not None and settled[0] is self._attempt and settled[2] is self._view:
+            return settled[1].get_credentials()
         return self._ready().get_credentials()
 
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <token>")``; waits for the login in progress."""
+        settled = self._settled
+        if settled is not None and settled[0] is self._attempt and settled[2] is self._view:
+            return settled[1].fetch_grpc_call_auth_metadata()
         return self._ready().fetch_grpc_call_auth_metadata()
 
     def refresh_credentials(self, *, interactive: bool = True) -> Credentials | None:
@@ -593,12 +616,13 @@ class LoginSession:
         except (AccessTokenNotFoundError, InvalidGrantError):
             if not interactive:
                 raise
-        self.retry(here=True)
+        self.retry(here=True, skip_cache=True)
         return self.wait()
 
     def logout(self) -> None:
-        """Cancel a login in progress, revoke and clear the cached tokens (the real authenticator's
-        ``logout()``), and show "signed out"."""
+        """Cancel a login in progress, revoke and clear the cached tokens for the endpoint in every
+        store the kernel can reach (the real authenticator's ``logout(everywhere=True)``), and show
+        "signed out"."""
         self.cancel()
         inner = self._inner
         error: BaseException | None = None
@@ -608,7 +632,12 @@ class LoginSession:
             except FlyteAuthError as exc:
                 error = exc
         if inner is not None and hasattr(inner, "logout"):
-            inner.logout()
+            try:  # ours: also every other store this kernel can reach (pinned 14), whatever this one used
+                inner.logout(everywhere=True)
+            except TypeError as exc:  # an authenticator with flytekit's bare signature
+                if "everywhere" not in str(exc):
+                    raise
+                inner.logout()
         with self._lock:
             self._set_view(self._view.signed_out())
         if error is not None:
@@ -617,7 +646,7 @@ class LoginSession:
     # ------------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         # flytekit and SDKs read a few plain attributes (header_key, ...): answer from the real one
-        if name.startswith("__") or name in ("_inner", "_view", "_attempt"):
+        if name.startswith("__") or name in ("_inner", "_view", "_attempt", "_settled"):
             raise AttributeError(name)
         inner = self.__dict__.get("_inner")
         if inner is None:

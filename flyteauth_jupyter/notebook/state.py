@@ -48,6 +48,7 @@ FLOW_TITLES = {
     "pkce": "browser sign-in (PKCE)",
     "client-credentials": "client credentials",
     "command": "external command",
+    "hub": "JupyterHub sign-in",
     "refresh": "token refresh",
     "cached": "cached token",
 }

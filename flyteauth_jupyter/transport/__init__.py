@@ -1,15 +1,34 @@
 """Transport layer: HTTP (``http``: Session, timeouts, retries, proxy, TLS, error translation) and the
-RFC 8252 loopback redirect receiver (``loopback``). No protocol logic lives here."""
+RFC 8252 loopback redirect receiver (``loopback``). No protocol logic lives here.
 
-from .http import DEFAULT_TIMEOUT, JsonResponse, Transport, build_session, host_port
-from .loopback import AuthorizationResponse, LoopbackReceiver
+The names below are imported on first use, so importing one submodule (``transport.relay``) does not
+import requests and urllib3.
+"""
 
-__all__ = [
-    "DEFAULT_TIMEOUT",
-    "JsonResponse",
-    "Transport",
-    "build_session",
-    "host_port",
-    "AuthorizationResponse",
-    "LoopbackReceiver",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .http import DEFAULT_TIMEOUT, JsonResponse, Transport, build_session, host_port
+    from .loopback import AuthorizationResponse, LoopbackReceiver
+
+_LAZY = {
+    "DEFAULT_TIMEOUT": ".http",
+    "JsonResponse": ".http",
+    "Transport": ".http",
+    "build_session": ".http",
+    "host_port": ".http",
+    "AuthorizationResponse": ".loopback",
+    "LoopbackReceiver": ".loopback",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

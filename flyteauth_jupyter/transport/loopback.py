@@ -1,8 +1,11 @@
 """The RFC 8252 loopback redirect receiver for one browser sign-in attempt.
 
-It listens on 127.0.0.1 only (also when the redirect URI says ``localhost``; the URI is kept as
-registered), on the redirect URI's port, or on any free port when that port is busy and the host is
-a loopback IP literal (RFC 8252 section 7.3). It serves in its own thread; only the redirect path
+It listens on the loopback address of the redirect URI: 127.0.0.1 (or [::1]) for an IP literal; for
+``localhost`` on both 127.0.0.1 and [::1] on the same port (the URI is kept as registered), because
+a browser may resolve ``localhost`` to either, and a port left free on the other family could be
+taken by another local user to receive the redirect; when [::1] is taken the sign-in is refused
+(where the machine has no IPv6 loopback, 127.0.0.1 alone is bound). It uses the redirect URI's port,
+or any free port when that port is busy and the host is a loopback IP literal (RFC 8252 section 7.3). It serves in its own thread; only the redirect path
 counts (stray requests such as /favicon.ico get 404), the ``state`` is checked before anything else
 (a wrong one gets 400 and is remembered, and the receiver keeps waiting for the right one),
 ``?error=`` becomes the matching OAuth error, and the browser gets a small, escaped HTML page. One
@@ -227,6 +230,8 @@ class LoopbackReceiver(RedirectReceiver):
         self._closed = False
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._twin: _Server | None = None  # [::1] on the same port, for a ``localhost`` redirect URI
+        self._twin_thread: threading.Thread | None = None
         self.port: int | None = None
 
     def __repr__(self) -> str:
@@ -253,6 +258,8 @@ class LoopbackReceiver(RedirectReceiver):
                 ) from exc
             log.info("redirect port %s is busy; using a free port (RFC 8252 section 7.3)", self._wanted_port)
             server = _Server((self._bind_host, 0), self._family, self)
+        if not self._ip_literal:
+            server = self._bind_twin(server)
         self._server = server
         self.port = server.server_address[1]
         if self.port != self._parts.port:  # a free port was used: say which in the redirect URI
@@ -265,12 +272,50 @@ class LoopbackReceiver(RedirectReceiver):
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="flyteauth-loopback", daemon=True
         )
         self._thread.start()
+        if self._twin is not None:
+            self._twin_thread = threading.Thread(
+                target=self._twin.serve_forever, kwargs={"poll_interval": 0.1}, name="flyteauth-loopback6", daemon=True
+            )
+            self._twin_thread.start()
         return self
+
+    def _bind_twin(self, server: _Server) -> _Server:
+        """For ``localhost``: also bind [::1] on ``server``'s port (retrying other free ports when the
+        URI has none); refuse when [::1] on the registered port is taken. No IPv6 loopback: IPv4 only."""
+        for _ in range(8):
+            port = server.server_address[1]
+            try:
+                self._twin = _Server(("::1", port), socket.AF_INET6, self)
+                return server
+            except OSError as exc:
+                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT):
+                    log.debug("no IPv6 loopback on this machine; the redirect is received on 127.0.0.1 only")
+                    return server
+                if exc.errno != errno.EADDRINUSE or self._wanted_port:
+                    server.server_close()
+                    raise ConfigurationError(
+                        f"Port {port} on [::1] (from the redirect URI {self.registered_uri}) is in use, possibly by "
+                        "another user waiting to receive your sign-in; close it, or register a redirect URI on "
+                        "http://127.0.0.1/... instead."
+                    ) from exc
+            server.server_close()  # any free port: try another pair
+            server = _Server((self._bind_host, 0), self._family, self)
+        server.server_close()
+        raise ConfigurationError("Could not find a port free on both 127.0.0.1 and [::1] for the sign-in redirect.")
 
     def close(self) -> None:
         """Stop serving and release the port; idempotent, safe from any thread."""
         with self._lock:
             self._closed = True
+        twin, self._twin = self._twin, None
+        if twin is not None:
+            try:
+                if self._twin_thread is not None and self._twin_thread.is_alive():
+                    twin.shutdown()
+            finally:
+                twin.server_close()
+                if self._twin_thread is not None:
+                    self._twin_thread.join(timeout=2)
         server, self._server = self._server, None
         if server is None:
             return

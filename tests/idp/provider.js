@@ -10,6 +10,8 @@
 //   IDP_RT_ROTATION (always|never|default)  IDP_AT_FORMAT (opaque|jwt)  IDP_RESOURCE (urn:jupyter:api)
 //   IDP_RESOURCE_SCOPES ("api:read api:write")  IDP_USERS ("alice:wonderland,bob:builder")
 //   IDP_CLIENTS_FILE (JSON array of client metadata, replaces the built-in clients)
+//   IDP_EXTRA_CLIENTS_FILE (JSON array of client metadata, added to the clients above; e.g. the
+//   test JupyterHub's confidential client and the kernels' client behind it, tests/hub)
 //   IDP_READY_FILE  IDP_DEV_INTERACTIONS=1 (oidc-provider's own dev pages instead of ours)
 //
 // Additions to oidc-provider: `interval` in the device authorization response and a synthesised
@@ -141,6 +143,7 @@ const CLIENTS = env.IDP_CLIENTS_FILE
       redirect_uris: [],
     },
   ];
+if (env.IDP_EXTRA_CLIENTS_FILE) CLIENTS.push(...JSON.parse(fs.readFileSync(env.IDP_EXTRA_CLIENTS_FILE, 'utf8')));
 
 // ----------------------------------------------------------------------------------------- keys
 
@@ -411,6 +414,51 @@ function rigDeviceCodes(res) {
   res.end(JSON.stringify({ issued: ISSUED_USER_CODES }));
 }
 
+// Test-rig only: what happened at the token endpoint, counted (GET /rig/grants), so a test can say
+// "exactly one refresh per expiry" and "the grant was never revoked" from the provider's side.
+const GRANT_STATS = { success: {}, error: {}, revoked: 0 };
+function countGrants(provider) {
+  provider.on('grant.success', (ctx) => {
+    const type = String(ctx.oidc?.params?.grant_type || 'unknown');
+    GRANT_STATS.success[type] = (GRANT_STATS.success[type] || 0) + 1;
+  });
+  provider.on('grant.error', (ctx, err) => {
+    const code = String(err?.error || 'unknown');
+    GRANT_STATS.error[code] = (GRANT_STATS.error[code] || 0) + 1;
+  });
+  provider.on('grant.revoked', () => { GRANT_STATS.revoked += 1; });
+}
+function rigGrants(res) {
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(JSON.stringify(GRANT_STATS));
+}
+
+// Test-rig only: with IDP_SECRETS_FILE set, every secret this provider hands out (tokens, device
+// codes, authorization codes) is appended to that file, one `kind<TAB>value` a line, so the suite can check at its
+// end that none of them reached a log record (tests/rig/secret_log.py). Never set outside tests.
+const SECRETS_FILE = env.IDP_SECRETS_FILE || '';
+function recordSecret(kind, value) {
+  if (SECRETS_FILE && typeof value === 'string' && value.length >= 8) {
+    try { fs.appendFileSync(SECRETS_FILE, `${kind}\t${value}\n`, { mode: 0o600 }); } catch (err) { /* best effort */ }
+  }
+}
+function recordSecrets(provider) {
+  if (!SECRETS_FILE) return;
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body;
+    if (ctx.method === 'POST' && body && typeof body === 'object' && !Buffer.isBuffer(body)) {
+      for (const key of ['access_token', 'refresh_token', 'id_token', 'device_code']) recordSecret(key, body[key]);
+    }
+    const location = ctx.response.get('location');
+    if (location && location.includes('code=')) {
+      try { recordSecret('code', new URL(location).searchParams.get('code')); } catch (err) { /* not a URL */ }
+    }
+  });
+}
+
 // --------------------------------------------------------------------- interaction routes
 
 function readForm(req) {
@@ -502,6 +550,7 @@ let callback;
 const server = http.createServer((req, res) => {
   if (!provider) return send(res, 503, errorPage({ error: 'temporarily_unavailable', error_description: 'starting' }));
   if (req.method === 'GET' && req.url === '/rig/device-codes') return rigDeviceCodes(res);
+  if (req.method === 'GET' && req.url === '/rig/grants') return rigGrants(res);
   if (!DEV_INTERACTIONS && req.url.startsWith('/interaction/')) {
     return interactions(provider, req, res).catch((err) => {
       console.error('interaction error:', err?.message || err);
@@ -518,6 +567,8 @@ server.listen(PORT, HOST, () => {
   provider.proxy = false;
   registerSlowDown(provider);
   addInterval(provider);
+  countGrants(provider);
+  recordSecrets(provider);
   provider.on('server_error', (ctx, err) => console.error('server_error:', err?.message || err));
   callback = provider.callback();
   if (env.IDP_READY_FILE) fs.writeFileSync(env.IDP_READY_FILE, `${issuer}\n`);

@@ -61,7 +61,7 @@ def test_load_registers_and_unload_removes(shell):
 def test_help_shows_the_pinned_syntax(shell):
     doc = shell.magics_manager.magics["line"]["flyte_login"].__doc__
     flat = " ".join(doc.split())
-    assert ("%flyte_login [--endpoint URL] [--flow auto|device|pkce|client-credentials|command] [--client-id ID] "
+    assert ("%flyte_login [--endpoint URL] [--flow auto|device|pkce|client-credentials|command|hub] [--client-id ID] "
             "[--client-secret-env VAR] [--scopes S [S ...]] [--audience A] [--command ...] [--name VAR] [--wait] "
             "[--timeout SECONDS] [--no-cache] [--insecure] [--insecure-skip-verify] [--ca-cert PATH] "
             "[--proxy URL]") in flat

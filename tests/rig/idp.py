@@ -50,8 +50,13 @@ _SETTINGS = {
     "resource_scopes": ("IDP_RESOURCE_SCOPES", lambda v: v if isinstance(v, str) else " ".join(v)),
     "users": ("IDP_USERS", lambda v: v if isinstance(v, str) else ",".join(f"{u}:{p}" for u, p in v.items())),
     "clients_file": ("IDP_CLIENTS_FILE", str),
+    "extra_clients_file": ("IDP_EXTRA_CLIENTS_FILE", str),
     "dev_interactions": ("IDP_DEV_INTERACTIONS", lambda v: "1" if v else "0"),
 }
+
+#: When set (tests/conftest.py does, for the session), every provider appends the secrets it issues
+#: to its own file in this directory (see provider.js IDP_SECRETS_FILE and tests/rig/secret_log.py).
+SECRETS_DIR_ENV = "FLYTEAUTH_RIG_SECRETS_DIR"
 
 _running: "weakref.WeakSet[IdP]" = weakref.WeakSet()
 _npm_lock = threading.Lock()
@@ -105,6 +110,9 @@ class IdP:
             var, conv = _SETTINGS[name]
             env[var] = str(conv(value))
         env.pop("NODE_OPTIONS", None)
+        secrets_dir = os.environ.get(SECRETS_DIR_ENV)
+        if secrets_dir:
+            env["IDP_SECRETS_FILE"] = os.path.join(secrets_dir, f"idp-{os.getpid()}-{id(self):x}.secrets")
         return env
 
     def start(self, timeout: float = 20.0) -> "IdP":
@@ -223,6 +231,23 @@ class IdP:
     @property
     def userinfo_endpoint(self) -> str:
         return self.url("/me")
+
+    def grants(self) -> dict[str, Any]:
+        """The provider's token-endpoint counters (GET /rig/grants): ``success`` and ``error`` by
+        grant type / error code, ``revoked`` (grants revoked, e.g. on a replayed refresh token)."""
+        s = requests.Session()
+        s.trust_env = False
+        r = s.get(self.url("/rig/grants"), timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def introspect(self, token: str, client_id: str = NATIVE_CLIENT) -> dict[str, Any]:
+        """RFC 7662 introspection of ``token`` as the public client that holds it."""
+        s = requests.Session()
+        s.trust_env = False
+        r = s.post(self.introspection_endpoint, data={"token": token, "client_id": client_id}, timeout=10)
+        r.raise_for_status()
+        return r.json()
 
     users = USERS
     confidential_secret = CONFIDENTIAL_SECRET

@@ -129,6 +129,8 @@ def test_layout_is_flytekits_plus_expiry_and_flyte2(backend, fallback):
         (SVC, "refresh_token"),
         (SVC, "id_token"),
         (SVC, "expires_at"),
+        (SVC, "expires_in"),  # the lifetime: a reader's refresh margin (issue 10, two-kernel race)
+        (SVC, "flyteauth_pair"),  # which pair was last written to both layouts (pinned 18)
         (SVC, "tokens"),
     }
     assert backend.entries[(SVC, "access_token")] == AT
@@ -138,7 +140,7 @@ def test_layout_is_flytekits_plus_expiry_and_flyte2(backend, fallback):
     assert json.loads(backend.entries[(SVC, "tokens")]) == {"access_token": AT, "refresh_token": RT}
 
     loaded = store.load(SVC)
-    assert loaded == Credentials(AT, RT, SVC, id_token=IDT)
+    assert loaded == Credentials(AT, RT, SVC, expires_in=saved.expires_in, id_token=IDT)
     assert loaded.expires_at == pytest.approx(saved.expires_at, abs=1)
     assert store.fallback_reason is None
 
@@ -234,16 +236,60 @@ def test_flyte2_refresh_token_only(backend, fallback):
     assert got.access_token is None and got.refresh_token == RT
 
 
-def test_ours_first_then_flyte2_when_ours_expired(backend, fallback):
+def test_a_flyte2_entry_written_after_our_save_is_the_newer_pair(backend, fallback):
+    """Pinned 18: flyte refreshed (rotating the refresh token) and rewrote only its entry."""
     store = KeyringStore(keyring=backend, fallback=fallback)
-    store.save(SVC, Credentials("ours", "rt-ours", SVC, expires_at=time.time() + 600))
-    backend.entries[(SVC, "tokens")] = json.dumps({"access_token": "flyte2", "refresh_token": "rt-2"})
-    assert store.load(SVC).access_token == "ours"
-
-    store.save(SVC, Credentials("ours", "rt-ours", SVC, expires_at=time.time() - 1))
+    store.save(SVC, Credentials("ours", "rt-ours", SVC, id_token=IDT, expires_at=time.time() + 600))
     backend.entries[(SVC, "tokens")] = json.dumps({"access_token": "flyte2", "refresh_token": "rt-2"})
     got = store.load(SVC)
-    assert (got.access_token, got.refresh_token) == ("flyte2", "rt-2")
+    assert (got.access_token, got.refresh_token, got.id_token) == ("flyte2", "rt-2", IDT)
+    assert got.expires_at is None  # flyte stores no expiry: used until the server rejects it (pinned 4)
+    # written to both layouts, so flytekit never sends the superseded rt-ours
+    assert backend.entries[(SVC, "access_token")] == "flyte2"
+    assert backend.entries[(SVC, "refresh_token")] == "rt-2"
+    assert (SVC, "expires_at") not in backend.entries
+    assert store.load(SVC) == got
+
+
+def test_flytekit_entries_written_after_our_save_are_the_newer_pair(backend, fallback):
+    """Pinned 18: flytekit refreshed and rewrote only its raw entries (and no expiry)."""
+    store = KeyringStore(keyring=backend, fallback=fallback)
+    store.save(SVC, Credentials("ours", "rt-ours", SVC, expires_at=time.time() - 1))
+    backend.entries[(SVC, "access_token")] = "flytekit"
+    backend.entries[(SVC, "refresh_token")] = "rt-kit"
+    got = store.load(SVC)
+    assert (got.access_token, got.refresh_token) == ("flytekit", "rt-kit")
+    assert got.expires_at is None  # our expiry entry described the older token
+    assert json.loads(backend.entries[(SVC, "tokens")]) == {"access_token": "flytekit", "refresh_token": "rt-kit"}
+
+
+def test_flyte2_entry_without_refresh_token_keeps_ours(backend, fallback):
+    """flyte's ExternalCommand mode stores the command's token with refresh_token null."""
+    store = KeyringStore(keyring=backend, fallback=fallback)
+    store.save(SVC, Credentials(AT, RT, SVC, expires_at=time.time() + 600))
+    backend.entries[(SVC, "tokens")] = json.dumps({"access_token": AT, "refresh_token": None})
+    got = store.load(SVC)
+    assert (got.access_token, got.refresh_token) == (AT, RT) and got.expires_at is not None
+
+
+def test_without_our_fingerprint_the_later_jwt_wins_else_flytekit(backend, fallback):
+    import base64
+
+    def jwt(iat):
+        part = base64.urlsafe_b64encode(json.dumps({"iat": iat, "exp": iat + 300}).encode()).rstrip(b"=").decode()
+        return f"eyJhbGciOiJub25lIn0.{part}.sig"
+
+    store = KeyringStore(keyring=backend, fallback=fallback)
+    backend.entries[(SVC, "access_token")] = jwt(1000)
+    backend.entries[(SVC, "refresh_token")] = "rt-kit"
+    backend.entries[(SVC, "tokens")] = json.dumps({"access_token": jwt(2000), "refresh_token": "rt-2"})
+    assert store.load(SVC).refresh_token == "rt-2"
+    backend.entries.clear()
+    backend.entries[(SVC, "access_token")] = "opaque-kit"
+    backend.entries[(SVC, "refresh_token")] = "rt-kit"
+    backend.entries[(SVC, "tokens")] = json.dumps({"access_token": "opaque-2", "refresh_token": "rt-2"})
+    assert store.load(SVC).refresh_token == "rt-kit"
+    assert json.loads(backend.entries[(SVC, "tokens")])["refresh_token"] == "rt-kit"
 
 
 @pytest.mark.parametrize("junk", ["not json", json.dumps(["a"]), json.dumps({"access_token": 5})])
@@ -462,3 +508,15 @@ def test_different_services_do_not_block_each_other():
     with process_lock("a.example.com", timeout=1):
         with process_lock("b.example.com", timeout=1):
             pass
+
+
+def test_the_flyte2_plaintext_file_keyring_is_not_used(tmp_path, monkeypatch, fallback):
+    """flyte's ``flyte_keyring_file`` backend (base64 in ~/.flyte/keyring.cfg): memory, and a reason."""
+    flyte_file = pytest.importorskip("flyte._keyring.file")
+    monkeypatch.setattr(flyte_file, "_FLYTE_KEYRING_PATH", tmp_path / ".flyte" / "keyring.cfg")
+    backend = flyte_file.SimplePlainTextKeyring()
+    store = KeyringStore(keyring=backend, fallback=fallback)
+    store.save(SVC, creds())
+    assert not (tmp_path / ".flyte").exists()
+    assert store.load(SVC).access_token == AT  # kept in memory
+    assert "plaintext file" in store.fallback_reason and "FLYTEAUTH_TOKEN_CACHE=file" in store.fallback_reason

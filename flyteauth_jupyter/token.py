@@ -1,0 +1,150 @@
+"""The token command (DESIGN.md pinned 15): ``flyteauth-token`` and ``python -m flyteauth_jupyter.token``.
+
+``flyteauth-token [--endpoint URL] [--insecure] [--login] [--format token|header|json]`` prints the
+access token for the endpoint, and nothing else, to stdout. It reads the same token cache as the
+notebook (:func:`flyteauth_jupyter.stores.make_store`: the keyring in both SDK layouts, or the
+``FLYTEAUTH_TOKEN_CACHE=file`` cache) and refreshes silently first when the token is near expiry,
+under the cache's cross-process lock. Without ``--endpoint`` it reads flytekit's and the Flyte 2 SDK's
+configuration as ``%flyte_login`` does (:func:`flyteauth_jupyter.sdk_config.read_sdk_settings`).
+
+With no usable session it writes one sentence to stderr, nothing to stdout, and exits 1. It never
+prompts unless ``--login`` is given: then it runs a device-code sign-in in the terminal, its text on
+stderr. Made to be flytekit's ``command`` auth mode, the Flyte 2 SDK's ``ExternalCommand`` and
+``curl -H "Authorization: Bearer $(flyteauth-token)"``. Nothing here logs or prints a token except
+the one line on stdout that is the command's purpose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from .errors import FlyteAuthError
+
+EXIT_OK = 0
+EXIT_NO_SESSION = 1
+FORMATS = ("token", "header", "json")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flyteauth-token",
+        description="Print the access token of the notebook's Flyte sign-in (refreshed when near expiry).",
+    )
+    parser.add_argument("--endpoint", metavar="URL", help="The Flyte endpoint (default: flytekit's or flyte's config).")
+    parser.add_argument("--insecure", action="store_true", help="Plain HTTP to the endpoint (as flytekit's insecure).")
+    parser.add_argument("--login", action="store_true",
+                        help="Sign in with a device code in this terminal when there is no usable session.")
+    parser.add_argument("--format", choices=FORMATS, default="token",
+                        help="token (default): the token; header: 'key: Bearer <token>'; json: an object.")
+    return parser
+
+
+def _fail(stderr: IO[str], sentence: str) -> int:
+    stderr.write(sentence.rstrip() + "\n")
+    stderr.flush()
+    return EXIT_NO_SESSION
+
+
+def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy imports keep --help fast)
+    from .authenticators import DeviceCodeAuthenticator
+    from .config import RemoteClientConfigStore
+    from .endpoint import parse_endpoint
+    from .errors import ConfigurationError
+    from .sdk_config import read_sdk_settings
+    from .stores import make_store
+
+    settings = read_sdk_settings()
+    raw = args.endpoint or settings.endpoint
+    if not raw:
+        raise ConfigurationError(
+            "No Flyte endpoint: pass --endpoint URL, or set FLYTE_PLATFORM_URL (flytekit) or "
+            "FLYTE_ADMIN_ENDPOINT / admin.endpoint in ~/.flyte/config.yaml."
+        )
+    insecure = bool(args.insecure) or (not args.endpoint and settings.insecure)
+    endpoint = parse_endpoint(raw, insecure=insecure)
+    same = bool(settings.endpoint) and parse_endpoint(settings.endpoint, insecure=settings.insecure).service == endpoint.service
+    verify: bool | str | None = None
+    if same and settings.insecure_skip_verify:
+        verify = False
+    elif same and settings.ca_cert_file_path:
+        verify = str(Path(settings.ca_cert_file_path).expanduser())
+    proxy = settings.http_proxy_url if same else None
+    cfg_store = RemoteClientConfigStore(endpoint.url, insecure=insecure, verify=verify, http_proxy_url=proxy)
+    # The bare token needs no header key: naming one spares the server's metadata documents a fetch
+    # (they are read only when a refresh or --login needs them).
+    header_key = "authorization" if args.format == "token" else None
+    return DeviceCodeAuthenticator(
+        endpoint.url, cfg_store, header_key=header_key, http_proxy_url=proxy, verify=verify, insecure=insecure,
+        client_id=(settings.client_id if same else None), scopes=(list(settings.scopes) if same and settings.scopes else None),
+        store=make_store(),  # no observer: a silent refresh prints nothing (see --login)
+    )
+
+
+def _usable(creds) -> bool:  # noqa: ANN001
+    if creds is None or not creds.access_token:
+        return False
+    left = creds.lifetime_left()
+    return left is None or left > 0
+
+
+def _render(fmt: str, auth, creds) -> str:  # noqa: ANN001
+    if fmt == "token":
+        return creds.access_token
+    if fmt == "header":
+        return f"{auth.header_key}: Bearer {creds.access_token}"
+    return json.dumps({
+        "access_token": creds.access_token,
+        "token_type": "Bearer",
+        "expires_at": creds.expires_at,
+        "header_key": auth.header_key,
+        "endpoint": auth.service,
+    })
+
+
+def main(argv: Sequence[str] | None = None, *, stdout: IO[str] | None = None, stderr: IO[str] | None = None) -> int:
+    """Run the command; returns the exit status (0: token printed, 1: no usable session or an error)."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    args = _parser().parse_args(argv)
+    # The library's warnings (e.g. a refresh that failed) must not add lines to the one-sentence contract.
+    library_log = logging.getLogger("flyteauth_jupyter")
+    library_log.addHandler(logging.NullHandler())
+    library_log.propagate = False
+    try:
+        auth = _build(args)
+        creds = auth.get_credentials()  # silent refresh near expiry, under the cross-process lock
+        if not _usable(creds) and creds is not None and creds.refresh_token:
+            try:
+                creds = auth.refresh_credentials(interactive=False)
+            except FlyteAuthError:
+                creds = auth.get_credentials()
+        if not _usable(creds):
+            if not args.login:
+                return _fail(err, (
+                    f"No usable sign-in for {auth.service} (none saved, or it expired and could not be renewed); "
+                    "run %flyte_login in a notebook or flyteauth-token --login."
+                ))
+            from .flows.events import TextObserver
+
+            auth.observer = TextObserver(err)  # the device code and the outcome, on stderr
+            creds = auth.refresh_credentials(interactive=True)
+            if not _usable(creds):
+                return _fail(err, f"The sign-in to {auth.service} ended without a token.")
+        line = _render(args.format, auth, creds)
+    except FlyteAuthError as exc:
+        return _fail(err, str(exc) or type(exc).__name__)
+    except KeyboardInterrupt:
+        return _fail(err, "Interrupted.")
+    out.write(line + "\n")
+    out.flush()
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # python -m flyteauth_jupyter.token
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The reliability report mechanism: rows recorded by tests, rendered between the README's markers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rig import reliability
+
+
+@pytest.fixture
+def results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "results"
+    monkeypatch.setenv("FLYTEAUTH_RELIABILITY_DIR", str(folder))
+    return folder
+
+
+def test_rows_table_keeps_the_last_row_per_key(results: Path) -> None:
+    reliability.record("races", {"case": "two kernels", "refreshes": 3}, title="Races", note="Measured.")
+    reliability.record("races", {"case": "two kernels", "refreshes": 1})
+    reliability.record("races", {"case": "file cache", "refreshes": 1})
+    text = reliability.render(reliability.load())
+    assert "#### Races" in text and "Measured." in text
+    assert "| two kernels | 1 |" in text and "| file cache | 1 |" in text and "| 3 |" not in text
+
+
+def test_matrix_layout_pivots_case_by_path(results: Path) -> None:
+    for case, path, outcome in [("refused", "device", "TransportError 0.1 s"), ("refused", "metadata", "x"),
+                                ("hang", "device", "TransportTimeoutError 1 s")]:
+        reliability.record("faults", {"case": case, "path": path, "outcome": outcome}, matrix=("case", "path", "outcome"))
+    text = reliability.render(reliability.load())
+    assert "| case | device | metadata |" in text
+    assert "| hang | TransportTimeoutError 1 s | — |" in text
+
+
+def test_readme_section_is_replaced_between_the_markers(results: Path, tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# T\n\nbefore\n{reliability.BEGIN}\nold\n{reliability.END}\nafter\n")
+    reliability.record("t", {"a": 1, "b": 2.345})
+    assert reliability.main(["--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and "| 1 | 2.35 |" in text and text.endswith("after\n") and "before" in text
+
+
+def test_bad_table_names_are_refused(results: Path) -> None:
+    with pytest.raises(ValueError):
+        reliability.record("../x", {"a": 1})

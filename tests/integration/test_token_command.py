@@ -1,0 +1,179 @@
+"""``flyteauth-token`` (DESIGN.md pinned 15) as a real subprocess against tests/idp and the FlyteAdmin stand-in.
+
+The command and this test share one cache: the rig's file keyring (``rig.file_keyring``), selected in
+the child by ``PYTHON_KEYRING_BACKEND``, and one lock directory (``XDG_CACHE_HOME``). HOME and the
+working directory are empty temporary folders, so no developer configuration or keyring is read.
+Outcomes: the token (console script and ``python -m``), the header format, no session, expired ->
+refreshed silently, ``--login`` (device code on stderr), and flytekit's own ``ExternalCommand`` mode
+using the command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from rig.file_keyring import FileKeyring
+
+from flyteauth_jupyter import DeviceCodeAuthenticator, RemoteClientConfigStore
+from flyteauth_jupyter.flows.events import DeviceCodeIssued
+from flyteauth_jupyter.stores import EXPIRES_AT, FLYTE2_TOKENS, KeyringStore
+
+pytestmark = pytest.mark.idp
+
+TESTS = Path(__file__).resolve().parents[1]
+SCRIPT = Path(sys.executable).with_name("flyteauth-token")
+RUN_TIMEOUT = 60
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A file keyring shared with the child, an empty HOME and cwd, and the child's environment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    path = tmp_path / "keyring.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE", "UCTL", "_FLYTE"))}
+    env.update({
+        "HOME": str(home), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "PYTHONPATH": os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "PYTHON_KEYRING_BACKEND": "rig.file_keyring.FileKeyring", "FLYTEAUTH_RIG_KEYRING": str(path),
+        "NO_PROXY": "127.0.0.1", "FLYTEAUTH_TOKEN_CACHE": "keyring",
+    })
+    monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])  # the same lock directory in this process
+    monkeypatch.chdir(home)
+    return {"env": env, "keyring": FileKeyring(path), "cwd": home}
+
+
+def run(cache: dict[str, Any], *args: str, module: bool = False, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "flyteauth_jupyter.token", *args] if module else [str(SCRIPT), *args]
+    return subprocess.run(argv, env=cache["env"], cwd=cache["cwd"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=RUN_TIMEOUT, **kwargs)
+
+
+def device_login(admin: Any, device_user: Any, store: KeyringStore):
+    """A real device sign-in by our authenticator, saved in ``store`` (both SDK layouts)."""
+    issued = threading.Event()
+    events: list[Any] = []
+
+    def observer(event: Any) -> None:
+        events.append(event)
+        if isinstance(event, DeviceCodeIssued):
+            issued.set()
+
+    auth = DeviceCodeAuthenticator(admin.endpoint, RemoteClientConfigStore(admin.endpoint), observer=observer,
+                                   timeout=60, store=store)
+    future = auth.refresh_in_background()
+    assert issued.wait(30)
+    code = next(e for e in events if isinstance(e, DeviceCodeIssued))
+    assert device_user.complete(code.verification_uri, code.user_code)["status"] == "approved"
+    return future.result(timeout=30)
+
+
+def api(admin: Any, headers: dict[str, str]) -> int:
+    with requests.Session() as s:
+        s.trust_env = False
+        return s.get(admin.url("/api/v1/projects"), headers=headers, timeout=10).status_code
+
+
+def test_token_and_header_formats_after_a_login(flyteadmin, device_user, cache):
+    creds = device_login(flyteadmin, device_user, KeyringStore(keyring=cache["keyring"]))
+    flyteadmin.reset_requests()
+    script = run(cache, "--endpoint", flyteadmin.endpoint)
+    assert (script.returncode, script.stdout, script.stderr) == (0, creds.access_token + "\n", "")
+    assert sum(flyteadmin.requests.values()) == 0  # a fresh token costs no request at all
+    # curl -H "Authorization: Bearer $(flyteauth-token)"
+    assert api(flyteadmin, {"Authorization": f"Bearer {script.stdout.strip()}"}) == 200
+
+    module = run(cache, "--endpoint", flyteadmin.service, "--insecure", "--format", "header", module=True)
+    assert module.returncode == 0 and module.stderr == ""
+    assert module.stdout == f"flyte-authorization: Bearer {creds.access_token}\n"  # the server's header key
+    key, _, value = module.stdout.strip().partition(": ")
+    assert api(flyteadmin, {key: value}) == 200
+
+    as_json = json.loads(run(cache, "--endpoint", flyteadmin.endpoint, "--format", "json").stdout)
+    assert as_json["access_token"] == creds.access_token and as_json["endpoint"] == flyteadmin.service
+
+    # without --endpoint: flytekit's configuration, as %flyte_login reads it
+    cache["env"]["FLYTE_PLATFORM_URL"] = flyteadmin.service
+    cache["env"]["FLYTE_PLATFORM_INSECURE"] = "true"
+    assert run(cache).stdout == creds.access_token + "\n"
+    del cache["env"]["FLYTE_PLATFORM_URL"], cache["env"]["FLYTE_PLATFORM_INSECURE"]
+    # ... or the Flyte 2 SDK's (admin.endpoint in ./.flyte/config.yaml)
+    (cache["cwd"] / ".flyte").mkdir()
+    (cache["cwd"] / ".flyte" / "config.yaml").write_text(
+        f"admin:\n  endpoint: dns:///{flyteadmin.service}\n  insecure: true\n", encoding="utf-8")
+    assert run(cache).stdout == creds.access_token + "\n"
+
+
+def test_no_session_is_one_sentence_on_stderr_and_exit_1(flyteadmin, cache):
+    flyteadmin.reset_requests()
+    result = run(cache, "--endpoint", flyteadmin.endpoint)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and flyteadmin.service in result.stderr
+    assert "flyteauth-token --login" in result.stderr and len(result.stderr) <= 500
+    # no configuration at all: the same contract
+    bare = run(cache)
+    assert bare.returncode == 1 and bare.stdout == "" and bare.stderr.count("\n") == 1
+
+
+def test_expired_token_is_refreshed_silently_and_saved_for_everyone(flyteadmin, device_user, cache):
+    backend = cache["keyring"]
+    creds = device_login(flyteadmin, device_user, KeyringStore(keyring=backend))
+    backend.set_password(flyteadmin.service, EXPIRES_AT, str(int(time.time()) - 5))  # the cache says: expired
+    result = run(cache, "--endpoint", flyteadmin.endpoint)
+    assert result.returncode == 0 and result.stderr == ""
+    fresh = result.stdout.strip()
+    assert fresh and fresh != creds.access_token
+    assert api(flyteadmin, {"Authorization": f"Bearer {fresh}"}) == 200
+    # the rotated pair is in both SDK layouts, so the notebook, flytekit and flyte all use it
+    saved = KeyringStore(keyring=backend).load(flyteadmin.service)
+    assert saved.access_token == fresh and saved.refresh_token and saved.refresh_token != creds.refresh_token
+    assert json.loads(backend.get_password(flyteadmin.service, FLYTE2_TOKENS)) == {
+        "access_token": fresh, "refresh_token": saved.refresh_token}
+    # and the next run prints the same token without another refresh
+    assert run(cache, "--endpoint", flyteadmin.endpoint).stdout.strip() == fresh
+
+
+def test_login_runs_a_device_sign_in_on_stderr(flyteadmin, device_user, cache):
+    argv = [str(SCRIPT), "--endpoint", flyteadmin.endpoint, "--login"]
+    with subprocess.Popen(argv, env=cache["env"], cwd=cache["cwd"], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        try:
+            line = child.stderr.readline()  # the prompt, before any token exists
+            match = re.search(r"open (\S+) in a browser and enter the code (\S+) ", line)
+            assert match, line
+            uri, code = match.groups()
+            assert device_user.complete(uri.split("?")[0], code, verification_uri_complete=uri)["status"] == "approved"
+            out, err = child.communicate(timeout=RUN_TIMEOUT)
+        finally:
+            if child.poll() is None:
+                child.kill()
+    assert child.returncode == 0
+    saved = KeyringStore(keyring=cache["keyring"]).load(flyteadmin.service)
+    assert out == saved.access_token + "\n"
+    assert "Signed in as alice" in err and saved.access_token not in err + line
+
+
+def test_flytekit_command_mode_uses_it(flyteadmin, device_user, cache, monkeypatch):
+    from flytekit.clients.auth_helper import get_authenticator
+    from flytekit.configuration import PlatformConfig
+
+    creds = device_login(flyteadmin, device_user, KeyringStore(keyring=cache["keyring"]))
+    for key, value in cache["env"].items():
+        monkeypatch.setenv(key, value)
+    cfg = PlatformConfig(endpoint=flyteadmin.service, insecure=True, auth_mode="ExternalCommand",
+                         command=[str(SCRIPT), "--endpoint", flyteadmin.endpoint])
+    authenticator = get_authenticator(cfg, None)
+    authenticator.refresh_credentials()  # flytekit runs the command
+    assert authenticator._creds.access_token == creds.access_token
+    key, value = authenticator.fetch_grpc_call_auth_metadata()
+    assert api(flyteadmin, {key: value}) == 200

@@ -1,0 +1,111 @@
+"""The hot path (get_credentials / fetch_grpc_call_auth_metadata with a valid token): served from a
+cache that never outlives the token's refresh instant or a change of credentials, without taking a
+lock or reading the store (issue 12). Behaviour only; the speed is measured in bench/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flyteauth_jupyter.authenticators import Authenticator
+from flyteauth_jupyter.credentials import Credentials
+from flyteauth_jupyter.stores import MemoryStore
+
+from flow_fakes import FakeClock
+
+SERVICE = "localhost:30080"
+
+
+class Refreshing(Authenticator):
+    """Refresh grant that hands out numbered tokens (no network)."""
+
+    def __init__(self, clock: FakeClock, store: Any = None, **kwargs: Any) -> None:
+        super().__init__(SERVICE, "authorization", insecure=True, clock=clock, store=store, **kwargs)
+        self.grants = 0
+
+    def _refresh_grant(self, creds: Credentials) -> Credentials:
+        self.grants += 1
+        return Credentials(f"at-{self.grants}", "rt", SERVICE, expires_at=self.clock.time() + 600)
+
+
+class NoLock:
+    """A lock that fails the test when taken."""
+
+    def __enter__(self) -> None:
+        raise AssertionError("the hot path took a lock")
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    acquire = release = __enter__
+
+
+class CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.loads = 0
+
+    def load(self, service: str) -> Credentials | None:
+        self.loads += 1
+        return super().load(service)
+
+
+def test_valid_token_is_served_without_lock_or_store() -> None:
+    clock = FakeClock()
+    store = CountingStore()
+    store.save(SERVICE, Credentials("at-0", "rt", SERVICE, expires_at=clock.now + 600))
+    auth = Refreshing(clock, store=store)
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    loads = store.loads
+    auth._state_lock = NoLock()  # type: ignore[assignment]
+    auth._flight_lock = NoLock()  # type: ignore[assignment]
+    for _ in range(100):
+        assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+        assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+    assert store.loads == loads
+    assert auth.grants == 0
+
+
+def test_cache_ends_at_the_refresh_instant() -> None:
+    clock = FakeClock()
+    auth = Refreshing(clock)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_at=clock.now + 600))
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    clock.advance(600 - 60 - 1)  # one second before the refresh margin (min(60 s, half the life))
+    assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+    clock.advance(2)
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-1")
+    assert auth.get_credentials().access_token == "at-1"  # type: ignore[union-attr]
+    assert auth.grants == 1
+
+
+def test_cache_follows_every_change_of_credentials_and_header() -> None:
+    clock = FakeClock()
+    auth = Refreshing(clock)
+    assert auth.fetch_grpc_call_auth_metadata() is None
+    auth._set_credentials(Credentials("at-a", "rt", SERVICE, expires_at=clock.now + 600))
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-a")
+    auth._set_credentials(Credentials("at-b", "rt", SERVICE, expires_at=clock.now + 600))
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-b")
+    auth._set_header_key("flyte-authorization")
+    assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", "Bearer at-b")
+    auth.logout()
+    assert auth.fetch_grpc_call_auth_metadata() is None
+    assert auth.get_credentials() is None
+
+
+def test_unknown_expiry_is_served_until_replaced() -> None:
+    clock = FakeClock()
+    auth = Refreshing(clock)
+    auth._set_credentials(Credentials("opaque", "rt", SERVICE))
+    clock.advance(10 * 365 * 86400)
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer opaque")
+    assert auth.grants == 0
+
+
+def test_a_clock_swapped_later_is_used() -> None:
+    auth = Refreshing(FakeClock())
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_at=FakeClock().now + 600))
+    assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+    late = FakeClock(start=FakeClock().now + 3600)
+    auth.clock = late
+    assert auth.get_credentials().access_token == "at-1"  # type: ignore[union-attr]
