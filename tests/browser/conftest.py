@@ -114,18 +114,6 @@ class Lab:
         """The notebook in a fresh (reset) workspace, so only this notebook is open."""
         return f"{self.url}/lab/tree/{quote(name)}?reset&token={self.token}"
 
-    def wait_kernel_connected(self, name: str, timeout: float) -> None:
-        """Until the notebook's kernel is idle with a front end connected (bounded poll of the API)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for session in self.api("GET", "/api/sessions").json():
-                kernel = session.get("kernel") or {}
-                if session.get("path") == name and kernel.get("execution_state") == "idle" and kernel.get("connections", 0) >= 1:
-                    return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the kernel of {name} was not idle and connected within {timeout} s")
-            time.sleep(0.2)
-
     def shutdown_kernels(self) -> None:
         for session in self.api("GET", "/api/sessions").json():
             self.api("DELETE", f"/api/sessions/{session['id']}")
