@@ -60,7 +60,7 @@ from typing import Any, Protocol, runtime_checkable
 from .control import SYSTEM_CLOCK, Clock
 from .credentials import DEFAULT_ENDPOINT, Credentials, jwt_claims
 from .endpoint import Endpoint, parse_endpoint
-from .errors import ConfigurationError, TokenStoreError
+from .errors import ConfigurationError, TokenStoreError, scrub
 
 try:  # POSIX only; elsewhere lock() is an in-process lock.
     import fcntl
@@ -359,23 +359,9 @@ class _ClassOrInstanceMethod:
         return self.func.__get__(obj, cls)
 
 
-_TOKEN_LIKE = re.compile(r"[^\s'\"(),;]{16,}")
-
-
-def _token_like(match: re.Match[str]) -> str:
-    word = match.group(0)
-    if any(c.isdigit() for c in word) and any(c.isalpha() for c in word):
-        return "<redacted>"
-    return word
-
-
 def _clean_text(text: str, secrets: tuple[str | None, ...]) -> str:
     """A backend's error message fit for a log: known secrets and anything token-like removed."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "<redacted>")
-    text = _TOKEN_LIKE.sub(_token_like, " ".join(text.split()))
-    return text[:160] + ("…" if len(text) > 160 else "")
+    return scrub(text, secrets, limit=160)
 
 
 class KeyringStore:

@@ -28,6 +28,7 @@ from traitlets import Bool, CaselessStrEnum, Float, List, Unicode, observe
 
 from ..environment import FLOWS
 from ..errors import ConfigurationError, FlyteAuthError
+from ..validate import scope_list, user_seconds
 
 if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
     from ..sdk_config import FlytekitSettings
@@ -121,7 +122,8 @@ class FlyteAuthMagics(Magics):
     @magic_arguments()
     @argument("--endpoint", metavar="URL", help="Flyte endpoint: https://host[:port] or host:port (default: flytekit's config).")
     @argument("--flow", metavar=FLOW_METAVAR, choices=FLOWS, default=None,
-              help="Sign-in flow; auto picks PKCE when your browser runs on the kernel's machine, device code otherwise.")
+              help="Sign-in flow; auto picks your JupyterHub login when the Hub shares it (hub), else PKCE when your "
+                   "browser runs on the kernel's machine or the redirect comes back through the relay, device code otherwise.")
     @argument("--client-id", metavar="ID", help="OAuth client id (default: the server's).")
     @argument("--client-secret-env", metavar="VAR", help="Environment variable holding the client secret (client credentials).")
     @argument("--scopes", metavar="S", nargs="+", help="Scopes to request (default: the server's).")
@@ -178,6 +180,7 @@ class FlyteAuthMagics(Magics):
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
         session.interactive_refresh = self.interactive_refresh
+        session.endpoint_url = spec.endpoint.url
         session.on_start = self._bind
         session.start(self.shell)
         return session
@@ -258,10 +261,8 @@ class FlyteAuthMagics(Magics):
             raise ConfigurationError("--command needs the program to run and its arguments.")
 
         flow = args.flow or self.default_flow
-        timeout = args.timeout if args.timeout is not None else self.timeout
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError("--timeout must be a positive number of seconds.")
-        scopes = tuple(args.scopes or ()) or tuple(self.scopes) or cfg.scopes
+        timeout = user_seconds(args.timeout if args.timeout is not None else self.timeout)  # inf, nan, <= 0: one sentence
+        scopes = scope_list(args.scopes) or scope_list(self.scopes) or scope_list(cfg.scopes)
         return LoginSpec(
             endpoint=endpoint,
             flow=flow,
