@@ -223,6 +223,8 @@ def test_alice_and_bob_sign_in_through_hub_user_redirect_at_once(hub: HubRig, us
         assert direct is not None and direct.status == 403
         bob.goto(f"{hub.url}{RELAY_PATH}?{urlencode({'state': alice_state, 'code': 'forged'})}")
         assert urlsplit(bob.url).path.startswith("/user/bob/")  # the Hub sends bob to his own server
+        # where no kernel waits for that state: said so, and nothing is written (issue 10)
+        expect(bob.locator("#relay-title")).to_have_text("No sign-in is waiting for this", timeout=30_000)
         # refused: no Hub login at all
         stranger = requests.Session()
         stranger.trust_env = False
