@@ -133,7 +133,7 @@ def try_hub(spec: LoginSpec, cfg_store: Any) -> tuple[bool, str]:
         probe.refresh_credentials(interactive=False)
     except FlyteAuthError as exc:
         return False, str(exc)
-    return True, f"signed in with your JupyterHub login ({probe.where}), no click needed"
+    return True, f"your JupyterHub login ({probe.where}) is reused, no click needed"
 
 
 def wants_hub(spec: LoginSpec) -> bool:

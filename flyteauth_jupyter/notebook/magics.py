@@ -122,7 +122,8 @@ class FlyteAuthMagics(Magics):
     @magic_arguments()
     @argument("--endpoint", metavar="URL", help="Flyte endpoint: https://host[:port] or host:port (default: flytekit's config).")
     @argument("--flow", metavar=FLOW_METAVAR, choices=FLOWS, default=None,
-              help="Sign-in flow; auto picks PKCE when your browser runs on the kernel's machine, device code otherwise.")
+              help="Sign-in flow; auto picks your JupyterHub login when the Hub shares it (hub), else PKCE when your "
+                   "browser runs on the kernel's machine or the redirect comes back through the relay, device code otherwise.")
     @argument("--client-id", metavar="ID", help="OAuth client id (default: the server's).")
     @argument("--client-secret-env", metavar="VAR", help="Environment variable holding the client secret (client credentials).")
     @argument("--scopes", metavar="S", nargs="+", help="Scopes to request (default: the server's).")
@@ -179,6 +180,7 @@ class FlyteAuthMagics(Magics):
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
         session.interactive_refresh = self.interactive_refresh
+        session.endpoint_url = spec.endpoint.url
         session.on_start = self._bind
         session.start(self.shell)
         return session

@@ -133,8 +133,9 @@ c.Spawner.environment = {name: _per_user(str(value)) for name, value in _user_en
 # -- test rig only: a service whose token drives the Hub's API (spawn, tokens) ------------------
 if env("FLYTEAUTH_HUB_RIG_TOKEN"):
     c.JupyterHub.services = [{"name": "flyteauth-rig", "api_token": env("FLYTEAUTH_HUB_RIG_TOKEN")}]
+    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 1}  # POST /users/x/server answers at once
     c.JupyterHub.load_roles.append({
         "name": "flyteauth-rig",
-        "scopes": ["admin:users", "admin:servers", "tokens", "access:servers", "read:users"],
+        "scopes": ["admin:users", "admin:servers", "admin:auth_state", "tokens", "access:servers", "read:users"],
         "services": ["flyteauth-rig"],
     })

@@ -13,7 +13,7 @@ with ``FLYTE_PLATFORM_URL`` = the stand-in. The rig drives the Hub through a ser
 with its ``extra_clients_file`` setting): the Hub's confidential client (``jupyterhub``, redirect
 ``<hub>/hub/oauth_callback``) and a public web client for the kernels' PKCE through the one
 ``<hub>/hub/user-redirect/flyteauth/callback`` (``flyteauth-hub``; no device grant, as such
-deployments often have).
+deployments often have), and a native client without the device grant (``flyteauth-no-device``).
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ CHP = CHP_DIR / "node_modules" / ".bin" / "configurable-http-proxy"
 HUB_CLIENT = "jupyterhub"
 HUB_SECRET = "hub-secret"
 KERNEL_CLIENT = "flyteauth-hub"
+NO_DEVICE_CLIENT = "flyteauth-no-device"
 RELAY_PATH = "/hub/user-redirect/flyteauth/callback"
 START_TIMEOUT = 90.0
 SPAWN_TIMEOUT = 120.0
@@ -90,6 +91,12 @@ def hub_clients(hub_url: str) -> list[dict[str, Any]]:
             "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
             "redirect_uris": [f"{hub_url}{RELAY_PATH}"],
         },
+        {  # a native client that may not use the device grant (auto's fallback to the browser)
+            "client_id": NO_DEVICE_CLIENT, "client_name": "Flyte (no device code)",
+            "application_type": "native", "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+            "redirect_uris": ["http://127.0.0.1/callback"],
+        },
     ]
 
 
@@ -122,15 +129,20 @@ class HubRig:
         # every user's server: its own HOME and dirs (rig/isolation.py) and file keyring, below
         # state/users/<name>; the Hub config expands "{username}" (HOME comes from its home template)
         users = self.run_dir / "state" / "users"
+        envs = {}
         for name in USERS:
-            user_env, _ = isolated_env(users / name, self.flyte_endpoint)
+            user_env = envs[name] = isolated_env(users / name, self.flyte_endpoint)[0]
             profile = Path(user_env["IPYTHONDIR"]) / "profile_default"
             profile.mkdir(parents=True, exist_ok=True)
             (profile / "ipython_config.py").write_text(self.user_config)
+            labconfig = Path(user_env["JUPYTER_CONFIG_DIR"]) / "labconfig"  # no "get news?" toast
+            labconfig.mkdir(parents=True, exist_ok=True)
+            (labconfig / "page_config.json").write_text(
+                json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
         alice = str(users / "alice")
-        template = {k: v.replace(alice, str(users / "{username}")) for k, v in user_env.items()
+        template = {k: v.replace(alice, str(users / "{username}")) for k, v in envs["alice"].items()
                     if alice in v and k != "HOME"}
-        template.update({k: user_env[k] for k in ("FLYTE_PLATFORM_URL", "PYTHON_KEYRING_BACKEND", "PYTHONPATH",
+        template.update({k: envs["alice"][k] for k in ("FLYTE_PLATFORM_URL", "PYTHON_KEYRING_BACKEND", "PYTHONPATH",
                                                    "NO_PROXY", "no_proxy", "JUPYTER_PLATFORM_DIRS")})
         template["FLYTEAUTH_RIG_KEYRING"] = str(users / "{username}" / "keyring.json")
         env.update({
@@ -223,13 +235,13 @@ class HubRig:
         r = self.api("POST", f"/users/{user}/server")
         if r.status_code not in (201, 202, 400):  # 400: already running
             raise HubError(f"spawn {user}: HTTP {r.status_code} {r.text[:300]}")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        began = time.monotonic()
+        while time.monotonic() < began + timeout:
             model = self.api("GET", f"/users/{user}").json()
             server = (model.get("servers") or {}).get("", {})
             if server.get("ready"):
                 return
-            if not model.get("pending") and not server and r.status_code != 202 and time.monotonic() > deadline - timeout + 10:
+            if not server and not model.get("pending") and time.monotonic() > began + 10:
                 raise HubError(f"{user}'s server is neither pending nor ready:\n{self.log_tail()}")
             time.sleep(0.2)
         raise HubError(f"{user}'s server was not ready within {timeout:.0f} s:\n{self.log_tail()}")

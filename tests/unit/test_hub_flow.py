@@ -1,0 +1,217 @@
+"""The JupyterHub sign-in's protocol rules (flyteauth_jupyter/flows/hub.py) and the --flow auto rules
+for a Hub (environment.py), without I/O. The real Hub is in tests/hub."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from flyteauth_jupyter.environment import (
+    BrowserLocation,
+    choose_flow,
+    device_grant_refused,
+    hub_fallback_reason,
+)
+from flyteauth_jupyter.errors import ProtocolError
+from flyteauth_jupyter.flows.hub import (
+    Expected,
+    HubSignInUnavailable,
+    auth_state_of,
+    credentials_from_auth_state,
+    hub_context,
+    missing_hub_reason,
+)
+
+NOW = 1_800_000_000.0
+ISSUER = "http://127.0.0.1:30091"
+AUD = "urn:jupyter:api"
+HUB_ENV = {"JUPYTERHUB_API_URL": "http://127.0.0.1:8081/hub/api", "JUPYTERHUB_API_TOKEN": "server-token",
+           "JUPYTERHUB_USER": "alice"}
+
+
+def jwt(**claims: object) -> str:
+    part = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()  # noqa: E731
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+def state(**overrides: object) -> dict:
+    base = {
+        "access_token": jwt(iss=ISSUER, aud=AUD, sub="alice", exp=NOW + 600),
+        "refresh_token": "the-hubs-refresh-token",
+        "id_token": jwt(iss=ISSUER, aud="jupyterhub", sub="alice", preferred_username="alice"),
+        "scope": ["openid", "api:read"],
+    }
+    base.update(overrides)
+    return base
+
+
+def creds(auth_state: dict, expected: Expected = Expected(ISSUER, AUD)):
+    return credentials_from_auth_state(auth_state, expected=expected, endpoint="flyte:443", where="hub:8081", now=NOW)
+
+
+def test_hub_context_from_the_single_user_servers_environment():
+    ctx = hub_context(HUB_ENV)
+    assert ctx is not None and ctx.user_url == "http://127.0.0.1:8081/hub/api/users/alice"
+    assert "server-token" not in repr(ctx)
+    assert hub_context({}) is None
+    assert "JUPYTERHUB_API_TOKEN" in missing_hub_reason({"JUPYTERHUB_API_URL": "x", "JUPYTERHUB_USER": "a"})
+    assert hub_context({**HUB_ENV, "JUPYTERHUB_USER": "a/b"}).user_url.endswith("/users/a%2Fb")
+
+
+def test_the_access_token_for_this_endpoint_without_the_hubs_refresh_token():
+    c = creds(state())
+    assert c.refresh_token is None and c.id_token is None
+    assert c.expires_at == NOW + 600 and c.for_endpoint == "flyte:443" and c.scopes == ("openid", "api:read")
+    assert "the-hubs-refresh-token" not in repr(c)
+
+
+def test_opaque_token_without_an_audience_uses_the_id_tokens_issuer_and_the_hubs_expiry():
+    c = creds(state(access_token="opaque-token", expires_at=NOW + 30), Expected(ISSUER, None))
+    assert c.access_token == "opaque-token" and c.expires_at == NOW + 30
+
+
+@pytest.mark.parametrize(("auth_state", "expected", "words"), [
+    (state(access_token=jwt(iss="http://evil:1", aud=AUD, exp=NOW + 60)), Expected(ISSUER, AUD), "trusts http://127.0.0.1:30091"),
+    (state(access_token=jwt(iss=ISSUER, aud="other", exp=NOW + 60)), Expected(ISSUER, AUD), "not 'urn:jupyter:api'"),
+    (state(access_token="an-opaque-value"), Expected(ISSUER, AUD), "opaque"),
+    (state(access_token=jwt(iss=ISSUER, aud=AUD, exp=NOW - 1)), Expected(ISSUER, AUD), "refresh_user"),
+    (state(access_token=""), Expected(ISSUER, AUD), "no usable access token"),
+    (state(access_token="an-opaque-value", id_token=None), Expected(ISSUER, None), "names no issuer"),
+    (state(), Expected(None, None), "names no issuer"),
+])
+def test_a_token_that_is_not_for_this_endpoint_is_refused_saying_why(auth_state, expected, words):
+    with pytest.raises(HubSignInUnavailable) as err:
+        creds(auth_state, expected)
+    message = str(err.value)
+    assert words in message and len(message) <= 500
+    assert "the-hubs-refresh-token" not in message
+    assert not auth_state["access_token"] or auth_state["access_token"] not in message
+
+
+@pytest.mark.parametrize("exp", [float("nan"), float("inf"), True, "soon", NOW + 100 * 365 * 86400])
+def test_nonsense_expiry_is_ignored(exp):
+    token = jwt(iss=ISSUER, aud=AUD)
+    assert creds(state(access_token=token, expires_at=exp)).expires_at is None
+
+
+def test_auth_state_missing_null_or_garbage():
+    with pytest.raises(HubSignInUnavailable, match="admin:auth_state!user"):
+        auth_state_of({"name": "alice"}, where="hub:8081")
+    with pytest.raises(HubSignInUnavailable, match="enable_auth_state"):
+        auth_state_of({"name": "alice", "auth_state": None}, where="hub:8081")
+    with pytest.raises(ProtocolError):
+        auth_state_of({"auth_state": ["x"]}, where="hub:8081")
+
+
+def test_a_relay_redirect_uri_picks_the_browser_sign_in_wherever_the_browser_is():
+    remote = BrowserLocation(False, "JupyterHub detected; the kernel is not on your machine")
+    choice = choose_flow("auto", location=remote, authorization_endpoint="http://i/auth", device_endpoint="http://i/device",
+                         relay_redirect=True)
+    assert choice.flow == "pkce" and "relay" in choice.reason
+    assert choose_flow("auto", location=remote, authorization_endpoint="http://i/auth",
+                       device_endpoint="http://i/device").flow == "device"
+    assert choose_flow("hub", location=remote).flow == "hub"
+
+
+@pytest.mark.parametrize(("error", "description", "refused"), [
+    ("unauthorized_client", None, True),
+    ("invalid_request", "urn:ietf:params:oauth:grant-type:device_code is not allowed for this client", True),
+    ("invalid_request", "missing required parameter 'client_id'", False),
+    ("invalid_client", "client authentication failed", False),
+    ("access_denied", None, False),
+])
+def test_device_grant_refused(error, description, refused):
+    assert device_grant_refused(error, description) is refused
+
+
+def test_hub_fallback_reason_is_one_line():
+    choice = choose_flow("auto", location=BrowserLocation(False, "JupyterHub detected"), device_endpoint="http://i/d")
+    line = hub_fallback_reason("The Hub at hub:8081 keeps no tokens for you.", choice)
+    assert line == "the JupyterHub sign-in is not usable (The Hub at hub:8081 keeps no tokens for you); JupyterHub detected"
+
+
+def test_auto_takes_the_relay_redirect_from_flyteadmins_client_config(monkeypatch):
+    from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
+    from flyteauth_jupyter.endpoint import parse_endpoint
+    from flyteauth_jupyter.notebook.connect import LoginSpec, decide_flow
+
+    cfg = ClientConfig("http://i/token", "http://i/auth", "https://hub.example/hub/user-redirect/flyteauth/callback",
+                       "flyteauth-hub", device_authorization_endpoint="http://i/device")
+    remote = BrowserLocation(False, "JupyterHub detected; the kernel is not on your machine")
+    spec = LoginSpec(endpoint=parse_endpoint("https://flyte.example"), location=remote)
+    choice = decide_flow(spec, StaticClientConfigStore(cfg))
+    assert choice.flow == "pkce" and "relay" in choice.reason
+    loopback = StaticClientConfigStore(ClientConfig("http://i/token", "http://i/auth", "http://127.0.0.1:53593/callback",
+                                                    "c", device_authorization_endpoint="http://i/device"))
+    assert decide_flow(spec, loopback).flow == "device"
+
+
+# ------------------------------------------------------------------ HubAuthenticator's I/O seam
+class FakeHub:
+    """A requests-like session answering the Hub's GET /users/<name> (and nothing else)."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+        self.calls = []
+
+    def request(self, method, url, **kwargs):
+        import requests
+
+        self.calls.append((method, url, kwargs.get("headers", {}).get("Authorization")))
+        status, body = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(body).encode()
+        response.headers["Content-Type"] = "application/json"
+        response.url = url
+        return response
+
+
+def hub_authenticator(session, clock):
+    from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
+    from flyteauth_jupyter.hub import HubAuthenticator
+
+    cfg = ClientConfig("http://i/token", "http://i/auth", "http://h/cb", "c", header_key="flyte-authorization",
+                       audience=AUD, issuer=ISSUER)
+    return HubAuthenticator("https://flyte.example", cfg_store=StaticClientConfigStore(cfg), env=HUB_ENV,
+                            session=session, clock=clock)
+
+
+def test_hub_authenticator_asks_the_hub_again_near_expiry_and_never_refreshes_itself():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from flow_fakes import FakeClock
+
+    clock = FakeClock(start=NOW)
+    first = state(access_token=jwt(iss=ISSUER, aud=AUD, sub="alice", exp=NOW + 100))
+    second = state(access_token=jwt(iss=ISSUER, aud=AUD, sub="alice", exp=NOW + 400))
+    hub = FakeHub([(200, {"name": "alice", "auth_state": first}), (200, {"name": "alice", "auth_state": second})])
+    auth = hub_authenticator(hub, clock)
+    creds = auth.refresh_credentials()
+    assert creds.access_token == first["access_token"] and creds.refresh_token is None
+    assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", f"Bearer {first['access_token']}")
+    assert len(hub.calls) == 1
+    clock.advance(60)  # 40 s left: less than min(60 s, half the lifetime)
+    assert auth.get_credentials().access_token == second["access_token"]
+    assert [c[:2] for c in hub.calls] == [("GET", "http://127.0.0.1:8081/hub/api/users/alice")] * 2
+    assert all(c[2] == "token server-token" for c in hub.calls)  # the server's own token, to the Hub only
+    assert "server-token" not in repr(auth) and first["access_token"] not in repr(auth)
+    assert auth.logout() is False  # nothing revoked: the session is the Hub's
+    assert len(hub.calls) == 2
+
+
+@pytest.mark.parametrize(("status", "body", "words"), [
+    (403, {"status": 403, "message": "Forbidden"}, "HTTP 403"),
+    (200, {"name": "alice"}, "admin:auth_state!user"),
+    (200, {"name": "alice", "auth_state": None}, "enable_auth_state"),
+])
+def test_hub_authenticator_says_why_the_hub_cannot_help(status, body, words):
+    from flyteauth_jupyter.flows.hub import HubSignInUnavailable
+
+    auth = hub_authenticator(FakeHub([(status, body)]), None)
+    with pytest.raises(HubSignInUnavailable, match=words.replace("!", ".")):
+        auth.refresh_credentials()
