@@ -226,3 +226,25 @@ def test_every_hostile_answer_raises_only_our_exceptions() -> None:
                 Transport(**FAST).get_json(server.url)
             except FlyteAuthError:
                 pass
+
+
+def test_gzip_bodies_are_decoded_and_a_gzip_bomb_is_capped() -> None:
+    import gzip
+
+    small = gzip.compress(json.dumps({"access_token": "abc"}).encode())
+    with FaultServer(respond(200, small, headers={"Content-Encoding": "gzip"})) as server:
+        assert Transport(**FAST).get_json(server.url).data == {"access_token": "abc"}
+    bomb = gzip.compress(b'{"a": "' + b"0" * (30 * 1024 * 1024) + b'"}')  # 30 KB on the wire
+    with FaultServer(respond(200, bomb, headers={"Content-Encoding": "gzip"})) as server:
+        with pytest.raises(ProtocolError, match="KiB"):
+            Transport(**FAST).get_json(server.url)
+
+
+def test_a_body_that_drips_in_ends_at_the_deadline(reliability_record) -> None:
+    from faults.servers import drip
+
+    with FaultServer(drip(1000, 0.2)) as server:  # a byte every 0.2 s: each read is "on time", the whole is not
+        with pytest.raises(TransportTimeoutError, match=f"127.0.0.1:{server.port}"):
+            Transport(timeout=(1.0, 1.0), deadline=1.5).get_json(server.url)
+    reliability_record("hostile-answers", {"answer": "a body dripping in a byte every 0.2 s (read timeout 1 s)",
+                                           "outcome": "TransportTimeoutError at the 1.5 s deadline"})

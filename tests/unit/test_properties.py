@@ -218,3 +218,16 @@ def test_magic_arguments(magics: Any, words: list[str]) -> None:
         assert SECRET not in str(exc)
         return
     only_ours(magics.build_spec, args, name="flyte_auth")
+
+
+HUB_FIELDS = ["access_token", "id_token", "refresh_token", "expires_at", "token_response", "auth_state", "name"]
+
+
+@given(documents(HUB_FIELDS), st.one_of(st.none(), st.text(max_size=20), st.just("https://idp.example.com")))
+def test_hub_answers(user_model: dict[str, Any], issuer: Any) -> None:
+    from flyteauth_jupyter.flows.hub import Expected, auth_state_of, credentials_from_auth_state
+
+    state = only_ours(auth_state_of, user_model, where="hub:8081")
+    if isinstance(state, dict):
+        only_ours(credentials_from_auth_state, state, expected=Expected(issuer), endpoint="flyte:443",
+                  where="hub:8081", now=1_700_000_000.0)
