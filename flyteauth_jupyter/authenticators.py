@@ -38,6 +38,7 @@ import requests
 from .config import ClientConfig, ClientConfigStore, RemoteClientConfigStore
 from .control import SYSTEM_CLOCK, Clock, Waiter, run_in_background
 from .credentials import DEFAULT_ENDPOINT, Credentials, jwt_claims
+from .validate import scope_list
 from .endpoint import parse_endpoint
 from .errors import (
     AccessDeniedError,
@@ -55,7 +56,7 @@ from .errors import (
 from .flows import authcode, client_credentials, device, refresh
 from .flows import command as command_flow
 from .flows.events import Cancelled, Failed, FlowStarted, Observer, Succeeded, notify
-from .transport.http import Transport
+from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Transport
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,8 @@ class Authenticator:
         *,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -211,7 +214,9 @@ class Authenticator:
         self._http_proxy_url = http_proxy_url or None
         self._verify = verify
         self._session = session
-        self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify)
+        # http_timeout (connect, read) and http_deadline (one call with its retries): small in tests
+        self._http_options = {"timeout": http_timeout, "deadline": http_deadline}
+        self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify, **self._http_options)
         self._cfg_store = cfg_store
         self._cfg: ClientConfig | None = None
         self._cfg_lock = threading.Lock()
@@ -498,6 +503,7 @@ class Authenticator:
                         verify=self._verify,
                         http_proxy_url=self._http_proxy_url,
                         session=self._session,
+                        **self._http_options,
                     )
                 self._cfg = store.get_client_config()
             return self._cfg
@@ -746,6 +752,8 @@ class _ConfiguredAuthenticator(Authenticator):
         client_id: str | None,
         observer: Observer | None,
         timeout: float | None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any,
         clock: Clock | None,
         insecure: bool,
@@ -758,19 +766,21 @@ class _ConfiguredAuthenticator(Authenticator):
             verify,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store,
             clock=clock,
             insecure=insecure,
             session=session,
             cfg_store=cfg_store,
         )
-        self._scopes_arg = list(scopes) if scopes else None
+        self._scopes_arg = list(scope_list(scopes)) or None
         self._audience_arg = audience or None
         self._client_id_arg = client_id or None
 
     @property
     def scopes(self) -> list[str]:
-        return list(self._scopes_arg or self._config().scopes or [])
+        return list(self._scopes_arg or scope_list(self._config().scopes))
 
     @property
     def audience(self) -> str | None:
@@ -829,6 +839,8 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
         open_browser: bool | Callable[[str], bool] = True,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -845,6 +857,8 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
             client_id=client_id,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store if store is not None else _default_store(),
             clock=clock,
             insecure=insecure,
@@ -928,6 +942,8 @@ class DeviceCodeAuthenticator(_ConfiguredAuthenticator):
         client_id: str | None = None,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -944,6 +960,8 @@ class DeviceCodeAuthenticator(_ConfiguredAuthenticator):
             client_id=client_id,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store if store is not None else _default_store(),
             clock=clock,
             insecure=insecure,
@@ -994,6 +1012,8 @@ class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
         *,
         observer: Observer | None = None,
         timeout: float | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
@@ -1012,6 +1032,8 @@ class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
             client_id=client_id,
             observer=observer,
             timeout=timeout,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
             store=store,
             clock=clock,
             insecure=insecure,

@@ -8,6 +8,10 @@ snake_case and lowerCamelCase names, empty strings meaning absent (pinned 11); F
 document is taken as served (pinned 12). For fields it lacks (revocation, device endpoint) it reads the
 issuer's own ``/.well-known/openid-configuration`` and uses it only when that document's ``issuer``
 equals the issuer (RFC 8414 section 3.3). Results are cached per endpoint (5 minutes), thread-safe.
+Every URL the documents advertise passes ``endpoint.check_server_url`` (HTTPS unless loopback or
+``insecure``), and one fetch of the configuration has one overall deadline (``deadline=``, default
+40 s) covering all its documents and retries: a server that accepts and never answers ends in a
+``TransportTimeoutError`` naming host:port.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from typing import Any
 
 import requests
 
-from .endpoint import parse_endpoint
-from .errors import ConfigurationError, FlyteAuthError, ProtocolError
-from .transport.http import Transport
+from .endpoint import check_server_url, parse_endpoint
+from .errors import ConfigurationError, FlyteAuthError, ProtocolError, TransportTimeoutError
+from .validate import scope_list
+from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Transport, call_deadline
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,10 @@ class ClientConfig:
     audience: str | None = None
     revocation_endpoint: str | None = field(default=None, kw_only=True)
     issuer: str | None = field(default=None, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scopes, str):  # "openid offline_access" is two scopes, not its characters
+            self.scopes = list(scope_list(self.scopes))
 
 
 class ClientConfigStore(ABC):
@@ -104,16 +113,22 @@ def config_from_documents(
     issuer_metadata: Mapping[str, Any] | None = None,
     *,
     where: str = "the server",
+    insecure: bool = False,
 ) -> ClientConfig:
-    """Build a ClientConfig from FlyteAdmin's two documents (and the issuer's, for missing fields)."""
+    """Build a ClientConfig from FlyteAdmin's two documents (and the issuer's, for missing fields).
+
+    Every advertised endpoint must be https (or loopback, or ``insecure``): ProtocolError otherwise."""
     extra = issuer_metadata or {}
 
     def endpoint(name: str) -> str | None:
-        return doc_str(metadata, name) or doc_str(extra, name)
+        url = doc_str(metadata, name) or doc_str(extra, name)
+        if url is None:
+            return None
+        return check_server_url(url, what=name.replace("_", " "), where=where, insecure=insecure)
 
     token_endpoint = endpoint("token_endpoint")
     if not token_endpoint:
-        raise ProtocolError(f"{where} does not advertise a token endpoint; authentication may be disabled there.")
+        raise ProtocolError(f"{where} does not advertise a token endpoint; authentication may be disabled there, so check the endpoint.")
     return ClientConfig(
         token_endpoint=token_endpoint,
         authorization_endpoint=endpoint("authorization_endpoint"),  # type: ignore[arg-type]
@@ -147,9 +162,15 @@ class RemoteClientConfigStore(ClientConfigStore):
         transport: Transport | None = None,
         ttl: float = CACHE_TTL,
         use_issuer_metadata: bool = True,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         self._endpoint = parse_endpoint(endpoint, insecure=insecure)
-        self._transport = transport or Transport(session, http_proxy_url=http_proxy_url, verify=verify)
+        self._insecure = insecure
+        self._deadline = deadline
+        self._transport = transport or Transport(
+            session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline
+        )
         self._ttl = ttl
         self._use_issuer_metadata = use_issuer_metadata
         # an injected transport (tests, custom HTTP) gets its own cache entry
@@ -200,6 +221,16 @@ class RemoteClientConfigStore(ClientConfigStore):
         return response.data
 
     def _fetch(self) -> ClientConfig:
+        try:
+            with call_deadline(self._deadline):  # one deadline for all the documents and their retries
+                return self._fetch_all()
+        except TransportTimeoutError as exc:
+            raise TransportTimeoutError(
+                f"{self._endpoint.service} did not serve its OAuth configuration within {self._deadline:g} s; "
+                "check the endpoint and that the server is running, then try again."
+            ) from exc
+
+    def _fetch_all(self) -> ClientConfig:
         client_doc = self._fetch_doc(CLIENT_CONFIG_PATH, "client configuration")
         metadata = self._fetch_doc(OAUTH_METADATA_PATH, "OAuth metadata")
         issuer = doc_str(metadata, "issuer")
@@ -207,13 +238,18 @@ class RemoteClientConfigStore(ClientConfigStore):
         lacking = not doc_str(metadata, "revocation_endpoint") or not doc_str(metadata, "device_authorization_endpoint")
         if self._use_issuer_metadata and issuer and lacking:
             extra = self._issuer_metadata(issuer)
-        return config_from_documents(client_doc, metadata, extra, where=self._endpoint.service)
+        return config_from_documents(
+            client_doc, metadata, extra, where=self._endpoint.service, insecure=self._insecure
+        )
 
     def _issuer_metadata(self, issuer: str) -> dict[str, Any] | None:
         """The issuer's OIDC discovery document, used only when its ``issuer`` matches exactly."""
-        url = issuer.rstrip("/") + OIDC_METADATA_PATH
         try:
+            check_server_url(issuer, what="issuer", where=self._endpoint.service, insecure=self._insecure)
+            url = issuer.rstrip("/") + OIDC_METADATA_PATH
             response = self._transport.get_json(url)
+        except TransportTimeoutError:
+            raise
         except (FlyteAuthError, ConfigurationError) as exc:
             log.info("issuer metadata unavailable (%s); using FlyteAdmin's document alone", type(exc).__name__)
             return None

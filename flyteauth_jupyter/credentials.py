@@ -5,28 +5,36 @@ Field names and order are flytekit's (``flytekit.clients.auth.keyring.Credential
 We add ``expires_at`` (epoch seconds). When only ``expires_in`` is given, ``expires_at`` is computed
 from the clock at construction; when neither is given and the access token is a JWT, its ``exp``
 claim (read, never verified) is used (DESIGN.md, pinned 4). ``repr()``/``str()`` show lengths only.
+Every expiry passes ``validate.epoch_seconds``: an ``exp`` in milliseconds is read as seconds, and a
+non-finite or absurd one (from a token, a store or a caller) means "unknown", never a crash later.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import binascii
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import ProtocolError
+from .validate import MAX_LIFETIME, as_number, epoch_seconds, loads
 
 DEFAULT_ENDPOINT = "flyte-default"
 
 
 def jwt_claims(token: str | None) -> dict[str, Any]:
     """The claims of a JWT, read without verification; {} when ``token`` is not a JWT."""
-    if not token or token.count(".") != 2:
+    if not isinstance(token, str) or not token or token.count(".") != 2:
         return {}
     payload = token.split(".")[1]
+    if len(payload) > 64 * 1024:
+        return {}
     try:
         raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        claims = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        claims = loads(raw.decode("utf-8"), where="the token")
+    except (ValueError, UnicodeDecodeError, binascii.Error, ProtocolError):
         return {}
     return claims if isinstance(claims, dict) else {}
 
@@ -48,15 +56,18 @@ class Credentials:
     scopes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
-        if self.expires_at is None and self.expires_in is not None:
-            try:
-                self.expires_at = time.time() + float(self.expires_in)
-            except (TypeError, ValueError):
+        if self.expires_in is not None:
+            seconds = as_number(self.expires_in)
+            if seconds is None or not math.isfinite(seconds) or not -MAX_LIFETIME <= seconds <= MAX_LIFETIME:
                 self.expires_in = None
+            elif self.expires_at is None:
+                self.expires_at = time.time() + seconds
+        if self.expires_at is not None:
+            self.expires_at = epoch_seconds(self.expires_at)
         if self.expires_at is None:
             exp = jwt_claims(self.access_token).get("exp")
-            if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-                self.expires_at = float(exp)
+            if not isinstance(exp, bool):
+                self.expires_at = epoch_seconds(exp)
         if isinstance(self.scopes, str):
             self.scopes = tuple(self.scopes.split())
         else:

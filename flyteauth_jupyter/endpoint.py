@@ -5,6 +5,9 @@ Accepted: a URL (``https://flyte.example.com``, ``http://127.0.0.1:30080``) or f
 as flytekit's ``PlatformConfig.insecure``). Plain HTTP is refused for hosts that are not loopback
 unless ``insecure`` is set. The service name is the endpoint without scheme (``host[:port]``), so
 ``http://h:p`` and ``PlatformConfig(endpoint="h:p", insecure=True)`` meet at the same keyring entries.
+A user name or password in the address (``https://user:password@host``) is refused without repeating
+it; messages show the endpoint only through :func:`shown`. :func:`check_server_url` applies the same
+rule to URLs a server advertises (token, device, authorization, revocation endpoints, issuer).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ProtocolError, scrub
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
@@ -27,6 +30,19 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def shown(text: object, limit: int = 100) -> str:
+    """``text`` fit to quote in a message: no user:password@, nothing token-like, clipped."""
+    value = str(text)
+    value = value.split("@", 1)[1] if "@" in value and "//" not in value.split("@", 1)[0] else value
+    return repr(scrub(value, limit=limit))
+
+
+def _has_userinfo(raw: str) -> bool:
+    authority = raw.split("://", 1)[1] if "://" in raw else raw
+    authority = authority.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    return "@" in authority
 
 
 @dataclass(frozen=True)
@@ -50,24 +66,35 @@ def parse_endpoint(endpoint: str, *, insecure: bool = False) -> Endpoint:
     raw = endpoint.strip()
     if raw.startswith("dns:///"):
         raw = raw[len("dns:///") :]
+    if _has_userinfo(raw):
+        raise ConfigurationError(
+            "The endpoint must not contain a user name or password (user:password@); give only "
+            "scheme://host[:port] and sign in through a login flow."
+        )
     if "://" in raw:
-        parts = urlsplit(raw)
+        try:
+            parts = urlsplit(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"The endpoint {shown(endpoint)} is not a valid URL or host:port.") from exc
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
-            raise ConfigurationError(f"The endpoint {endpoint!r} must use http or https, not {scheme!r}.")
+            raise ConfigurationError(f"The endpoint {shown(endpoint)} must use http or https, not {shown(scheme, 20)}.")
     else:
         scheme = "http" if insecure else "https"
-        parts = urlsplit(f"{scheme}://{raw}")
+        try:
+            parts = urlsplit(f"{scheme}://{raw}")
+        except ValueError as exc:
+            raise ConfigurationError(f"The endpoint {shown(endpoint)} is not a valid URL or host:port.") from exc
     try:
         host = parts.hostname
         port = parts.port
     except ValueError as exc:
-        raise ConfigurationError(f"The endpoint {endpoint!r} has an invalid port.") from exc
-    if not host or parts.username or parts.password or " " in raw:
-        raise ConfigurationError(f"The endpoint {endpoint!r} is not a valid URL or host:port.")
+        raise ConfigurationError(f"The endpoint {shown(endpoint)} has an invalid port.") from exc
+    if not host or " " in raw or not raw.isprintable():
+        raise ConfigurationError(f"The endpoint {shown(endpoint)} is not a valid URL or host:port.")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ConfigurationError(
-            f"The endpoint {endpoint!r} should be just scheme://host[:port], without a path or query."
+            f"The endpoint {shown(endpoint)} should be just scheme://host[:port], without a path or query."
         )
     if scheme == "http" and not insecure and not is_loopback_host(host):
         raise ConfigurationError(
@@ -77,3 +104,25 @@ def parse_endpoint(endpoint: str, *, insecure: bool = False) -> Endpoint:
     # The service name keeps the host as typed (flytekit keys its keyring by the endpoint string verbatim).
     service = parts.netloc
     return Endpoint(url=f"{scheme}://{service}", service=service, host=host, port=port, scheme=scheme)
+
+
+def check_server_url(url: str, *, what: str, where: str, insecure: bool = False) -> str:
+    """A URL a server advertised (``what``: "token endpoint", ...), checked by the endpoint's rule:
+    http(s) only, no user:password@, HTTPS unless the host is loopback or ``insecure``; else a
+    ProtocolError naming ``where`` (the host:port that advertised it) in one sentence."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        host, parts = None, None
+    if parts is None or not host or parts.scheme.lower() not in ("http", "https") or _has_userinfo(url):
+        raise ProtocolError(
+            f"{where} advertises a {what} that is not a usable http(s) URL; check the deployment's OAuth configuration."
+        )
+    if parts.scheme.lower() == "http" and not insecure and not is_loopback_host(host):
+        raise ProtocolError(
+            f"{where} advertises a plain-HTTP {what} on {host}; tokens must not travel unencrypted, so fix the "
+            "deployment's OAuth configuration to use https (or pass insecure=True / --insecure if it really has no TLS)."
+        )
+    return url

@@ -158,11 +158,36 @@ OAUTH_ERROR_CLASSES: dict[str, type[OAuthError]] = {
 }
 
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9_.:-]")
+_TOKEN_LIKE = re.compile(r"[^\s'\"(),;<>\[\]{}]{16,}")
+_USERINFO = re.compile(r"(?<=//)[^/@\s]*@")
+REDACTED = "<redacted>"
 
 
-def _printable(text: str, limit: int) -> str:
-    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
-    text = " ".join(text.split())
+def _token_like(match: re.Match[str]) -> str:
+    """Long words of random-looking characters: letters and digits mixed, and several digits, or both
+    cases, or 32+ characters (a path such as /config/v1/flyte_client is none of these)."""
+    word = match.group(0)
+    digits = sum(c.isdigit() for c in word)
+    if not digits or not any(c.isalpha() for c in word):
+        return word
+    mixed_case = any(c.isupper() for c in word) and any(c.islower() for c in word)
+    if digits >= 3 or mixed_case or len(word) >= 32:
+        return REDACTED
+    return word
+
+
+def scrub(text: object, secrets: tuple[str | None, ...] = (), *, limit: int = 200) -> str:
+    """A text from outside (a server's error description, a backend's message) fit for a log or a
+    message: known ``secrets`` and anything shaped like a token (16+ characters mixing letters and
+    digits, see ``_token_like``) replaced by ``<redacted>``, user:password@ in URLs dropped, control characters removed,
+    clipped to ``limit``. The one scrubber: every layer uses it for text it did not write."""
+    text = str(text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, REDACTED)
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = _USERINFO.sub("", " ".join(text.split()))
+    text = _TOKEN_LIKE.sub(_token_like, text)
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -177,10 +202,10 @@ def oauth_error(
 
     ``error`` picks the class (OAUTH_ERROR_CLASSES, else OAuthError); ``where`` is the host:port that
     answered. The server's description is kept (sanitised, clipped) as ``.description`` and quoted
-    in the message; nothing else from the body is used.
+    in the message, scrubbed of anything shaped like a token (:func:`scrub`); nothing else from the body is used.
     """
     code = _SAFE_CODE.sub("", str(error or ""))[:64] or "unknown_error"
-    desc = _printable(description, 200) if description else None
+    desc = scrub(description, limit=200) if description else None
     cls = OAUTH_ERROR_CLASSES.get(code, OAuthError)
     at = f" at {where}" if where else ""
     http = f"HTTP {status} " if status else ""
@@ -228,4 +253,5 @@ __all__ = [
     "TransportTimeoutError",
     "OAUTH_ERROR_CLASSES",
     "oauth_error",
+    "scrub",
 ]

@@ -16,13 +16,17 @@ Cell *sources* are not scanned: they are the user's code, not something we wrote
 
 It recognises JWTs (three base64url segments whose header is JSON with ``"alg"``), ``Bearer``
 header values, the OAuth field names (``access_token``, ``refresh_token``, ``id_token``,
-``client_secret``, ``code_verifier``, ``device_code``) with a non-trivial value in JSON, Python
-reprs, query strings or form bodies, authorization codes in redirect URLs, and exact values the
-caller knows (``--value``, ``--values-from-env``).  A report names the file, the place and the kind
+``client_secret``, ``code_verifier``, ``device_code``, also with a prefix such as
+``FLYTE_CREDENTIALS_CLIENT_SECRET`` or ``my_client_secret``) with a non-trivial value in JSON, Python
+reprs (``%env``), query strings, form bodies, ``env:``/``export`` lines and YAML or log lines
+(``access_token: ...``), authorization codes in URLs (with or without a state), the same inside a
+string that is base64-encoded text, and exact values the caller knows (``--value``,
+``--values-from-env``).  A report names the file, the place and the kind
 of secret, and shows at most a fingerprint (a few leading characters and the length), never the
 secret.
 
-Exit status: 0 nothing found, 1 something found, 2 a file is not a notebook (or bad usage).
+Exit status: 0 nothing found, 1 something found, 2 a file is not a notebook, cannot be read or
+scanned (e.g. nested too deeply), or bad usage.
 Pure standard library plus nbformat; nothing here imports the rest of the package except errors.
 """
 
@@ -119,7 +123,7 @@ _KEY_ALT = (
 # "key": "value" (JSON, also JSON escaped inside JSON), 'key': 'value' (Python repr),
 # key="value" / key='value' (kwargs, reprs, env files).
 _KEY_QUOTED = re.compile(
-    r"""(?:\\?["'](?P<k1>""" + _KEY_ALT + r""")\\?["']\s*[:=]"""
+    r"""(?:\\?["'](?:[A-Za-z0-9]+[_-])*(?P<k1>""" + _KEY_ALT + r""")\\?["']\s*[:=]"""
     r"""|(?<![A-Za-z0-9])(?P<k2>""" + _KEY_ALT + r""")\s*=)"""
     r"""\s*\\?["'](?P<v>[^"'\\\s]{1,8192})""",
     re.IGNORECASE,
@@ -127,9 +131,21 @@ _KEY_QUOTED = re.compile(
 # key=value in a query string, form body or env listing: only at the start of the text, a line, or
 # after ? & # ; (so "access_token=creds.access_token" in a traceback's source line is not a hit).
 _KEY_FORM = re.compile(
-    r"""(?:^|(?<=[?&#;\n\r]))(?:[A-Za-z0-9]+_)*(?P<k>""" + _KEY_ALT + r""")=(?P<v>[^\s&#"'<>\\,;]{1,8192})""",
+    r"""(?:^|(?<=[?&#;\n\r])|(?<=env: )|(?<=export ))(?:[A-Za-z0-9]+_)*(?P<k>""" + _KEY_ALT
+    + r""")=(?P<v>[^\s&#"'<>\\,;]{1,8192})""",
     re.IGNORECASE,
 )
+# key: value, unquoted (YAML, log lines): at a line start or after a space/bracket, and the value
+# must look like a token (12+ characters with letters and digits), so "access_token: str" is not a hit.
+_KEY_COLON = re.compile(
+    r"""(?:^|(?<=[\s{,(\[]))(?:[A-Za-z0-9]+[_-])*(?P<k>""" + _KEY_ALT
+    + r""")[ \t]*:[ \t]+(?P<v>[^\s"',}\]]{12,8192})""",
+    re.IGNORECASE | re.MULTILINE,
+)
+# A whole string that is base64 (standard or URL-safe): its decoded text is scanned too (widget
+# state and JSON values sometimes carry base64-encoded JSON).
+_BASE64_WHOLE = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
+MAX_BASE64_DECODE = 4 * 1024 * 1024
 
 _URL = re.compile(r"""https?://[^\s"'<>\\`]+""", re.IGNORECASE)
 
@@ -177,6 +193,8 @@ def _bearers(text: str) -> Iterator[tuple[str, str]]:
 def _keyed(text: str) -> Iterator[tuple[str, str]]:
     hits = [(m.group("k1") or m.group("k2"), m.group("v")) for m in _KEY_QUOTED.finditer(text)]
     hits += [(m.group("k"), m.group("v")) for m in _KEY_FORM.finditer(text)]
+    hits += [(m.group("k"), m.group("v")) for m in _KEY_COLON.finditer(text)
+             if re.search(r"[0-9]", m.group("v")) and re.search(r"[A-Za-z]", m.group("v"))]
     for key, value in hits:
         key = _SECRET_KEYS[key.lower()]
         # "ACCESS_TOKEN", "your-client-secret": a placeholder naming the field, not a value
@@ -200,9 +218,7 @@ def _auth_codes(text: str) -> Iterator[tuple[str, str]]:
             for k, v in urllib.parse.parse_qsl(piece, keep_blank_values=True):
                 params.setdefault(k, []).append(v)
         if "code" not in params:
-            continue
-        if "state" not in params and "callback" not in parts.path.lower():
-            continue
+            continue  # with or without a state: a code in a URL is a code (short words are not)
         for code in params["code"]:
             if _nontrivial(code):
                 yield KIND_AUTH_CODE, code
@@ -221,7 +237,26 @@ def _variants(text: str) -> list[str]:
             unquoted = urllib.parse.unquote(t)
             if unquoted != t:
                 out.append(unquoted)
+    stripped = base.strip()
+    if len(stripped) <= MAX_BASE64_DECODE and _BASE64_WHOLE.fullmatch(stripped):
+        decoded = _decode_base64_text(stripped)
+        if decoded:
+            out.append(decoded)
     return out
+
+
+def _decode_base64_text(text: str) -> str | None:
+    """The UTF-8 text ``text`` encodes in base64 (standard or URL-safe), or None (binary, not base64)."""
+    padded = text + "=" * (-len(text) % 4)
+    for decode in (base64.b64decode, base64.urlsafe_b64decode):
+        try:
+            raw = decode(padded)
+            decoded = raw.decode("utf-8")
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            continue
+        if decoded.isprintable() or all(c.isprintable() or c in "\n\r\t" for c in decoded):
+            return decoded
+    return None
 
 
 # Earlier kinds win when one secret is found several ways at one place.
@@ -460,6 +495,8 @@ def _read(path: str) -> Any:
         raise NotANotebookError(f"{path}: cannot be read ({exc.strerror or type(exc).__name__}).") from None
     try:
         json.loads(text)
+    except RecursionError:
+        raise NotANotebookError(f"{path}: cannot be read (its JSON is nested too deeply).") from None
     except ValueError as exc:
         where = f" at line {exc.lineno}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise NotANotebookError(f"{path}: not a Jupyter notebook (not valid JSON{where}).") from None
@@ -518,7 +555,10 @@ def scan_notebook(
                 raise
             nb = exc.notebook
     scanner = _Scanner(path, known)
-    scanner.notebook(nb)
+    try:
+        scanner.notebook(nb)
+    except RecursionError:
+        raise NotANotebookError(f"{path}: cannot be scanned (it is nested too deeply).") from None
     return scanner.findings()
 
 

@@ -14,6 +14,7 @@ flytekit      ``access_token``  raw token (flytekit ``KeyringStore``: read by fl
 flytekit      ``refresh_token`` raw token; never overwritten with "no refresh token"
 flytekit      ``id_token``      raw token
 ours (extra)  ``expires_at``    epoch seconds as text (flytekit ignores extra usernames)
+ours (extra)  ``expires_in``    the token's lifetime in seconds, so a reader knows its refresh margin
 Flyte 2 SDK   ``tokens``        JSON ``{"access_token": ..., "refresh_token": ...}``
 
 ours (extra)  ``flyteauth_pair``  a fingerprint (sha256 prefix) of the pair last written to both layouts
@@ -59,7 +60,7 @@ from typing import Any, Protocol, runtime_checkable
 from .control import SYSTEM_CLOCK, Clock
 from .credentials import DEFAULT_ENDPOINT, Credentials, jwt_claims
 from .endpoint import Endpoint, parse_endpoint
-from .errors import ConfigurationError, TokenStoreError
+from .errors import ConfigurationError, TokenStoreError, scrub
 
 try:  # POSIX only; elsewhere lock() is an in-process lock.
     import fcntl
@@ -72,11 +73,12 @@ ACCESS_TOKEN = "access_token"
 REFRESH_TOKEN = "refresh_token"
 ID_TOKEN = "id_token"
 EXPIRES_AT = "expires_at"
+EXPIRES_IN = "expires_in"
 FLYTE2_TOKENS = "tokens"
 #: Fingerprint of the pair last written to both layouts (pinned 18: tells which layout is newer).
 PAIR_MARK = "flyteauth_pair"
 #: Every username either layout uses under a service (delete clears them all; the Flyte 2 entry last).
-ALL_USERNAMES = (ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, EXPIRES_AT, PAIR_MARK, FLYTE2_TOKENS)
+ALL_USERNAMES = (ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, EXPIRES_AT, EXPIRES_IN, PAIR_MARK, FLYTE2_TOKENS)
 
 #: Environment variable choosing the default token store: ``keyring`` (default) | ``file`` | ``memory``.
 TOKEN_CACHE_ENV = "FLYTEAUTH_TOKEN_CACHE"
@@ -357,23 +359,9 @@ class _ClassOrInstanceMethod:
         return self.func.__get__(obj, cls)
 
 
-_TOKEN_LIKE = re.compile(r"[^\s'\"(),;]{16,}")
-
-
-def _token_like(match: re.Match[str]) -> str:
-    word = match.group(0)
-    if any(c.isdigit() for c in word) and any(c.isalpha() for c in word):
-        return "<redacted>"
-    return word
-
-
 def _clean_text(text: str, secrets: tuple[str | None, ...]) -> str:
     """A backend's error message fit for a log: known secrets and anything token-like removed."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "<redacted>")
-    text = _TOKEN_LIKE.sub(_token_like, " ".join(text.split()))
-    return text[:160] + ("…" if len(text) > 160 else "")
+    return scrub(text, secrets, limit=160)
 
 
 class KeyringStore:
@@ -525,6 +513,7 @@ class KeyringStore:
             for_endpoint=name,
             id_token=id_token or None,
             expires_at=expires_at,
+            expires_in=_parse_lifetime(backend.get_password(name, EXPIRES_IN)) if expires_at is not None else None,
         )
 
     @staticmethod
@@ -563,6 +552,12 @@ class KeyringStore:
         else:
             with contextlib.suppress(PasswordDeleteError):
                 backend.delete_password(name, EXPIRES_AT)
+        lifetime = _lifetime(creds)
+        if lifetime is not None:  # without it a reader assumes a long life and refreshes short tokens at once
+            backend.set_password(name, EXPIRES_IN, str(lifetime))
+        else:
+            with contextlib.suppress(PasswordDeleteError):
+                backend.delete_password(name, EXPIRES_IN)
         if self.flyte2:
             if not refresh:  # keep whichever refresh token is stored
                 refresh = backend.get_password(name, REFRESH_TOKEN) or None
@@ -659,6 +654,7 @@ class FileStore:
             REFRESH_TOKEN: refresh,
             ID_TOKEN: id_token,
             EXPIRES_AT: creds.expires_at,
+            EXPIRES_IN: _lifetime(creds),
             "scopes": list(creds.scopes or ()),
         }
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=self.directory)  # created 0600
@@ -759,6 +755,7 @@ def _creds_from_file(data: Any, name: str) -> Credentials | None:
         for_endpoint=name,
         id_token=text(ID_TOKEN),
         expires_at=None if expires_at is None else float(expires_at),
+        expires_in=_parse_lifetime(data.get(EXPIRES_IN)) if expires_at is not None else None,
         scopes=tuple(scopes),
     )
 
@@ -826,6 +823,7 @@ def _reconcile(kit: Credentials | None, two: Credentials | None, mark: str | Non
         # flytekit rewrote its entries since our save: our expiry entry describes an older token
         claims_exp = jwt_claims(kit.access_token).get("exp") if kit.access_token else None
         kit.expires_at = float(claims_exp) if isinstance(claims_exp, (int, float)) and not isinstance(claims_exp, bool) else None
+        kit.expires_in = None
     if two is None:
         return kit, False
     if kit is None:
@@ -851,6 +849,26 @@ def _reconcile(kit: Credentials | None, two: Credentials | None, mark: str | Non
     return winner, True
 
 
+def _lifetime(creds: Credentials) -> int | None:
+    """The token's lifetime in whole seconds (``expires_in``), when known and sane."""
+    try:
+        value = int(creds.expires_in) if creds.expires_in is not None else None
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if value is not None and 0 < value <= 10 * 365 * 86400 else None
+
+
+def _parse_lifetime(value: Any) -> int | None:
+    """A stored lifetime (text or number) back as seconds; None when absent or not a sane number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 < number <= 10 * 365 * 86400 else None
+
+
 def _parse_float(text: str | None) -> float | None:
     if not text:
         return None
@@ -869,6 +887,7 @@ __all__ = [
     "REFRESH_TOKEN",
     "ID_TOKEN",
     "EXPIRES_AT",
+    "EXPIRES_IN",
     "FLYTE2_TOKENS",
     "PAIR_MARK",
     "ALL_USERNAMES",

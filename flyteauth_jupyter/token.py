@@ -76,8 +76,11 @@ def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy import
         verify = str(Path(settings.ca_cert_file_path).expanduser())
     proxy = settings.http_proxy_url if same else None
     cfg_store = RemoteClientConfigStore(endpoint.url, insecure=insecure, verify=verify, http_proxy_url=proxy)
+    # The bare token needs no header key: naming one spares the server's metadata documents a fetch
+    # (they are read only when a refresh or --login needs them).
+    header_key = "authorization" if args.format == "token" else None
     return DeviceCodeAuthenticator(
-        endpoint.url, cfg_store, http_proxy_url=proxy, verify=verify, insecure=insecure,
+        endpoint.url, cfg_store, header_key=header_key, http_proxy_url=proxy, verify=verify, insecure=insecure,
         client_id=(settings.client_id if same else None), scopes=(list(settings.scopes) if same and settings.scopes else None),
         store=make_store(),  # no observer: a silent refresh prints nothing (see --login)
     )

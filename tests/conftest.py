@@ -216,3 +216,48 @@ def reliability_record() -> Callable[..., None]:
     """``reliability_record(table, row, *, key=None, title=None, note=None, order=50, matrix=None)``:
     record one row of a README reliability table (tests/rig/reliability.py, docs/test-rig.md)."""
     return _reliability_record
+
+
+# ------------------------------------------------------- DEBUG logs of the whole run (issue 10)
+# tests/rig/secret_log.py: the package's and urllib3's DEBUG records of the whole session are kept
+# and, when it ends, searched for every secret issued during it; one found fails the run.
+_LOG_SCAN: Any = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _LOG_SCAN
+    if _LOG_SCAN is None and not hasattr(config, "workerinput"):
+        from rig.secret_log import SessionLogScan
+
+        _LOG_SCAN = SessionLogScan()
+        _LOG_SCAN.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _LOG_SCAN
+    scan, _LOG_SCAN = _LOG_SCAN, None
+    if scan is None or session.testscollected == 0:
+        return
+    leaks, figures = scan.finish()
+    whole = {Path(a).resolve() for a in session.config.args} <= {Path(__file__).resolve().parent,
+                                                                   Path(__file__).resolve().parents[1]}
+    if whole:  # a full run's figures (a run of one file would not say much)
+        _reliability_record("debug-log-scan", {
+            "run": "the whole suite at DEBUG (flyteauth_jupyter, urllib3)",
+            "tests": session.testscollected,
+            "records scanned": figures["records_scanned"],
+            "issued secrets looked for": figures["secrets_known"],
+            "secrets found": figures["secrets_found"],
+        }, key="run", title="Secrets in DEBUG logs", order=30,
+            note="Every secret the test IdPs issued (and every token a Credentials held) searched for in every "
+                 "log record of the run.")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and (leaks or session.config.option.verbose >= 0):
+        reporter.write_line(f"DEBUG log scan: {figures['records_scanned']} records, "
+                            f"{figures['secrets_known']} issued secrets looked for, {figures['secrets_found']} found")
+    if leaks:
+        if reporter is not None:
+            reporter.write_sep("=", f"{figures['secrets_found']} secret(s) in DEBUG log records", red=True)
+            for leak in leaks[:50]:
+                reporter.write_line(str(leak))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

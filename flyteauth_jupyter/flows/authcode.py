@@ -30,6 +30,7 @@ from ..errors import FlyteAuthError
 from ..transport.http import Transport
 from ..transport.loopback import AuthorizationResponse, LoopbackReceiver
 from ..transport.relay import RelayReceiver, is_relay_uri
+from ..validate import scope_list
 from .events import AuthorizationRequested, Observer, notify
 from .pkce import CHALLENGE_METHOD, PKCEPair, generate_state, new_pkce
 from .tokens import credentials_from_response
@@ -54,7 +55,7 @@ def build_authorization_url(
     extra: Mapping[str, str] | None = None,
 ) -> str:
     """The authorization request URL (query parameters appended to any the endpoint already has)."""
-    scopes = tuple(scopes or ())
+    scopes = scope_list(scopes)
     params: dict[str, str] = {
         "response_type": "code",
         "client_id": client_id,
@@ -198,7 +199,7 @@ def run_authcode_flow(
     ``inbox`` (optional) holds this attempt's receiver while it waits, so a redirect address the user
     pastes can be handed to it from another thread (:meth:`RedirectInbox.submit`).
     """
-    scopes = tuple(scopes or ())
+    scopes = scope_list(scopes)
     pkce = pkce or new_pkce()
     state = state or generate_state()
     waiter.check()

@@ -16,6 +16,7 @@ import requests
 from ..control import SYSTEM_CLOCK, Clock
 from ..credentials import Credentials
 from ..transport.http import Transport
+from ..validate import scope_list
 from .tokens import credentials_from_response
 
 GRANT_TYPE = "client_credentials"
@@ -56,7 +57,7 @@ def fetch_client_credentials_token(
     clock: Clock = SYSTEM_CLOCK,
 ) -> Credentials:
     """One client credentials token request; raise the mapped OAuth error on failure."""
-    scopes = tuple(scopes or ())
+    scopes = scope_list(scopes)
     data = {"grant_type": GRANT_TYPE}
     if scopes:
         data["scope"] = " ".join(scopes)

@@ -21,6 +21,7 @@ from ..credentials import Credentials
 from ..errors import ExpiredTokenError, LoginTimeoutError, ProtocolError, TransportError
 from ..transport.http import Transport
 from .events import DeviceCodeIssued, NetworkRetry, Observer, Polling, SlowedDown, notify
+from ..validate import MAX_INTERVAL, as_number, scope_list, server_seconds
 from .tokens import credentials_from_response, parse_expires_in
 
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -61,7 +62,7 @@ def parse_device_authorization(body: Mapping[str, Any], *, where: str = "the ser
     user_code = text("user_code")
     # "verification_url" is what some early drafts (and Google) send.
     verification_uri = text("verification_uri", "verification_url")
-    expires_in = parse_expires_in(body.get("expires_in"))
+    expires_in = parse_expires_in(body.get("expires_in"), where=where)
     missing = [
         name
         for name, value in (
@@ -74,15 +75,12 @@ def parse_device_authorization(body: Mapping[str, Any], *, where: str = "the ser
     ]
     if missing:
         raise ProtocolError(
-            f"{where} sent a device authorization without {', '.join(missing)}; it does not follow RFC 8628."
+            f"{where} sent a device authorization without {', '.join(missing)}; it does not follow RFC 8628, so check the deployment's device authorization endpoint."
         )
     raw_interval = body.get("interval")
     interval = DEFAULT_INTERVAL
-    if raw_interval is not None and not isinstance(raw_interval, bool):
-        try:
-            interval = float(raw_interval)
-        except (TypeError, ValueError):
-            interval = DEFAULT_INTERVAL
+    if as_number(raw_interval) is not None:  # not a number at all: the RFC default
+        interval = server_seconds(raw_interval, name="interval", where=where, maximum=MAX_INTERVAL) or 0.0
     interval = max(interval, MIN_INTERVAL)
     return DeviceAuthorization(
         device_code=device_code or "",
@@ -105,7 +103,7 @@ def request_device_code(
 ) -> DeviceAuthorization:
     """POST the device authorization request (section 3.1) and parse the answer."""
     data: dict[str, Any] = {"client_id": client_id}
-    scope = " ".join(scopes or ())
+    scope = " ".join(scope_list(scopes))
     if scope:
         data["scope"] = scope
     if audience:
@@ -163,11 +161,11 @@ def poll_for_token(
             continue
         failures = 0
         wait = interval
-        if response.ok:
+        error = response.oauth_error()  # also a 200 whose body is {"error": "authorization_pending"}
+        if response.ok and error is None:
             return credentials_from_response(
                 response.data, endpoint=endpoint, where=response.where, requested_scopes=scopes, clock=waiter.clock
             )
-        error = response.oauth_error()
         if error is None:
             if response.status >= 500:
                 failures += 1
@@ -200,7 +198,7 @@ def run_device_flow(
     auth: Any = None,
 ) -> Credentials:
     """The whole device flow: request a code, announce it (DeviceCodeIssued), poll until done."""
-    scopes = tuple(scopes or ())
+    scopes = scope_list(scopes)
     waiter.check()
     authorization = request_device_code(
         transport, device_authorization_endpoint, client_id=client_id, scopes=scopes, audience=audience, auth=auth

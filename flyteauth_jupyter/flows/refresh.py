@@ -15,6 +15,7 @@ from ..control import SYSTEM_CLOCK, Clock
 from ..credentials import Credentials
 from ..errors import AccessTokenNotFoundError
 from ..transport.http import Transport
+from ..validate import scope_list
 from .tokens import credentials_from_response
 
 GRANT_TYPE = "refresh_token"
@@ -38,7 +39,7 @@ def refresh_access_token(
     data: dict[str, Any] = {"grant_type": GRANT_TYPE, "refresh_token": credentials.refresh_token}
     if client_id:
         data["client_id"] = client_id
-    scopes = tuple(scopes or ())
+    scopes = scope_list(scopes)
     if scopes:
         data["scope"] = " ".join(scopes)
     if audience:

@@ -2,7 +2,8 @@
 matching exception.
 
 Rules: ``access_token`` is required; ``token_type`` must be Bearer when present (case-insensitive);
-``expires_in`` is optional (absent or malformed: unknown expiry); a missing ``refresh_token`` keeps the
+``expires_in`` is optional (absent or not a number: unknown expiry; a number that is not finite or
+not in 0 .. ten years: ``ProtocolError``, checked by ``validate.server_seconds``); a missing ``refresh_token`` keeps the
 previous one (the server did not rotate it); a missing ``scope`` means the scopes asked for. Error
 bodies map through ``errors.OAUTH_ERROR_CLASSES`` (``errors.oauth_error``) with the server's description.
 """
@@ -16,19 +17,18 @@ from ..control import SYSTEM_CLOCK, Clock
 from ..credentials import Credentials
 from ..errors import OAuthError, ProtocolError, oauth_error
 from ..transport.http import JsonResponse, Transport
+from ..validate import as_number, scope_list, server_seconds
 
 __all__ = ["credentials_from_response", "error_from_response", "parse_expires_in", "token_request", "oauth_error"]
 
 
-def parse_expires_in(value: Any) -> int | None:
-    """``expires_in`` as whole seconds, or None when absent, malformed or negative."""
-    if value is None or isinstance(value, bool):
+def parse_expires_in(value: Any, *, where: str = "the server") -> int | None:
+    """``expires_in`` as whole seconds; None when absent or not a number; ProtocolError when it is a
+    number that is not finite, negative or more than ten years."""
+    if as_number(value) is None:
         return None
-    try:
-        seconds = int(float(value))
-    except (TypeError, ValueError):
-        return None
-    return seconds if seconds >= 0 else None
+    seconds = server_seconds(value, name="expires_in", where=where)
+    return None if seconds is None else int(seconds)
 
 
 def credentials_from_response(
@@ -47,8 +47,10 @@ def credentials_from_response(
     token_type = body.get("token_type")
     if token_type is not None and (not isinstance(token_type, str) or token_type.lower() != "bearer"):
         shown = token_type if isinstance(token_type, str) and token_type.isalnum() and len(token_type) < 20 else "?"
-        raise ProtocolError(f"{where} issued a {shown!s} token, but only Bearer tokens are supported.")
-    expires_in = parse_expires_in(body.get("expires_in"))
+        raise ProtocolError(
+            f"{where} issued a {shown!s} token, but only Bearer tokens are supported; check the client's registration."
+        )
+    expires_in = parse_expires_in(body.get("expires_in"), where=where)
     refresh_token = body.get("refresh_token")
     if not isinstance(refresh_token, str) or not refresh_token:
         refresh_token = previous.refresh_token if previous is not None else None
@@ -59,7 +61,7 @@ def credentials_from_response(
     if isinstance(scope, str) and scope.strip():
         scopes: tuple[str, ...] = tuple(scope.split())
     else:
-        scopes = tuple(requested_scopes or ())
+        scopes = scope_list(requested_scopes)
     expires_at = clock.time() + expires_in if expires_in is not None else None
     return Credentials(
         access_token=access_token.strip(),

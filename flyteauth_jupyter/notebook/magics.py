@@ -28,6 +28,7 @@ from traitlets import Bool, CaselessStrEnum, Float, List, Unicode, observe
 
 from ..environment import FLOWS
 from ..errors import ConfigurationError, FlyteAuthError
+from ..validate import scope_list, user_seconds
 
 if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
     from ..sdk_config import FlytekitSettings
@@ -179,6 +180,7 @@ class FlyteAuthMagics(Magics):
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
         session.interactive_refresh = self.interactive_refresh
+        session.endpoint_url = spec.endpoint.url
         session.on_start = self._bind
         session.start(self.shell)
         return session
@@ -259,10 +261,8 @@ class FlyteAuthMagics(Magics):
             raise ConfigurationError("--command needs the program to run and its arguments.")
 
         flow = args.flow or self.default_flow
-        timeout = args.timeout if args.timeout is not None else self.timeout
-        if timeout is not None and timeout <= 0:
-            raise ConfigurationError("--timeout must be a positive number of seconds.")
-        scopes = tuple(args.scopes or ()) or tuple(self.scopes) or cfg.scopes
+        timeout = user_seconds(args.timeout if args.timeout is not None else self.timeout)  # inf, nan, <= 0: one sentence
+        scopes = scope_list(args.scopes) or scope_list(self.scopes) or scope_list(cfg.scopes)
         return LoginSpec(
             endpoint=endpoint,
             flow=flow,

@@ -177,6 +177,9 @@ class LoginSession:
     #: May an SDK's "token rejected" retry (flytekit's UNAUTHENTICATED) start a new interactive sign-in
     #: in whatever cell it happens? ``%config FlyteAuthMagics.interactive_refresh`` sets it (default False).
     interactive_refresh: bool = False
+    #: The deployment's base URL (``scheme://host:port``), for clients that send the token only there
+    #: (``BearerAuth``); ``%flyte_login`` sets it.
+    endpoint_url: str | None = None
 
     def __init__(
         self,

@@ -2,7 +2,11 @@
 
 This module owns how we talk HTTP, not what we say: ``get_json`` (metadata documents) and
 ``post_form`` (token, device and revocation endpoints). Every call has a timeout (10 s to connect,
-30 s to read). urllib3 retries only idempotent requests (GET/HEAD); a token POST is never re-sent
+30 s to read) and one overall deadline (40 s) that covers the call with its retries, backoff and
+``Retry-After`` waits: each attempt's timeouts are cut to what is left (:class:`DeadlineTimeout`) and
+the retry policy stops once it has passed. Bodies are streamed and read up to ``MAX_BODY`` bytes
+(larger: ``ProtocolError``), each read bounded by what is left of the deadline, and parsed by the
+strict ``validate.loads``. urllib3 retries only idempotent requests (GET/HEAD); a token POST is never re-sent
 automatically, since a code or rotated refresh token must not be spent twice. ``requests``
 exceptions become :class:`TransportError` / :class:`TransportTimeoutError` naming host:port; a body
 that is not JSON becomes :class:`ProtocolError` naming host:port and the HTTP status (never the
@@ -12,10 +16,13 @@ URL query, a form body or a header value.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
+import math
 import ssl
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,18 +34,65 @@ from urllib3.util.retry import Retry
 
 from ..errors import (
     ConfigurationError,
+    FlyteAuthError,
     OAuthError,
     ProtocolError,
     TransportError,
     TransportTimeoutError,
     oauth_error,
 )
+from ..validate import NotJSON, loads
 
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 DEFAULT_TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
+#: one call (with its retries, backoff and Retry-After waits) ends within this many seconds
+DEFAULT_DEADLINE = 40.0
+#: the largest body we read; token and metadata documents are a few kilobytes
+MAX_BODY = 1024 * 1024
+RETRY_AFTER_MAX = 10.0
+_CHUNK = 16 * 1024
+
+_call = threading.local()  # the deadline (monotonic time) of the call this thread is making
+
+
+def _remaining() -> float | None:
+    ends_at = getattr(_call, "ends_at", None)
+    return None if ends_at is None else ends_at - time.monotonic()
+
+
+@contextlib.contextmanager
+def call_deadline(seconds: float) -> Iterator[None]:
+    """One deadline for several requests made in this block by this thread (e.g. the documents of one
+    configuration fetch): each request also keeps its own, the earlier one wins."""
+    outer = getattr(_call, "ends_at", None)
+    ends_at = time.monotonic() + seconds
+    _call.ends_at = ends_at if outer is None else min(outer, ends_at)
+    try:
+        yield
+    finally:
+        _call.ends_at = outer
+
+
+class DeadlineTimeout(urllib3.Timeout):
+    """A urllib3 Timeout whose connect and read timeouts, at every attempt (urllib3 clones the
+    timeout for each one), are cut to what is left of the call's deadline."""
+
+    def __init__(self, connect: float | None, read: float | None, ends_at: float) -> None:
+        super().__init__(connect=connect, read=read)
+        self.ends_at = ends_at
+
+    def clone(self) -> urllib3.Timeout:
+        left = max(0.001, self.ends_at - time.monotonic())
+        connect = self._connect if isinstance(self._connect, (int, float)) else None
+        read = self._read if isinstance(self._read, (int, float)) else None
+        return urllib3.Timeout(
+            connect=left if connect is None else min(connect, left),
+            read=left if read is None else min(read, left),
+            total=left,
+        )
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 USER_AGENT = "flyteauth-jupyter"
 
@@ -80,7 +134,27 @@ class IdempotentRetry(Retry):
         tls_failure = isinstance(error, urllib3.exceptions.SSLError)
         if tls_failure or (method is not None and method.upper() not in IDEMPOTENT_METHODS):
             return Retry(total=0, raise_on_status=False, raise_on_redirect=False).increment(method, url, *args, **kwargs)
+        left = _remaining()
+        if left is not None and left <= 0.05:  # the call's deadline has passed: no further attempt
+            return Retry(total=0, raise_on_status=False, raise_on_redirect=False).increment(method, url, *args, **kwargs)
         return super().increment(method, url, *args, **kwargs)
+
+    def sleep(self, response: Any = None) -> None:
+        """Back off (or honour Retry-After, at most RETRY_AFTER_MAX), never past the call's deadline."""
+        wait: float | None = None
+        if self.respect_retry_after_header and response is not None:
+            try:
+                wait = self.get_retry_after(response)
+            except Exception:  # noqa: BLE001 - a malformed Retry-After header means "no advice"
+                wait = None
+        if wait is None or not math.isfinite(wait):
+            wait = self.get_backoff_time()
+        wait = min(max(wait, 0.0), RETRY_AFTER_MAX)
+        left = _remaining()
+        if left is not None:
+            wait = min(wait, max(left, 0.0))
+        if wait > 0:
+            time.sleep(wait)
 
 
 def default_retry() -> Retry:
@@ -94,6 +168,7 @@ def default_retry() -> Retry:
         allowed_methods=IDEMPOTENT_METHODS,
         raise_on_status=False,
         respect_retry_after_header=True,
+        backoff_max=RETRY_AFTER_MAX,
     )
 
 
@@ -122,9 +197,15 @@ class JsonResponse:
         return 200 <= self.status < 300
 
     def oauth_error(self) -> OAuthError | None:
-        """The OAuthError this body describes, or None when it has no ``error`` field."""
+        """The OAuthError this body describes, or None when it has no ``error`` field.
+
+        A 2xx body counts only without an ``access_token``: some servers answer
+        ``{"error": "authorization_pending"}`` with HTTP 200, and that is the OAuth error it says.
+        """
         error = self.data.get("error")
         if not isinstance(error, str) or not error:
+            return None
+        if self.ok and "access_token" in self.data:
             return None
         description = self.data.get("error_description")
         return oauth_error(
@@ -135,12 +216,12 @@ class JsonResponse:
         )
 
     def raise_for_error(self, what: str = "request") -> JsonResponse:
-        """Return self when 2xx; else raise the OAuth error, or a ProtocolError naming the status."""
-        if self.ok:
-            return self
+        """Return self when 2xx without an OAuth error; else raise the OAuth error, or a ProtocolError naming the status."""
         error = self.oauth_error()
         if error is not None:
             raise error
+        if self.ok:
+            return self
         raise ProtocolError(
             f"{self.where} answered the {what} with HTTP {self.status} and no OAuth error; "
             "check the endpoint and try again later.",
@@ -158,23 +239,32 @@ class Transport:
         http_proxy_url: str | None = None,
         verify: bool | str | None = None,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
+        max_body: int = MAX_BODY,
     ) -> None:
         self.session = session if session is not None else build_session(http_proxy_url=http_proxy_url)
         self.http_proxy_url = http_proxy_url or None
         self.verify = verify
-        self.timeout = timeout
+        connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        for value in (connect, read, deadline):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ConfigurationError("HTTP timeouts and the deadline must be finite numbers of seconds above 0.")
+        self.timeout = (float(connect), float(read)) if isinstance(timeout, tuple) else float(timeout)
+        self.deadline = float(deadline)
+        self.max_body = int(max_body)
 
     def __repr__(self) -> str:
         proxy = host_port(self.http_proxy_url) if self.http_proxy_url else None
-        return f"Transport(proxy={proxy!r}, verify={self.verify!r}, timeout={self.timeout!r})"
+        return (
+            f"Transport(proxy={proxy!r}, verify={self.verify!r}, timeout={self.timeout!r}, deadline={self.deadline!r})"
+        )
 
     # -- public helpers ---------------------------------------------------------------------------
     def get_json(self, url: str, *, headers: Mapping[str, str] | None = None) -> JsonResponse:
         """GET ``url`` with ``Accept: application/json``; any status, JSON body required."""
         hdrs = {"Accept": "application/json"}
         hdrs.update(headers or {})
-        response = self._send("GET", url, headers=hdrs)
-        return self._parse(response, url, "GET")
+        return self._send("GET", url, headers=hdrs)
 
     def post_form(
         self,
@@ -201,18 +291,37 @@ class Transport:
         elif auth is not None:
             req_auth = auth
         body = {k: v for k, v in data.items() if v is not None}
-        response = self._send("POST", url, headers=hdrs, data=body, auth=req_auth, allow_redirects=False)
-        return self._parse(response, url, "POST", allow_empty=allow_empty)
+        return self._send("POST", url, headers=hdrs, data=body, auth=req_auth, allow_redirects=False, allow_empty=allow_empty)
 
     # -- internals ----------------------------------------------------------------------------------
-    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, **kwargs: Any) -> JsonResponse:
+        """Send, read the body (capped) and parse it, all within one deadline."""
+        allow_empty = kwargs.pop("allow_empty", False)
         where = host_port(url)
         if self.verify is not None:
             kwargs["verify"] = self.verify
         if self.http_proxy_url:
             kwargs["proxies"] = {"http": self.http_proxy_url, "https": self.http_proxy_url}
+        ends_at = time.monotonic() + self.deadline
+        connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout, self.timeout)
+        outer = getattr(_call, "ends_at", None)
+        _call.ends_at = ends_at if outer is None else min(outer, ends_at)
         try:
-            return self.session.request(method, url, timeout=self.timeout, **kwargs)
+            try:
+                response = self.session.request(
+                    method, url, timeout=DeadlineTimeout(connect, read, _call.ends_at), stream=True, **kwargs
+                )
+            except requests.exceptions.RequestException as exc:
+                if _remaining() is not None and _remaining() <= 0.05 and not isinstance(exc, requests.exceptions.SSLError):
+                    raise TransportTimeoutError(
+                        f"{where} did not answer within {self.deadline:g} s (with retries); "
+                        "check the endpoint and your network, then try again."
+                    ) from exc
+                raise
+            content = self._read_body(response, where)
+            return self._parse(response, content, url, method, allow_empty=allow_empty)
+        except FlyteAuthError:
+            raise
         except requests.exceptions.ConnectTimeout as exc:
             raise TransportTimeoutError(
                 f"Timed out connecting to {where}; check the address, your network and any proxy settings."
@@ -248,25 +357,80 @@ class Transport:
             raise ConfigurationError(
                 f"Could not prepare the TLS connection to {where} ({type(exc).__name__}); check the CA bundle path."
             ) from exc
+        except urllib3.exceptions.HTTPError as exc:  # e.g. a malformed header urllib3 refuses
+            raise TransportError(f"The answer from {where} could not be read ({type(exc).__name__}); try again.") from exc
+        finally:
+            _call.ends_at = outer
+
+    def _read_body(self, response: requests.Response, where: str) -> bytes:
+        """The body, at most ``max_body`` bytes, each read bounded by what is left of the deadline."""
+        status = response.status_code
+        try:
+            if response._content is not False:  # already read (a custom adapter)
+                content = response._content or b""
+                if len(content) > self.max_body:
+                    raise ProtocolError(
+                        f"{where} sent a body larger than {self.max_body // 1024} KiB (HTTP {status}); "
+                        "it is not a token or metadata document, so check the endpoint URL.",
+                        status=status,
+                    )
+                return content
+            length = response.headers.get("Content-Length", "")
+            if length.strip().isdigit() and int(length) > self.max_body:
+                raise ProtocolError(
+                    f"{where} announced a body of {int(length) // 1024} KiB (HTTP {status}), more than the "
+                    f"{self.max_body // 1024} KiB a token or metadata document may have; check the endpoint URL.",
+                    status=status,
+                )
+            raw = response.raw
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                left = _remaining()
+                if left is not None and left <= 0:
+                    raise TransportTimeoutError(f"{where} did not finish its answer in time (HTTP {status}); try again later.")
+                sock = getattr(getattr(raw, "connection", None), "sock", None)
+                if sock is not None and left is not None:
+                    current = sock.gettimeout()
+                    sock.settimeout(left if current is None else min(current, left))
+                chunk = raw.read1(_CHUNK) if hasattr(raw, "read1") else raw.read(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > self.max_body:
+                    raise ProtocolError(
+                        f"{where} sent a body larger than {self.max_body // 1024} KiB (HTTP {status}); "
+                        "it is not a token or metadata document, so check the endpoint URL.",
+                        status=status,
+                    )
+                chunks.append(chunk)
+            return b"".join(chunks)
+        except (ProtocolError, TransportError):
+            raise
+        except (urllib3.exceptions.ReadTimeoutError, TimeoutError) as exc:
+            raise TransportTimeoutError(f"{where} did not finish its answer in time (HTTP {status}); try again later.") from exc
+        except (urllib3.exceptions.HTTPError, requests.exceptions.RequestException, OSError, ValueError) as exc:
+            raise TransportError(f"The answer from {where} was cut off (HTTP {status}); try again.") from exc
+        finally:
+            if response.raw is not None:
+                response.close()
 
     @staticmethod
-    def _parse(response: requests.Response, url: str, method: str, *, allow_empty: bool = False) -> JsonResponse:
+    def _parse(
+        response: requests.Response, content: bytes, url: str, method: str, *, allow_empty: bool = False
+    ) -> JsonResponse:
         where = host_port(url)
         status = response.status_code
         path = urlsplit(url).path or "/"
-        try:
-            content = response.content
-        except requests.exceptions.RequestException as exc:
-            raise TransportError(f"The answer from {where} was cut off (HTTP {status}); try again.") from exc
-        finally:
-            response.close()
         ctype = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         data: Any = None
         if content and ctype not in ("text/html", "application/xhtml+xml"):
             try:
-                data = json.loads(content.decode(response.encoding or "utf-8", errors="replace"))
-            except ValueError:
-                data = None
+                data = loads(content.decode("utf-8-sig", errors="replace"), where=where)
+            except NotJSON:
+                data = None  # described below (HTML, a redirect, not JSON)
+            except ProtocolError as exc:  # JSON with NaN/Infinity or nested too deep
+                raise ProtocolError(f"{exc} (HTTP {status})", status=status) from None
         if data is None and allow_empty and 200 <= status < 300 and not content.strip():
             data = {}
         if not isinstance(data, dict):
@@ -285,10 +449,14 @@ __all__ = [
     "CONNECT_TIMEOUT",
     "READ_TIMEOUT",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_DEADLINE",
+    "MAX_BODY",
+    "DeadlineTimeout",
     "IdempotentRetry",
     "JsonResponse",
     "Transport",
     "build_session",
+    "call_deadline",
     "default_retry",
     "host_port",
 ]

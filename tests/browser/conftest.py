@@ -1,13 +1,14 @@
-"""The browser suite's rig: one real JupyterLab server per module, driven by Debian's chromium.
+"""The browser suite's rig: one real Jupyter server per test session (JupyterLab and Notebook 7 on the
+same server), driven by Debian's chromium.
 
-* :func:`lab` (module): ``python -m jupyterlab`` as a subprocess on 127.0.0.1 (a free port, token
+* :func:`lab` (session): ``python -m jupyterlab`` as a subprocess on 127.0.0.1 (a free port, token
   auth, ``--allow-root`` when root) in its own process group, with an isolated environment as the
   nbval harness gives its kernels (tests/notebooks/test_notebooks.py): an empty ``HOME`` and
   XDG/IPython/Jupyter dirs, ``FLYTE_PLATFORM_URL`` = the session's FlyteAdmin stand-in, and a keyring
   that is a JSON file in the run's directory (tests/rig/file_keyring.py). Kernels are this venv's
   python. JupyterLab saves widget state in notebooks (so the secret scan covers it) and fetches no
   news and no update checks.
-* :func:`chromium` (module): Python Playwright driving ``/usr/bin/chromium`` headless with a fresh
+* :func:`chromium` (session): Python Playwright driving ``/usr/bin/chromium`` headless with a fresh
   user-data dir; every request that is not to a loopback address is aborted and recorded in
   ``.blocked``. The first load of JupyterLab (slow: it builds its caches) happens here, bounded.
 
@@ -35,6 +36,7 @@ import nbformat
 import pytest
 import requests
 
+from browser_pages import Notebook
 from rig.file_keyring import read_history
 from rig.flyteadmin import FlyteAdminStandIn
 from rig.isolation import isolated_env
@@ -117,6 +119,18 @@ class Lab:
         """The notebook in a fresh (reset) workspace, so only this notebook is open."""
         return f"{self.url}/lab/tree/{quote(name)}?reset&token={self.token}"
 
+    def wait_kernel_connected(self, name: str, timeout: float) -> None:
+        """Until the notebook's kernel is idle with a front end connected (bounded poll of the API)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for session in self.api("GET", "/api/sessions").json():
+                kernel = session.get("kernel") or {}
+                if session.get("path") == name and kernel.get("execution_state") == "idle" and kernel.get("connections", 0) >= 1:
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the kernel of {name} was not idle and connected within {timeout} s")
+            time.sleep(0.2)
+
     def shutdown_kernels(self) -> None:
         for session in self.api("GET", "/api/sessions").json():
             self.api("DELETE", f"/api/sessions/{session['id']}")
@@ -155,7 +169,7 @@ class Lab:
         self.session.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(flyteadmin: FlyteAdminStandIn, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     run_dir = tmp_path_factory.mktemp("jupyterlab")
     root = run_dir / "root"
@@ -207,7 +221,7 @@ class Chromium:
         return page
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def chromium(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     if not os.access(CHROMIUM, os.X_OK):
         message = f"{CHROMIUM} is missing: `make chromium` (or apt-get install chromium) installs it"
@@ -251,3 +265,32 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture
+def notebook(lab: Any, chromium: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``notebook(name, sources, ui="lab"|"notebook7")``: write the notebook, open it in that front end;
+    afterwards close it and its kernel.
+
+    When the test failed, a screenshot of each page it opened is kept next to the server's log."""
+    opened: list[Notebook] = []
+
+    def factory(name: str, sources: list[str], ui: str = "lab") -> Notebook:
+        lab.notebook(name, sources)
+        nb = Notebook.open(lab, chromium, name, ui=ui)
+        opened.append(nb)
+        return nb
+
+    yield factory
+    failed = getattr(request.node, "rep_call", None) is None or request.node.rep_call.failed
+    for i, nb in enumerate(opened):
+        if failed:
+            shot = lab.log.parent / f"failure-{request.node.name}-{i}.png"
+            try:
+                nb.page.screenshot(path=str(shot), timeout=10_000)
+                print(f"page at failure: {shot}; server log: {lab.log}")
+            except Exception as exc:  # noqa: BLE001 - best effort, the test has failed already
+                print(f"no failure screenshot: {exc}")
+        nb.close()
+    lab.shutdown_kernels()
+    assert not chromium.blocked, f"the page tried to reach non-loopback addresses: {chromium.blocked[:5]}"

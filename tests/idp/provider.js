@@ -436,12 +436,12 @@ function rigGrants(res) {
 }
 
 // Test-rig only: with IDP_SECRETS_FILE set, every secret this provider hands out (tokens, device
-// codes, authorization codes) is appended to that file, one per line, so the suite can check at its
+// codes, authorization codes) is appended to that file, one `kind<TAB>value` a line, so the suite can check at its
 // end that none of them reached a log record (tests/rig/secret_log.py). Never set outside tests.
 const SECRETS_FILE = env.IDP_SECRETS_FILE || '';
-function recordSecret(value) {
+function recordSecret(kind, value) {
   if (SECRETS_FILE && typeof value === 'string' && value.length >= 8) {
-    try { fs.appendFileSync(SECRETS_FILE, `${value}\n`, { mode: 0o600 }); } catch (err) { /* best effort */ }
+    try { fs.appendFileSync(SECRETS_FILE, `${kind}\t${value}\n`, { mode: 0o600 }); } catch (err) { /* best effort */ }
   }
 }
 function recordSecrets(provider) {
@@ -450,11 +450,11 @@ function recordSecrets(provider) {
     await next();
     const body = ctx.body;
     if (ctx.method === 'POST' && body && typeof body === 'object' && !Buffer.isBuffer(body)) {
-      for (const key of ['access_token', 'refresh_token', 'id_token', 'device_code']) recordSecret(body[key]);
+      for (const key of ['access_token', 'refresh_token', 'id_token', 'device_code']) recordSecret(key, body[key]);
     }
     const location = ctx.response.get('location');
     if (location && location.includes('code=')) {
-      try { recordSecret(new URL(location).searchParams.get('code')); } catch (err) { /* not a URL */ }
+      try { recordSecret('code', new URL(location).searchParams.get('code')); } catch (err) { /* not a URL */ }
     }
   });
 }

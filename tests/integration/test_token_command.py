@@ -86,8 +86,10 @@ def api(admin: Any, headers: dict[str, str]) -> int:
 
 def test_token_and_header_formats_after_a_login(flyteadmin, device_user, cache):
     creds = device_login(flyteadmin, device_user, KeyringStore(keyring=cache["keyring"]))
+    flyteadmin.reset_requests()
     script = run(cache, "--endpoint", flyteadmin.endpoint)
     assert (script.returncode, script.stdout, script.stderr) == (0, creds.access_token + "\n", "")
+    assert sum(flyteadmin.requests.values()) == 0  # a fresh token costs no request at all
     # curl -H "Authorization: Bearer $(flyteauth-token)"
     assert api(flyteadmin, {"Authorization": f"Bearer {script.stdout.strip()}"}) == 200
 

@@ -14,8 +14,10 @@ from flyteauth_jupyter.clients import BearerAuth, grpc_auth_plugin, grpc_call_cr
 class ClientCredentialsDouble:
     """An authenticator whose first token is stale; refresh_credentials() gets a real one from the IdP."""
 
-    def __init__(self, idp, *, stale: str = "stale-token-0123456789", refresh_works: bool = True) -> None:
+    def __init__(self, idp, *, stale: str = "stale-token-0123456789", refresh_works: bool = True,
+                 endpoint_url: str | None = None) -> None:
         self.idp = idp
+        self.endpoint_url = endpoint_url
         self.token = stale
         self.refreshes = 0
         self.refresh_works = refresh_works
@@ -39,7 +41,7 @@ class ClientCredentialsDouble:
 
 @pytest.mark.idp
 def test_refresh_once_on_401_and_resend(idp, flyteadmin):
-    auth = ClientCredentialsDouble(idp)
+    auth = ClientCredentialsDouble(idp, endpoint_url=flyteadmin.endpoint)
     response = requests.get(flyteadmin.url("/api/v1/projects"), auth=BearerAuth(auth), timeout=10)
     assert response.status_code == 200 and auth.refreshes == 1
     assert [r.status_code for r in response.history] == [401]
@@ -50,14 +52,14 @@ def test_refresh_once_on_401_and_resend(idp, flyteadmin):
 
 @pytest.mark.idp
 def test_no_loop_when_refresh_gives_nothing_new(idp, flyteadmin):
-    auth = ClientCredentialsDouble(idp, refresh_works=False)
+    auth = ClientCredentialsDouble(idp, refresh_works=False, endpoint_url=flyteadmin.endpoint)
     response = requests.get(flyteadmin.url("/api/v1/projects"), auth=BearerAuth(auth), timeout=10)
     assert response.status_code == 401 and auth.refreshes == 1 and not response.history
 
 
 @pytest.mark.idp
 def test_one_shot_body_is_not_resent(idp, flyteadmin):
-    auth = ClientCredentialsDouble(idp)
+    auth = ClientCredentialsDouble(idp, endpoint_url=flyteadmin.endpoint)
     body = (chunk for chunk in [b"a", b"b"])
     response = requests.post(flyteadmin.url("/api/v1/projects"), data=body, auth=BearerAuth(auth), timeout=10)
     assert response.status_code in (401, 404, 405, 501) and auth.refreshes == 0
@@ -67,6 +69,8 @@ def test_header_override_and_repr():
     prepared = requests.Request("GET", "http://127.0.0.1:9/x").prepare()
 
     class Static:
+        endpoint_url = "http://127.0.0.1:9"
+
         def fetch_grpc_call_auth_metadata(self):
             return ("flyte-authorization", "Bearer abc-SECRET")
 
@@ -93,6 +97,8 @@ def test_grpc_plugin_adds_metadata_on_a_real_channel():
     server.start()
     try:
         class Static:
+            endpoint_url = f"https://127.0.0.1:{port}"
+
             def fetch_grpc_call_auth_metadata(self):
                 return ("Flyte-Authorization", "Bearer grpc-token-123")
 
@@ -104,5 +110,18 @@ def test_grpc_plugin_adds_metadata_on_a_real_channel():
             assert call(b"hi", timeout=10) == b"ok"
         assert seen and seen[0]["flyte-authorization"] == "Bearer grpc-token-123"
         assert "grpc_auth_plugin" in repr(grpc_auth_plugin(Static()))
+
+        class Elsewhere(Static):  # a token for another server: this channel's calls get none
+            endpoint_url = "https://127.0.0.1:9"
+
+        for auth, origins, expected in ((Elsewhere(), (), None), (Elsewhere(), (f"127.0.0.1:{port}",), "Bearer grpc-token-123")):
+            seen.clear()
+            credentials = grpc.composite_channel_credentials(
+                grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP),
+                grpc_call_credentials(auth, origins=origins),
+            )
+            with grpc.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
+                assert channel.unary_unary("/flyteauth.Test/Echo")(b"hi", timeout=10) == b"ok"
+            assert seen[0].get("flyte-authorization") == expected
     finally:
         server.stop(None)

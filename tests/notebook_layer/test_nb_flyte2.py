@@ -183,14 +183,14 @@ def test_rotation_in_one_layout_then_a_call_through_the_other(f2, connect_admin,
     kit, two = pair(backend, service)
     assert kit == two  # one truth again
 
-    # 2. the other way: flytekit-layout-only rotation (an SDK that writes only flytekit's entries)
-    rotated = KeyringStore(flyte2=False)
-    r = requests.post(connect_admin.idp.token_endpoint, timeout=10, data={
-        "grant_type": "refresh_token", "refresh_token": kit[1], "client_id": "jupyter-native"})
-    assert r.status_code == 200
-    from flyteauth_jupyter import Credentials
+    # 2. the other way: flytekit's own PKCE authenticator refreshes and rewrites only flytekit's entries
+    from flytekit.clients.auth.authenticator import PKCEAuthenticator as FlytekitPKCE
 
-    rotated.save(service, Credentials(r.json()["access_token"], r.json()["refresh_token"], service))
+    from flyteauth_jupyter import RemoteClientConfigStore
+
+    flytekit_auth = FlytekitPKCE(service, RemoteClientConfigStore(connect_admin.endpoint, verify=connect_admin.ca_cert))
+    flytekit_auth.refresh_credentials()  # the refresh grant with the current token, as flytekit does on UNAUTHENTICATED
+    assert pair(backend, service)[0][1] not in (kit[1], None)
     kit, two = pair(backend, service)
     assert kit != two
     KeyringStore().load(service)  # any reader of ours (the token command, a new kernel) heals flyte's entry

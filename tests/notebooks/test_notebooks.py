@@ -2,7 +2,9 @@
 
 How it works
 ------------
-* The session's IdP and FlyteAdmin stand-in (tests/conftest.py) serve the logins. A
+* The session's IdP, a FlyteAdmin stand-in (HTTP documents and API plus gRPC on one port,
+  tests/rig/grpc_admin.py) and a Flyte 2 stand-in (tests/conftest.py; its endpoint and CA in
+  ``FLYTE2_ENDPOINT`` / ``FLYTE2_CA_CERT``) serve the logins and the SDK calls. A
   :class:`~rig.user.DeviceApprover` approves every user code the IdP issues while the notebooks run (a
   person reading the code off the widget); ``BROWSER`` is the rig's browser user, so a PKCE login that
   calls ``webbrowser.open`` is completed for real. Nothing scrapes the kernel's output.
@@ -42,8 +44,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from rig.connect_admin import ConnectAdmin
 from rig.file_keyring import read_history
-from rig.flyteadmin import FlyteAdminStandIn
+from rig.grpc_admin import GrpcAdminStandIn, start_grpc_admin, stop_grpc_admin
 from rig.idp import CONFIDENTIAL_SECRET, IdP
 from rig.isolation import isolated_env
 from rig.user import DeviceApprover
@@ -86,11 +89,14 @@ class Run:
         return sorted({v for v in values if v})
 
 
-def kernel_env(run_dir: Path, flyteadmin: FlyteAdminStandIn) -> Run:
-    """The environment a notebook run gets: isolated dirs, the endpoint, BROWSER, the secret, a file keyring."""
-    env, keyring_file = isolated_env(run_dir, flyteadmin.endpoint)
+def kernel_env(run_dir: Path, endpoint: str, connect_admin: ConnectAdmin) -> Run:
+    """The environment a notebook run gets: isolated dirs, the endpoints, BROWSER, the secret, a file keyring."""
+    env, keyring_file = isolated_env(run_dir, endpoint)
     browser_result = run_dir / "browser-user.json"
     env.update({
+        # the Flyte 2 platform stand-in (ConnectRPC over TLS) that notebooks/04's flyte cells call
+        "FLYTE2_ENDPOINT": connect_admin.endpoint,
+        "FLYTE2_CA_CERT": connect_admin.ca_cert,
         # the automation notebook's client secret (docs/test-rig.md)
         CLIENT_SECRET_ENV: CONFIDENTIAL_SECRET,
         # the person at the browser for PKCE (as tests/conftest.py's pkce_browser)
@@ -155,6 +161,15 @@ def _browser_launches_stop(run: Run) -> None:
 
 
 @pytest.fixture(scope="module")
+def deployment(idp: IdP) -> Iterator[GrpcAdminStandIn]:
+    """FlyteAdmin as the notebooks see it: its HTTP documents and API and its gRPC services (FlyteRemote)
+    on one port, as a real deployment serves them (tests/rig/grpc_admin.py)."""
+    admin, _ = start_grpc_admin(idp, count_idp=False)
+    yield admin
+    stop_grpc_admin(admin)
+
+
+@pytest.fixture(scope="module")
 def approver(idp: IdP) -> Iterator[DeviceApprover]:
     """A person who approves, as alice, every device code the IdP issues while the notebooks run."""
     with DeviceApprover(idp.issuer) as person:
@@ -177,9 +192,9 @@ def test_notebooks_exist() -> None:
         assert name in readme, f"notebooks/README.md does not describe {name}"
 
 
-def test_every_notebook_passes_nbval(flyteadmin: FlyteAdminStandIn, approver: DeviceApprover,
-                                     tmp_path_factory: pytest.TempPathFactory) -> None:
-    run = kernel_env(tmp_path_factory.mktemp("nbval"), flyteadmin)
+def test_every_notebook_passes_nbval(deployment: GrpcAdminStandIn, connect_admin: ConnectAdmin,
+                                     approver: DeviceApprover, tmp_path_factory: pytest.TempPathFactory) -> None:
+    run = kernel_env(tmp_path_factory.mktemp("nbval"), deployment.url, connect_admin)
     report = run.dir / "junit.xml"
     approved_before = len(approver.results)
     command = [
@@ -230,10 +245,10 @@ class Executed:
 
 
 @pytest.fixture(scope="module")
-def executed(flyteadmin: FlyteAdminStandIn, approver: DeviceApprover,
+def executed(deployment: GrpcAdminStandIn, connect_admin: ConnectAdmin, approver: DeviceApprover,
              tmp_path_factory: pytest.TempPathFactory) -> Executed:
     """Every notebook executed once more with nbclient (widget state kept) in a fresh environment."""
-    run = kernel_env(tmp_path_factory.mktemp("executed"), flyteadmin)
+    run = kernel_env(tmp_path_factory.mktemp("executed"), deployment.url, connect_admin)
     out = run.dir / "notebooks"
     approved_before = len(approver.results)
     proc, elapsed = run_bounded(
@@ -282,6 +297,11 @@ def test_executed_notebooks_hold_no_secret(executed: Executed) -> None:
         sdk = next(p for p in executed.paths if p.name.startswith("04_"))
         outputs = json.dumps([c.outputs for c in nbformat.read(sdk, as_version=4).cells if c.cell_type == "code"])
         assert "reuses the notebook's sign-in" in outputs and "flytekit is not installed" not in outputs
+    if importlib.util.find_spec("flyte") is not None:  # in the test extra: the Flyte 2 cells must not skip
+        sdk = next(p for p in executed.paths if p.name.startswith("04_"))
+        outputs = json.dumps([c.outputs for c in nbformat.read(sdk, as_version=4).cells if c.cell_type == "code"])
+        assert "listed by the Flyte 2 SDK" in outputs and "with the token from flyteauth-token" in outputs
+        assert "Flyte 2 SDK is not installed" not in outputs
 
     result = scan(executed.paths, known_secrets(executed))
     assert result.returncode == 0, result.stdout + result.stderr  # lines name place and kind, never the value

@@ -1,7 +1,9 @@
-"""``python -m tests.rig.demo``: the IdP, the FlyteAdmin stand-in and JupyterLab, on 127.0.0.1.
+"""``python -m tests.rig.demo``: the IdP, the FlyteAdmin stand-in, the Flyte 2 stand-in and JupyterLab, on 127.0.0.1.
 
-IdP on :30081, FlyteAdmin stand-in on :30080, JupyterLab on :8888 (notebooks/ as its root) with
-FLYTE_PLATFORM_URL pointing at the stand-in. Ctrl-C stops everything.
+IdP on :30081, FlyteAdmin stand-in on :30080 (its HTTP documents and API and its gRPC services on the
+one port, as FlyteAdmin serves them; tests/rig/grpc_admin.py), the Flyte 2 (ConnectRPC over TLS)
+stand-in on :30082, JupyterLab on :8888 (notebooks/ as its root) with FLYTE_PLATFORM_URL pointing at
+the FlyteAdmin stand-in and FLYTE2_ENDPOINT / FLYTE2_CA_CERT at the Flyte 2 one. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from .flyteadmin import FlyteAdminStandIn
+from .connect_admin import ConnectAdmin
+from .grpc_admin import start_grpc_admin, stop_grpc_admin
 from .idp import CONFIDENTIAL_SECRET, USERS, IdP, ensure_node_modules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tests.rig.demo", description=__doc__.splitlines()[0])
     ap.add_argument("--idp-port", type=int, default=30081)
     ap.add_argument("--admin-port", type=int, default=30080)
+    ap.add_argument("--flyte2-port", type=int, default=30082)
     ap.add_argument("--jupyter-port", type=int, default=8888)
     ap.add_argument("--device-interval", type=int, default=5)
     ap.add_argument("--no-jupyter", action="store_true", help="only the IdP and the stand-in")
@@ -36,11 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_term)
     ensure_node_modules()
     idp = IdP(port=args.idp_port, device_interval=args.device_interval).start()
-    admin = FlyteAdminStandIn(idp, port=args.admin_port).start()
+    admin, _ = start_grpc_admin(idp, count_idp=False, port=args.admin_port)
+    tls_dir = tempfile.TemporaryDirectory(prefix="flyteauth-demo-tls-")
+    flyte2 = ConnectAdmin(idp, tls_dir.name, port=args.flyte2_port).start()
     jupyter: subprocess.Popen[bytes] | None = None
     try:
         print(f"Identity provider : {idp.issuer}  (device page {idp.url('/device')})")
-        print(f"FlyteAdmin        : {admin.endpoint}")
+        print(f"FlyteAdmin        : {admin.url}  (HTTP and gRPC)")
+        print(f"Flyte 2 platform  : {flyte2.endpoint}  (ConnectRPC over TLS, CA {flyte2.ca_cert})")
         print("Demo users        : " + ", ".join(f"{u} / {p}" for u, p in USERS.items()))
         print(f"Confidential client: jupyter-confidential / {CONFIDENTIAL_SECRET} (client credentials)")
         if args.no_jupyter:
@@ -52,12 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         if jupyter_cmd is None:
             print("jupyter not found: install the test extra (make install)", file=sys.stderr)
             return 1
-        env = {**os.environ, "FLYTE_PLATFORM_URL": admin.endpoint, "FLYTE_PLATFORM_INSECURE": "True"}
+        env = {**os.environ, "FLYTE_PLATFORM_URL": admin.url, "FLYTE_PLATFORM_INSECURE": "True",
+               "FLYTE2_ENDPOINT": flyte2.endpoint, "FLYTE2_CA_CERT": flyte2.ca_cert}
         cmd = [jupyter_cmd, "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(args.jupyter_port),
                "--notebook-dir", str(ROOT / "notebooks")]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # containers often run as root; jupyter refuses without it
-        print(f"JupyterLab        : http://127.0.0.1:{args.jupyter_port}/lab  (FLYTE_PLATFORM_URL={admin.endpoint})")
+        print(f"JupyterLab        : http://127.0.0.1:{args.jupyter_port}/lab  (FLYTE_PLATFORM_URL={admin.url})")
         print("                    the login link with its token is printed by Jupyter below")
         print("Ctrl-C stops everything.", flush=True)
         jupyter = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
@@ -75,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
                     jupyter.wait(10)
                 except subprocess.TimeoutExpired:
                     jupyter.kill()
-        admin.stop()
+        stop_grpc_admin(admin)
+        flyte2.stop()
+        tls_dir.cleanup()
         idp.stop()
         print("stopped.")
 

@@ -51,13 +51,13 @@ REWRITTEN = ("authorization_endpoint", "token_endpoint", "device_authorization_e
 class Forwarder:
     """A TCP front on 127.0.0.1 that sends each connection to ``route(first_bytes) -> (name, port)``."""
 
-    def __init__(self, route: Callable[[bytes], tuple[str, int]], *, name: str = "forwarder") -> None:
+    def __init__(self, route: Callable[[bytes], tuple[str, int]], *, name: str = "forwarder", port: int = 0) -> None:
         self._route = route
         self.name = name
         self.connections: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
-        self._listener = socket.create_server((HOST, 0))
+        self._listener = socket.create_server((HOST, port))
         self._listener.settimeout(0.2)
         self.port = self._listener.getsockname()[1]
         self._stopped = threading.Event()
@@ -220,7 +220,7 @@ class _Admin(admin_pb2_grpc.AdminServiceServicer):
 class GrpcAdminStandIn:
     """FlyteAdmin over gRPC (and its HTTP documents, on the same port) for ``http_admin``'s IdP."""
 
-    def __init__(self, http_admin: FlyteAdminStandIn, *, workers: int = 8) -> None:
+    def __init__(self, http_admin: FlyteAdminStandIn, *, workers: int = 8, port: int = 0) -> None:
         self.http = http_admin
         self.idp = http_admin.idp
         self.header_key = (http_admin.authorization_metadata_key or "authorization").lower()
@@ -232,7 +232,7 @@ class GrpcAdminStandIn:
         auth_pb2_grpc.add_AuthMetadataServiceServicer_to_server(_AuthMetadata(self), self._server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(_Admin(self), self._server)
         self.grpc_port = self._server.add_insecure_port(f"{HOST}:0")
-        self._front = Forwarder(self._route, name="flyteadmin-mux")
+        self._front = Forwarder(self._route, name="flyteadmin-mux", port=port)
         self.port = self._front.port
         self.endpoint = f"{HOST}:{self.port}"  # flytekit's PlatformConfig form (insecure=True)
         self.service = self.endpoint
@@ -301,13 +301,16 @@ class GrpcAdminStandIn:
         return claims
 
 
-def start_grpc_admin(idp: IdP, **http_kwargs: Any) -> tuple[GrpcAdminStandIn, CountedIdP]:
-    """A started gRPC stand-in (with its HTTP stand-in) relaying ``idp`` through a counting forwarder.
+def start_grpc_admin(idp: IdP, *, count_idp: bool = True, port: int = 0,
+                     **http_kwargs: Any) -> tuple[GrpcAdminStandIn, CountedIdP | None]:
+    """A started gRPC stand-in (with its HTTP stand-in behind the same port) for ``idp``.
 
-    Stop with :func:`stop_grpc_admin`."""
-    counted = CountedIdP(idp).start()
-    http_admin = FlyteAdminStandIn(counted, **http_kwargs).start()  # type: ignore[arg-type]
-    admin = GrpcAdminStandIn(http_admin).start()
+    ``count_idp``: relay the IdP's endpoints through a counting forwarder (``.idp_connections``);
+    False relays them as the IdP publishes them (the notebooks and the demo). ``port``: the front
+    port (0: any free one; the demo's is fixed). Stop with :func:`stop_grpc_admin`."""
+    counted = CountedIdP(idp).start() if count_idp else None
+    http_admin = FlyteAdminStandIn(counted or idp, **http_kwargs).start()  # type: ignore[arg-type]
+    admin = GrpcAdminStandIn(http_admin, port=port).start()
     admin.counted_idp = counted  # type: ignore[attr-defined]
     return admin, counted
 

@@ -128,7 +128,7 @@ def test_remote_store_is_cached_and_single_flight_across_threads() -> None:
     def slow_client(url):
         return ok(CLIENT_SNAKE)
 
-    meta = {**META_SNAKE, "revocation_endpoint": "r", "device_authorization_endpoint": "d"}
+    meta = {**META_SNAKE, "revocation_endpoint": ISSUER + "/r", "device_authorization_endpoint": ISSUER + "/d"}
     store, t = remote({ADMIN + "/config/v1/flyte_client": slow_client,
                        ADMIN + "/.well-known/oauth-authorization-server": ok(meta)})
     results = []

@@ -291,3 +291,34 @@ def test_observer_factory_reaches_built_authenticators(authenticators, monkeypat
 
     sessions.set_observer_factory(lambda service: 1 / 0)  # a broken UI never breaks authentication
     auth_helper.get_authenticator(cfg, flytekit_auth.StaticClientConfigStore(flytekit_client_config()))
+
+
+class _Refreshable:
+    def __init__(self, creds=None, interactive_refresh=None, bare=False):
+        self.creds = creds
+        self.calls: list[object] = []
+        if interactive_refresh is not None:
+            self.interactive_refresh = interactive_refresh
+        if bare:
+            self.refresh_credentials = self._bare
+
+    def get_credentials(self):
+        return self.creds
+
+    def refresh_credentials(self, *, interactive=True):
+        self.calls.append(interactive)
+
+    def _bare(self):
+        self.calls.append("bare")
+
+
+@pytest.mark.parametrize("auth, expected", [
+    (_Refreshable(Credentials("a"), interactive_refresh=False), [False]),  # the session, by default
+    (_Refreshable(Credentials("a"), interactive_refresh=True), [True]),  # the session, when allowed
+    (_Refreshable(None), [True]),  # a plug-in-built authenticator's first sign-in
+    (_Refreshable(Credentials("a")), [False]),  # ... but not a hidden one later
+    (_Refreshable(Credentials("a"), bare=True), ["bare"]),  # flytekit's bare signature
+])
+def test_flytekits_retry_refreshes_without_a_hidden_sign_in(auth, expected):
+    flytekit_plugin.as_flytekit_authenticator(auth).refresh_credentials()
+    assert auth.calls == expected

@@ -207,3 +207,19 @@ def test_invalid_grant_still_ends_the_grant() -> None:
     assert auth.get_credentials().access_token == "AT-old-1234"
     assert auth._creds.refresh_token is None and store.load(SERVICE) is None
 
+
+
+# ------------------------------------------------------------------------------ stored lifetime
+@pytest.mark.parametrize("kind", ["keyring", "file"])
+def test_a_short_lived_token_read_back_from_the_store_keeps_its_margin(kind: str, tmp_path) -> None:
+    """Found by the two-kernel race: without the stored lifetime a reader assumed 60 s of margin, so a
+    30 s token another kernel had just refreshed looked due at once and was refreshed a second time."""
+    from flyteauth_jupyter.authenticators import needs_refresh, refresh_margin
+    from flyteauth_jupyter.stores import FileStore
+
+    store: Any = KeyringStore(keyring=MemoryKeyring(), fallback=MemoryStore()) if kind == "keyring" \
+        else FileStore(tmp_path / "tokens")
+    store.save(SERVICE, Credentials("AT-fresh-1234", "RT-fresh-1234", SERVICE, expires_in=30, expires_at=1030.0))
+    loaded = store.load(SERVICE)
+    assert loaded.expires_in == 30 and refresh_margin(loaded) == 15.0
+    assert not needs_refresh(loaded, now=1000.0)

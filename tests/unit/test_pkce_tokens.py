@@ -103,7 +103,8 @@ def test_expires_in_optional_and_lenient() -> None:
     assert parse_expires_in("3600") == 3600
     assert parse_expires_in(12.7) == 12
     assert parse_expires_in("soon") is None
-    assert parse_expires_in(-5) is None
+    with pytest.raises(ProtocolError):
+        parse_expires_in(-5)
     assert parse_expires_in(True) is None
     creds = credentials_from_response({"access_token": "AT"}, endpoint="e")
     assert creds.expires_in is None and creds.expires_at is None

@@ -369,3 +369,69 @@ def test_secret_looking_names_are_not_echoed(tmp_path):
     findings = scan_notebook(write(tmp_path, notebook(code_cell(), metadata=meta)))
     assert findings and all(JWT not in f.where for f in findings)
     assert any(f.where == "widget state <redacted name>" for f in findings)
+
+
+# ------------------------------------------------------------------ issue 10: what the scanner missed
+def _kinds(findings):
+    return {(f.kind, f.fingerprint) for f in findings}
+
+
+def test_prefixed_client_secret_in_dict_and_env_reprs(tmp_path):
+    nb = notebook(
+        code_cell(v4.new_output("execute_result", data={
+            "text/plain": f"{{'HOME': '/home/jovyan', 'FLYTE_CREDENTIALS_CLIENT_SECRET': '{CLIENT_SECRET}'}}"},
+            execution_count=1)),
+        code_cell(stream(f"env: FLYTE_CREDENTIALS_CLIENT_SECRET={CLIENT_SECRET}2\n")),  # %env VAR=value
+        code_cell(stream(f'{{"my_client_secret": "{CLIENT_SECRET}3"}}\n')),
+    )
+    findings = scan_notebook(write(tmp_path, nb))
+    assert {f.where.split(",")[0] for f in findings} == {"cells[0] (id " + nb.cells[0].id + ")",
+                                                         "cells[1] (id " + nb.cells[1].id + ")",
+                                                         "cells[2] (id " + nb.cells[2].id + ")"}
+    assert all(f.kind == "client_secret value" for f in findings)
+
+
+def test_yaml_and_log_style_access_token(tmp_path):
+    nb = notebook(
+        code_cell(stream(f"credentials:\n  access_token: {OPAQUE}\n  refresh_token: {REFRESH}\n")),
+        code_cell(stream(f"2026-12-01 21:00:00 DEBUG got access_token: {OPAQUE}9 for alice\n")),
+    )
+    kinds = [f.kind for f in scan_notebook(write(tmp_path, nb))]
+    assert kinds.count("access_token value") == 2 and "refresh_token value" in kinds
+
+
+def test_yaml_style_type_hints_are_not_secrets(tmp_path):
+    nb = notebook(code_cell(stream("access_token: str | None\nrefresh_token: Optional[str]\n"
+                                   "id_token: None\nclient_secret: ********\n")))
+    assert scan_notebook(write(tmp_path, nb)) == []
+
+
+def test_base64_json_inside_widget_state(tmp_path):
+    blob = base64.b64encode(json.dumps({"access_token": OPAQUE, "token_type": "Bearer"}).encode()).decode()
+    nb = notebook(code_cell(), metadata=widget_metadata({"m1": {"value": blob, "description": "x"}}))
+    findings = scan_notebook(write(tmp_path, nb))
+    assert [(f.where, f.kind) for f in findings] == [("widget state m1", "access_token value")]
+
+
+def test_code_in_a_url_without_state(tmp_path):
+    nb = notebook(code_cell(stream(f"the browser ended on https://flyte.example.com/oauth2/done?code={CODE}\n")))
+    assert [f.kind for f in scan_notebook(write(tmp_path, nb))] == ["authorization code in redirect URL"]
+
+
+@pytest.mark.parametrize("depth", [900, 100_000])
+def test_a_deeply_nested_notebook_cannot_be_read_exit_2(tmp_path, capsys, depth):
+    nested = "[" * depth + "]" * depth
+    text = ('{"nbformat": 4, "nbformat_minor": 5, "metadata": {"deep": ' + nested + '}, "cells": []}')
+    path = tmp_path / "deep.ipynb"
+    path.write_text(text)
+    assert main([str(path)]) == 2  # cannot read, not "secrets found"
+    err = capsys.readouterr().err
+    assert str(path) in err and "Traceback" not in err and "Error" not in err
+
+
+def test_a_deeply_nested_document_in_memory_is_not_a_crash():
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(NotANotebookError, match="nested too deeply"):
+        scan_notebook({"nbformat": 4, "metadata": {"deep": deep}, "cells": []})

@@ -129,6 +129,7 @@ def test_layout_is_flytekits_plus_expiry_and_flyte2(backend, fallback):
         (SVC, "refresh_token"),
         (SVC, "id_token"),
         (SVC, "expires_at"),
+        (SVC, "expires_in"),  # the lifetime: a reader's refresh margin (issue 10, two-kernel race)
         (SVC, "flyteauth_pair"),  # which pair was last written to both layouts (pinned 18)
         (SVC, "tokens"),
     }
@@ -139,7 +140,7 @@ def test_layout_is_flytekits_plus_expiry_and_flyte2(backend, fallback):
     assert json.loads(backend.entries[(SVC, "tokens")]) == {"access_token": AT, "refresh_token": RT}
 
     loaded = store.load(SVC)
-    assert loaded == Credentials(AT, RT, SVC, id_token=IDT)
+    assert loaded == Credentials(AT, RT, SVC, expires_in=saved.expires_in, id_token=IDT)
     assert loaded.expires_at == pytest.approx(saved.expires_at, abs=1)
     assert store.fallback_reason is None
 

@@ -73,7 +73,8 @@ def test_get_json_sends_accept_json_and_default_timeouts() -> None:
     assert response.ok and response.data == {"a": 1} and response.where == "flyte.example.com:443"
     request, kwargs = adapter.sent[0]
     assert request.headers["Accept"] == "application/json"
-    assert kwargs["timeout"] == DEFAULT_TIMEOUT == (10.0, 30.0)
+    timeout = kwargs["timeout"]
+    assert DEFAULT_TIMEOUT == (10.0, 30.0) and (timeout.connect_timeout, timeout._read) == DEFAULT_TIMEOUT
 
 
 def test_post_form_is_form_encoded_without_redirects_and_drops_none() -> None:
@@ -85,7 +86,7 @@ def test_post_form_is_form_encoded_without_redirects_and_drops_none() -> None:
     assert request.headers["Content-Type"] == "application/x-www-form-urlencoded"
     assert request.headers["Authorization"] == "Basic abc"
     assert request.body == "grant_type=client_credentials"
-    assert kwargs["timeout"] == (10.0, 30.0)
+    assert (kwargs["timeout"].connect_timeout, kwargs["timeout"]._read) == (10.0, 30.0)
 
 
 def test_proxy_and_verify_are_passed_on_every_call() -> None:
