@@ -32,6 +32,17 @@ from rig.user import AuthCodeUser, DeviceUser
 BROWSER_USER = Path(__file__).resolve().parent / "rig" / "browser_user.py"
 
 
+# ----------------------------------------------------------------------------- Playwright
+@pytest.fixture(scope="session")
+def pw_sync() -> Iterator[Any]:
+    """The session's one Playwright (sync API), shared by the browser and Hub suites: the sync API
+    allows one running instance per thread."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
 # ------------------------------------------------------------------------------------- IdP
 @pytest.fixture(scope="session")
 def idp() -> Iterator[IdP]:

@@ -222,41 +222,39 @@ class Chromium:
 
 
 @pytest.fixture(scope="session")
-def chromium(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+def chromium(lab: Lab, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Chromium]:
     if not os.access(CHROMIUM, os.X_OK):
         message = f"{CHROMIUM} is missing: `make chromium` (or apt-get install chromium) installs it"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
     profile = tmp_path_factory.mktemp("chromium-profile")  # fresh user-data dir per run
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1200, "height": 900}, device_scale_factor=2, timeout=60_000,
-        )
-        browser = Chromium(context)
+    pw = request.getfixturevalue("pw_sync")  # one Playwright per session (tests/conftest.py)
+    context = pw.chromium.launch_persistent_context(
+        str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+        viewport={"width": 1200, "height": 900}, device_scale_factor=2, timeout=60_000,
+    )
+    browser = Chromium(context)
 
-        def guard(route: Any) -> None:
-            url = route.request.url
-            parts = urlsplit(url)
-            if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOOPBACK_HOSTS:
-                browser.blocked.append(url)
-                route.abort()
-            else:
-                route.continue_()
+    def guard(route: Any) -> None:
+        url = route.request.url
+        parts = urlsplit(url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOOPBACK_HOSTS:
+            browser.blocked.append(url)
+            route.abort()
+        else:
+            route.continue_()
 
-        context.route("**/*", guard)
-        try:
-            # JupyterLab's first load is the slow one; do it once here, bounded
-            page = browser.new_page()
-            page.goto(f"{lab.url}/lab?reset&token={lab.token}", timeout=FIRST_LOAD_TIMEOUT_MS)
-            page.locator("#jp-main-dock-panel").wait_for(timeout=FIRST_LOAD_TIMEOUT_MS)
-            page.close()
-            yield browser
-        finally:
-            context.close()
+    context.route("**/*", guard)
+    try:
+        # JupyterLab's first load is the slow one; do it once here, bounded
+        page = browser.new_page()
+        page.goto(f"{lab.url}/lab?reset&token={lab.token}", timeout=FIRST_LOAD_TIMEOUT_MS)
+        page.locator("#jp-main-dock-panel").wait_for(timeout=FIRST_LOAD_TIMEOUT_MS)
+        page.close()
+        yield browser
+    finally:
+        context.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

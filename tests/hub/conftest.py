@@ -104,17 +104,15 @@ class HubBrowser:
 
 
 @pytest.fixture(scope="session")
-def hub_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubBrowser]:
+def hub_browser(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[HubBrowser]:
     if not os.access(CHROMIUM, os.X_OK):
         message = f"{CHROMIUM} is missing: `make chromium` (or apt-get install chromium) installs it"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = HubBrowser(pw, tmp_path_factory.mktemp("hub-chromium"))  # fresh user-data dirs
-        try:
-            yield browser
-        finally:
-            browser.close()
+    pw = request.getfixturevalue("pw_sync")  # one Playwright per session (tests/conftest.py)
+    browser = HubBrowser(pw, tmp_path_factory.mktemp("hub-chromium"))  # fresh user-data dirs
+    try:
+        yield browser
+    finally:
+        browser.close()
