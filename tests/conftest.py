@@ -32,17 +32,6 @@ from rig.user import AuthCodeUser, DeviceUser
 BROWSER_USER = Path(__file__).resolve().parent / "rig" / "browser_user.py"
 
 
-# ----------------------------------------------------------------------------- Playwright
-@pytest.fixture(scope="session")
-def pw_sync() -> Iterator[Any]:
-    """The session's one Playwright (sync API), shared by the browser and Hub suites: the sync API
-    allows one running instance per thread."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        yield pw
-
-
 # ------------------------------------------------------------------------------------- IdP
 @pytest.fixture(scope="session")
 def idp() -> Iterator[IdP]:
@@ -135,6 +124,19 @@ def make_grpc_admin() -> Iterator[Callable[..., GrpcAdminStandIn]]:
     yield factory
     for admin in started:
         stop_grpc_admin(admin)
+
+
+# ------------------------------------------------------------------------------ the browser
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    """The session's one Playwright (sync API: one per process), for tests/browser and tests/hub."""
+    from rig.chromium import require_chromium
+
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
 
 
 # ---------------------------------------------------------------------------------- users

@@ -224,7 +224,7 @@ def test_alice_and_bob_sign_in_through_hub_user_redirect_at_once(hub: HubRig, us
         forwarded = bob.goto(f"{hub.url}{RELAY_PATH}?{urlencode({'state': alice_state, 'code': 'forged'})}")
         assert urlsplit(bob.url).path == "/user/bob/flyteauth/callback"  # the Hub sends bob to his own server,
         assert forwarded is not None and forwarded.status == 400  # whose relay knows no such sign-in
-        expect(bob.locator("#relay-title")).to_have_text("No sign-in is waiting for this")
+        expect(bob.locator("#relay-title")).to_have_text("No sign-in is waiting for this", timeout=30_000)
         # refused: no Hub login at all
         stranger = requests.Session()
         stranger.trust_env = False
