@@ -211,8 +211,13 @@ def test_flyte_plaintext_keyring_is_named_in_the_panel_and_never_written(shell, 
 
     # its path is fixed when flyte is first imported: point it into this test's HOME whatever the order
     monkeypatch.setattr(flyte_file, "_FLYTE_KEYRING_PATH", isolated_config / ".flyte" / "keyring.cfg")
+    from importlib.metadata import entry_points
+
     previous = keyring.get_keyring()
     plaintext = SimplePlainTextKeyring()
+    # the premise: flyte registers it for keyring's discovery, ranked above "fail" inside IPython
+    assert "flyte_keyring_file" in {ep.name for ep in entry_points(group="keyring.backends")}
+    assert plaintext.priority == 0.5
     keyring.set_keyring(plaintext)
     stores.PROCESS_FALLBACK.clear()
     monkeypatch.delenv(stores.TOKEN_CACHE_ENV, raising=False)
