@@ -60,7 +60,7 @@ bench: install
 
 # Refresh the README's screenshots from the browser suite (a real JupyterLab in Debian chromium).
 screenshots: install chromium
-	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser -q -k device_login
+	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser -q -k "device_login or paste_back or notebook7"
 	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/hub -q -k "no_click or at_once"
 
 clean:

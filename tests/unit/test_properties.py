@@ -198,11 +198,11 @@ MAGIC_WORDS = ["--endpoint", "--timeout", "--scopes", "--flow", "--client-id", "
 
 @pytest.fixture(scope="module")
 def magics() -> Any:
-    from IPython.testing.globalipapp import get_ipython
+    from IPython.core.interactiveshell import InteractiveShell
 
     from flyteauth_jupyter.notebook.magics import FlyteAuthMagics
 
-    return FlyteAuthMagics(shell=get_ipython())
+    return FlyteAuthMagics(shell=InteractiveShell.instance())  # the process's shell, whichever test made it
 
 
 @settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
