@@ -62,12 +62,11 @@ DEFAULT_WAIT = 900.0
 WAIT_MARGIN = 30.0
 
 
-def _not_ready() -> Any:  # pragma: no cover - never called: no view is None
-    raise AssertionError("the session's hot path was taken without a settled view")
-
-
-#: the session's hot path when nothing is settled: valid for no view (a view is never None)
-_NOT_FAST: tuple[None, Callable[[], Any], Callable[[], Any]] = (None, _not_ready, _not_ready)
+#: the hot path's methods: while the session is settled, its instance attributes of these names are the
+#: real authenticator's bound methods (a call costs what the authenticator's own does)
+_HOT_METHODS = ("get_credentials", "fetch_grpc_call_auth_metadata")
+#: the session's state: assigning any of them unsettles the session (``__setattr__``)
+_STATE = frozenset({"_attempt", "_view", "_inner"})
 
 
 @dataclass
@@ -213,8 +212,6 @@ class LoginSession:
         self._attempt: _Attempt | None = None
         self._attempts = 0
         self._inner: Any = None
-        #: the hot path: (the view it is valid for, the authenticator's get_credentials, its fetch_...)
-        self._fast: tuple[LoginView | None, Callable[[], Any], Callable[[], Any]] = _NOT_FAST
         self._cell: _CellContext | None = None
         self._shell: Any = None
         #: called with the session whenever a login starts from it (the magic binds ``name`` again:
@@ -234,7 +231,7 @@ class LoginSession:
         return self
 
     def _launch(self, *, skip_cache: bool = False) -> _Attempt:
-        self._fast = _NOT_FAST  # a new attempt: the next call waits for it
+        self._unsettle()  # a new attempt: the next call waits for it (assigning _attempt does it too)
         if self.on_start is not None:
             try:
                 self.on_start(self)
@@ -255,6 +252,7 @@ class LoginSession:
 
     def cancel(self) -> None:
         """Stop the login in progress (any thread; returns at once)."""
+        self._unsettle()
         attempt = self._attempt
         if attempt is None or attempt.done_event.is_set():
             return
@@ -263,6 +261,7 @@ class LoginSession:
     def replaced(self, by: str) -> None:
         """Stop the login in progress because another login replaces it; ``by`` names that one
         ("the sign-in started in cell [7]"), for the old panel and for whoever waits on this one."""
+        self._unsettle()
         attempt = self._attempt
         if attempt is None or attempt.done_event.is_set():
             return
@@ -276,6 +275,7 @@ class LoginSession:
         ``here=True`` (from code in a cell, not a button) attributes the new attempt to the current
         cell and shows the login there too; ``skip_cache=True`` ignores saved tokens (they were rejected).
         """
+        self._unsettle()
         old = self._attempt
         if old is not None:
             old.cancel()
@@ -389,6 +389,7 @@ class LoginSession:
             self._store_notice(inner)
             return creds
         except BaseException as exc:
+            self._unsettle()
             if attempt is self._attempt and not self._view.done:
                 if isinstance(exc, LoginCancelledError) and attempt.replaced_by:
                     self._apply_replaced(attempt, flow)
@@ -587,30 +588,53 @@ class LoginSession:
         inner = self._inner
         if inner is None:  # pragma: no cover - wait() succeeded, so it exists
             raise AccessTokenNotFoundError(f"The sign-in to {self.endpoint} has no authenticator.")
-        if attempt is self._attempt and view is self._view and (
-            self.display is None or threading.current_thread() is threading.main_thread()
-        ):  # the view is drawn final: later calls skip wait() while it stays
-            self._fast = (view, inner.get_credentials, inner.fetch_grpc_call_auth_metadata)
+        if self.display is None or threading.current_thread() is threading.main_thread():
+            self._settle(attempt, view, inner)  # the view is drawn final: later calls skip wait() while it stays
         return inner
+
+    # ------------------------------------------------------------------------------------------
+    # the hot path: settled (the authenticator's own methods) or not (the class's, which wait)
+    # ------------------------------------------------------------------------------------------
+    def _settle(self, attempt: _Attempt | None, view: LoginView, inner: Any) -> None:
+        """Bind ``inner``'s hot-path methods on the session, if ``attempt``, ``view`` and ``inner`` (what
+        a wait() just returned for) are still current: later calls go straight to the authenticator.
+
+        Any change of them (``__setattr__``) or a cancel, retry, logout or failure removes the binding
+        (:meth:`_unsettle`). Lock-free against a change: one that lands after the check is either seen
+        by the re-check below or removes what was bound."""
+        with self._lock:
+            if attempt is not self._attempt or view is not self._view or inner is not self._inner:
+                return
+            state = self.__dict__
+            for name in _HOT_METHODS:
+                state[name] = getattr(inner, name)
+            if attempt is not self._attempt or view is not self._view or inner is not self._inner:
+                self._unsettle()
+
+    def _unsettle(self) -> None:
+        """Remove the hot-path binding: the next call is the class's, which waits for the login."""
+        state = self.__dict__
+        for name in _HOT_METHODS:
+            state.pop(name, None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name in _STATE:
+            self._unsettle()  # after the assignment: a _settle() racing it re-checks and sees the change
 
     # ------------------------------------------------------------------------------------------
     # the Authenticator interface (flytekit's names), waiting for the login first
     # ------------------------------------------------------------------------------------------
-    # The hot path: once a wait() has returned for the current view (and redrawn it), calls go straight
-    # to the real authenticator's own hot path, without the session's lock or future. Any change of
-    # the view (a retry, a refresh, a logout) or a new attempt ends it; the next call waits as before.
+    # The hot path: once a wait() has returned for the current view (and redrawn it), the session is
+    # settled: these two names are the real authenticator's bound methods, set on the instance
+    # (_settle), so a call skips the session entirely. Any change (a retry, a refresh, a logout, a
+    # failure, another authenticator) unsettles it (_unsettle) and the class's methods below wait again.
     def get_credentials(self) -> Credentials | None:
         """The current credentials; waits for the login in progress (DESIGN.md, pinned 10)."""
-        fast = self._fast
-        if fast[0] is self._view:
-            return fast[1]()
         return self._ready().get_credentials()
 
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <token>")``; waits for the login in progress."""
-        fast = self._fast
-        if fast[0] is self._view:
-            return fast[2]()
         return self._ready().fetch_grpc_call_auth_metadata()
 
     def refresh_credentials(self, *, interactive: bool = True) -> Credentials | None:
@@ -634,7 +658,7 @@ class LoginSession:
         """Cancel a login in progress, revoke and clear the cached tokens for the endpoint in every
         store the kernel can reach (the real authenticator's ``logout(everywhere=True)``), and show
         "signed out"."""
-        self.cancel()
+        self.cancel()  # unsettles: calls wait again (then find the session signed out)
         inner = self._inner
         error: BaseException | None = None
         if inner is None:
@@ -657,7 +681,7 @@ class LoginSession:
     # ------------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         # flytekit and SDKs read a few plain attributes (header_key, ...): answer from the real one
-        if name.startswith("__") or name in ("_inner", "_view", "_attempt", "_fast"):
+        if name.startswith("__") or name in _STATE:
             raise AttributeError(name)
         inner = self.__dict__.get("_inner")
         if inner is None:

@@ -232,3 +232,73 @@ def test_wait_before_start_raises():
     session = LoginSession(lambda observer: None, endpoint="h:1")
     with pytest.raises(AccessTokenNotFoundError, match="run %flyte_login"):
         session.wait(1)
+
+
+def _settled_on(session, inner):
+    state = vars(session)
+    return all(
+        name in state and state[name] == getattr(inner, name)
+        for name in ("get_credentials", "fetch_grpc_call_auth_metadata")
+    )
+
+
+def _unsettled(session):
+    state = vars(session)
+    return "get_credentials" not in state and "fetch_grpc_call_auth_metadata" not in state
+
+
+def test_settled_session_forwards_and_every_change_unsettles_it():
+    session, built, _ = make()
+    session.start()
+    started_fake(built).approve()
+    session.wait(10)
+    assert _unsettled(session)  # wait() alone binds nothing
+    assert session.get_credentials().access_token == SECRET_ACCESS
+    assert _settled_on(session, built[0])  # later calls are the authenticator's own methods
+
+    # a retry: the class's methods again, and they wait for the new attempt
+    session.retry()
+    assert _unsettled(session)
+    fake = started_fake(built, 1)
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(session.get_credentials()))
+    waiter.start()
+    waiter.join(0.2)
+    assert waiter.is_alive() and not results  # waiting for the new sign-in, not the old authenticator
+    fake.approve()
+    waiter.join(10)
+    assert results and results[0].access_token == SECRET_ACCESS
+    assert session.fetch_grpc_call_auth_metadata() is not None
+    assert _settled_on(session, built[1]) and not _settled_on(session, built[0])
+
+    # an inner refresh changes the view: unsettled until the next call has waited again
+    session.refresh_credentials()
+    assert _unsettled(session)
+    assert session.get_credentials().access_token == SECRET_ACCESS + "-r"
+    assert _settled_on(session, built[1])
+
+    # a cancel of the finished attempt, and a logout: unsettled; the class's methods answer
+    session.cancel()
+    assert _unsettled(session)
+    session.get_credentials()
+    assert _settled_on(session, built[1])
+    session.logout()
+    assert _unsettled(session) and session.status == "signed_out"
+    assert type(session).get_credentials is LoginSession.get_credentials
+
+
+def test_failed_attempt_leaves_the_session_unsettled():
+    session, built, _ = make()
+    session.start()
+    started_fake(built).approve()
+    session.wait(10)
+    session.get_credentials()
+    assert _settled_on(session, built[0])
+    session.retry()
+    started_fake(built, 1).deny()
+    with pytest.raises(AccessDeniedError):
+        session.get_credentials()
+    assert _unsettled(session)
+    with pytest.raises(AccessDeniedError):
+        session.fetch_grpc_call_auth_metadata()
+    assert _unsettled(session)
