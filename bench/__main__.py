@@ -145,6 +145,9 @@ def hot_subjects(rig: benchrig.Rig) -> dict[str, Any]:
     theirs._creds = FkCredentials("valid-access", "valid-refresh", service)
     theirs._set_header_key("flyte-authorization")
     assert ours.fetch_grpc_call_auth_metadata() == theirs.fetch_grpc_call_auth_metadata() == session.fetch_grpc_call_auth_metadata()
+    # settled: the session's hot-path names are the authenticator's own bound methods (no extra call)
+    assert vars(session).get("fetch_grpc_call_auth_metadata") == ours.fetch_grpc_call_auth_metadata
+    assert vars(session).get("get_credentials") == ours.get_credentials
     return {"ours": ours, "session": session, "theirs": theirs}
 
 
