@@ -7,7 +7,7 @@ IDP     := tests/idp
 CHP     := tests/hub/chp
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install test demo demo-hub bench screenshots idp-deps hub-deps chromium clean reliability-table
+.PHONY: install test typecheck demo demo-hub bench screenshots idp-deps hub-deps chromium clean reliability-table
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,13 +36,17 @@ chromium:
 
 install: $(STAMP) idp-deps hub-deps
 
-test: install chromium
+test: install chromium typecheck
 	$(BIN)/python -m pytest
 	$(BIN)/python -m tests.faults.report
 
 # Re-render README's "Reliability and security" tables from the last run's recorded results.
 reliability-table:
 	$(BIN)/python -m tests.faults.report
+
+# The package ships py.typed: keep the claim true ([tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
 
 demo: install
 	$(BIN)/python -m tests.rig.demo
@@ -56,8 +60,8 @@ bench: install
 
 # Refresh the README's screenshots from the browser suite (a real JupyterLab in Debian chromium).
 screenshots: install chromium
-	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser -q -k device_login
+	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/browser -q -k "device_login or paste_back or notebook7"
 	FLYTEAUTH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/hub -q -k "no_click or at_once"
 
 clean:
-	rm -rf $(VENV) $(IDP)/node_modules $(CHP)/node_modules .pytest_cache
+	rm -rf $(VENV) $(IDP)/node_modules $(CHP)/node_modules .pytest_cache .mypy_cache

@@ -3,15 +3,13 @@
 Each class takes the seed's parameters (flytekit's names, order and defaults) and keyword-only
 extras (``observer=``, ``timeout=``, ``store=``, ``clock=``, ``insecure=``, and for the browser and
 device logins ``client_id=``, ``redirect_uri=``, ``open_browser=``, ``audience=``). This module owns
-the token lifecycle around the flows:
+flytekit's surface; the token lifecycle under it (current credentials, the refresh margin, single
+flight, store adoption) is :mod:`.lifecycle`:
 
 * ``get_credentials()``: the current Credentials or None before any login (pinned 10), refreshed
-  first (without user interaction) when less than min(60 s, half the lifetime) is left (pinned 5); a
-  token of unknown expiry is used until the server rejects it; a JWT's ``exp`` schedules it (pinned 4).
+  first (without user interaction) when less than min(60 s, half the lifetime) is left (pinned 5).
 * ``refresh_credentials(*, interactive=True)``: the refresh grant when possible, else the interactive
-  flow if allowed (else AccessTokenNotFoundError). Overlapping calls from any number of threads share
-  one request and its result (single flight); across processes the store's ``lock(service)`` is
-  held and the store re-read, so a fresher token a sibling wrote is adopted instead of refreshing.
+  flow if allowed (else AccessTokenNotFoundError); overlapping calls share one request (single flight).
 * ``fetch_grpc_call_auth_metadata()``: ``(header_key, "Bearer <token>")`` or None; the header key is
   the argument, else the server's ``authorization_metadata_key``, else ``authorization`` (pinned 3).
 * ``cancel()`` ends an interactive login in progress (any thread); ``logout()`` revokes (RFC 7009)
@@ -26,92 +24,47 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import dataclasses
 import logging
 import threading
-import time as _time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import requests
 
 from .config import ClientConfig, ClientConfigStore, RemoteClientConfigStore
-from .control import SYSTEM_CLOCK, Clock, Waiter, run_in_background
-from .credentials import DEFAULT_ENDPOINT, Credentials, jwt_claims
-from .validate import scope_list
+from .control import Clock, Waiter, run_in_background
+from .credentials import DEFAULT_ENDPOINT, Credentials
 from .endpoint import parse_endpoint
-from .errors import (
-    AccessDeniedError,
-    AccessTokenNotFoundError,
-    AuthenticationError,
-    ConfigurationError,
-    ExpiredTokenError,
-    FlyteAuthError,
-    InvalidGrantError,
-    LoginCancelledError,
-    LoginTimeoutError,
-    OAuthError,
-    TokenStoreError,
-)
+from .errors import AuthenticationError, ConfigurationError, FlyteAuthError
 from .flows import authcode, client_credentials, device, refresh
 from .flows import command as command_flow
-from .flows.events import Cancelled, Failed, FlowStarted, Observer, Succeeded, notify
+from .flows.events import Observer
+from .lifecycle import TokenLifecycle, needs_refresh, refresh_margin
 from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Transport
+from .validate import scope_list
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HEADER_KEY = "authorization"
-MAX_REFRESH_MARGIN = 60.0
-INFINITY = float("inf")
-
-#: the hot path's cache: (fresh until, epoch seconds; the credentials; their metadata tuple)
-_Hot = tuple[float, Credentials, tuple[str, str]]
-
-
-def refresh_margin(creds: Credentials) -> float:
-    """Seconds before expiry at which to refresh: min(60 s, half the token's lifetime) (pinned 5)."""
-    lifetime: float | None = None
-    if creds.expires_in:
-        lifetime = float(creds.expires_in)
-    else:
-        claims = jwt_claims(creds.access_token)
-        exp, iat = claims.get("exp"), claims.get("iat")
-        if isinstance(exp, (int, float)) and isinstance(iat, (int, float)) and exp > iat:
-            lifetime = float(exp - iat)
-    if lifetime is None:
-        return MAX_REFRESH_MARGIN
-    return min(MAX_REFRESH_MARGIN, lifetime / 2.0)
-
-
-def needs_refresh(creds: Credentials | None, now: float) -> bool:
-    """True when ``creds`` has no access token or is within its refresh margin of expiry."""
-    if creds is None or not creds.access_token:
-        return True
-    left = creds.lifetime_left(now)
-    if left is None:
-        return False  # unknown expiry: use it until the server rejects it (pinned 4)
-    return left < refresh_margin(creds)
 
 
 def _default_store() -> Any:
     """The store ``$FLYTEAUTH_TOKEN_CACHE`` names (default: the keyring, memory fallback built in);
-    memory when stores cannot be imported."""
-    try:
-        from .stores import make_store
+    memory when that store cannot be built."""
+    from .stores import MemoryStore, make_store
 
+    try:
         return make_store()
     except Exception:  # noqa: BLE001 - a store problem never breaks a login
         log.warning("the keyring token store is unavailable; tokens are kept in memory for this kernel")
-        return _memory_store()
+        return MemoryStore()
 
 
 def reachable_stores(own: Any = None) -> list[Any]:
     """Every token store this process can reach besides ``own``: the system keyring (when a working
     backend is configured), the private file cache and process memory (for a complete sign-out)."""
-    try:
-        from . import stores
-    except Exception:  # noqa: BLE001
-        return []
+    from . import stores
+
     found: list[Any] = []
     with contextlib.suppress(Exception):
         keyring_store = stores.KeyringStore(fallback=stores.MemoryStore())
@@ -122,60 +75,11 @@ def reachable_stores(own: Any = None) -> list[Any]:
     return [store for store in found if store is not own]
 
 
-def _memory_store() -> Any:
-    try:
-        from .stores import MemoryStore
-
-        return MemoryStore()
-    except Exception:  # noqa: BLE001
-        return _PlainMemoryStore()
-
-
-class _PlainMemoryStore:
-    """Minimal in-memory store (used only if stores.py cannot be imported)."""
-
-    fallback_reason: str | None = None
-
-    def __init__(self) -> None:
-        self._data: dict[str, Credentials] = {}
-        self._guard = threading.Lock()
-
-    def load(self, service: str) -> Credentials | None:
-        with self._guard:
-            return self._data.get(service)
-
-    def save(self, service: str, creds: Credentials) -> None:
-        with self._guard:
-            self._data[service] = creds
-
-    def delete(self, service: str) -> None:
-        with self._guard:
-            self._data.pop(service, None)
-
-
-class _Flight:
-    """One refresh in progress; callers that overlap it wait on ``future``.
-
-    ``epoch`` is the authenticator's sign-out count when the flight started: a flight that finds it
-    changed (``logout()`` ran meanwhile) writes nothing and revokes what it obtained.
-    """
-
-    def __init__(self, interactive: bool, epoch: int = 0) -> None:
-        self.interactive = interactive
-        self.epoch = epoch
-        self.thread = threading.get_ident()
-        self.future: concurrent.futures.Future[Credentials] = concurrent.futures.Future()
-
-
-#: OAuth errors after which a refresh token is dead (RFC 6749 5.2); any other error is transient.
-GRANT_ENDING_ERRORS = (InvalidGrantError, ExpiredTokenError, AccessDeniedError)
-#: Backoff after a transient refresh failure: 1 s, 2 s, 4 s, ... at most this many seconds.
-MAX_RETRY_BACKOFF = 60.0
 #: How long logout() waits for a refresh in flight to end (its requests have their own timeouts).
 LOGOUT_FLIGHT_WAIT = 45.0
 
 
-class Authenticator:
+class Authenticator(TokenLifecycle):
     """Base authenticator (flytekit's constructor: endpoint, header_key, credentials, http_proxy_url, verify).
 
     On its own it only serves the credentials it was given; subclasses know how to get new ones.
@@ -191,8 +95,8 @@ class Authenticator:
     def __init__(
         self,
         endpoint: str,
-        header_key: str,
-        credentials: Credentials = None,  # type: ignore[assignment]  # flytekit's signature
+        header_key: str | None,
+        credentials: Credentials | None = None,
         http_proxy_url: str | None = None,
         verify: bool | str | None = None,
         *,
@@ -215,48 +119,29 @@ class Authenticator:
         self._verify = verify
         self._session = session
         # http_timeout (connect, read) and http_deadline (one call with its retries): small in tests
-        self._http_options = {"timeout": http_timeout, "deadline": http_deadline}
+        self._http_options: dict[str, Any] = {"timeout": http_timeout, "deadline": http_deadline}
         self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify, **self._http_options)
         self._cfg_store = cfg_store
         self._cfg: ClientConfig | None = None
         self._cfg_lock = threading.Lock()
         self.observer = observer
         self.timeout = timeout
-        self._hot: _Hot | None = None
-        self._held: Credentials | None = None
-        self._held_version = 0
-        self.clock = clock or SYSTEM_CLOCK
-        self._store = store
-        self._creds = credentials
-        self._loaded = credentials is not None or store is None
-        self._state_lock = threading.RLock()
-        self._flight_lock = threading.Lock()
-        self._flight: _Flight | None = None
-        self._waiter: Waiter | None = None
-        self._store_warning: str | None = None
-        self._epoch = 0  # sign-outs so far (logout bumps it; a flight from before writes nothing)
-        self._failures = 0  # transient refresh failures in a row
-        self._retry_at: float | None = None  # no background refresh grant before this time (backoff)
+        self._init_lifecycle(credentials=credentials, store=store, clock=clock)
 
-    # -- flytekit's surface ------------------------------------------------------------------------
-    # The hot path (every SDK call): one clock read against a precomputed "fresh until" instant and a
-    # cached header tuple; no lock, no store, no network. Anything else takes the slow path below.
-    def get_credentials(self) -> Credentials | None:
-        """The current credentials (None before any login), refreshed first when about to expire."""
-        hot = self._hot
-        if hot is not None and self._now() < hot[0]:
-            return hot[1]
-        return self._get_credentials()
-
+    # -- flytekit's surface (get_credentials, wait, cancel: lifecycle.TokenLifecycle) ----------------
+    # The hot path (every SDK call): the lifecycle's cached header tuple, one clock read; no lock, no
+    # store, no network. Anything else takes the slow path below.
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <access token>")``, or None without an access token."""
         hot = self._hot
-        if hot is not None and self._now() < hot[0]:
+        if hot[3]() < hot[4]:
             return hot[2]
         creds = self.get_credentials()
         if creds is None or not creds.access_token:
             return None
-        return self.header_key, f"Bearer {creds.access_token}"
+        header = self.header_key, f"Bearer {creds.access_token}"
+        self._publish_hot(creds)  # the header key is known now (it may have needed the server's configuration)
+        return header
 
     def refresh_credentials(self, *, interactive: bool = True) -> Credentials:
         """Obtain new credentials: refresh grant if possible, else the interactive flow (if allowed).
@@ -265,67 +150,13 @@ class Authenticator:
         """
         return self._refresh(interactive=interactive)
 
-    def _get_credentials(self) -> Credentials | None:
-        creds = self._current()
-        if creds is None or not needs_refresh(creds, self.clock.time()):
-            if creds is not None:
-                self._publish_hot(creds)
-            return creds
-        if self.needs_user and not creds.refresh_token:
-            return creds  # nothing to do without the user; the server will say when it is rejected
-        try:
-            return self._refresh(interactive=False, seen=creds)
-        except FlyteAuthError as exc:
-            log.warning("Could not renew the token for %s: %s", self.service, exc)
-            return self._creds
-
-    # -- the hot path's cache ---------------------------------------------------------------------
-    @property
-    def _creds(self) -> Credentials | None:
-        return self._held
-
-    @_creds.setter
-    def _creds(self, creds: Credentials | None) -> None:
-        self._held = creds
-        self._held_version += 1
-        self._hot = None  # last: _publish_hot re-checks the version after publishing
-
-    @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    @clock.setter
-    def clock(self, clock: Clock) -> None:
-        self._clock = clock
-        # the system clock's time() is time.time: call it directly (one C call on the hot path)
-        self._now = _time.time if type(clock) is Clock else clock.time
-        self._hot = None
-
-    def _publish_hot(self, creds: Credentials) -> None:
-        """Cache ``creds`` (held, fresh) with its header for the hot path, until its refresh instant.
-
-        Lock-free: a concurrent change of the credentials (the ``_creds`` setter) either is seen here
-        or clears what was published; the header is cached only once its key cannot change.
-        """
-        version = self._held_version
-        if creds is not self._held or not creds.access_token:
-            return
-        key = self._settled_header_key()
-        if key is None:
-            return
-        fresh_until = INFINITY if creds.expires_at is None else creds.expires_at - refresh_margin(creds)
-        self._hot = (fresh_until, creds, (key, f"Bearer {creds.access_token}"))
-        if self._held_version != version or self._held is not creds:
-            self._hot = None
-
-    def _settled_header_key(self) -> str | None:
-        """The header key when it is final (None while the server's configuration is still unknown)."""
+    def _known_header_key(self) -> str | None:
+        """The header key if it is known without a request, else None (the configuration is unread)."""
         if self._header_key_arg:
             return self._header_key_arg
-        key = self.header_key
         if self._cfg is None and (self._cfg_store is not None or (self.discovers_config and self._endpoint)):
-            return None  # the configuration could not be read yet: its key may still differ
-        return key
+            return None  # reading the configuration may need the server; fetch_... reads it first
+        return self.header_key
 
     # -- extras --------------------------------------------------------------------------------------
     @property
@@ -349,39 +180,11 @@ class Authenticator:
         """Why tokens are only kept in memory (None when the store works)."""
         return self._store_warning or getattr(self._store, "fallback_reason", None)
 
-    @property
-    def login_in_progress(self) -> bool:
-        with self._flight_lock:
-            return self._flight is not None
-
     def refresh_in_background(self, *, interactive: bool = True) -> concurrent.futures.Future[Credentials]:
         """Start :meth:`refresh_credentials` in a daemon thread; the Future carries its outcome."""
         return run_in_background(
             self.refresh_credentials, interactive=interactive, name=f"flyteauth-{self.flow_name}"
         )
-
-    def wait(self, timeout: float | None = None) -> Credentials | None:
-        """Wait for the login or refresh in progress (if any), then return :meth:`get_credentials`.
-
-        Raises that login's error, or LoginTimeoutError when it is still running after ``timeout`` s.
-        """
-        with self._flight_lock:
-            flight = self._flight
-        if flight is not None:
-            try:
-                flight.future.result(timeout=timeout)
-            except concurrent.futures.TimeoutError:
-                raise LoginTimeoutError(
-                    f"The sign-in for {self.service} is still in progress after {timeout:g} s."
-                ) from None
-        return self.get_credentials()
-
-    def cancel(self) -> None:
-        """Cancel the interactive login in progress, if any (safe from any thread)."""
-        with self._state_lock:
-            waiter = self._waiter
-        if waiter is not None:
-            waiter.cancel()
 
     def logout(self, *, everywhere: bool = False) -> bool:
         """Revoke (RFC 7009, when a revocation endpoint is known) and forget the tokens.
@@ -449,29 +252,11 @@ class Authenticator:
                 log.warning("Could not revoke the token for %s: %s", self.service, exc)
         return revoked
 
-    def _set_credentials(self, creds: Credentials | None) -> None:
-        with self._state_lock:
-            self._creds = creds
-            self._loaded = True
-
     def _set_header_key(self, header_key: str | None) -> None:
         self._header_key_arg = header_key or None
-        self._hot = None
+        self._cool()
 
     # -- hooks for subclasses --------------------------------------------------------------------------
-    def _login(self, waiter: Waiter) -> Credentials:
-        """Obtain new credentials without a refresh token (the flow)."""
-        raise AccessTokenNotFoundError(
-            f"This authenticator for {self.service} cannot obtain new credentials; sign in with a login flow."
-        )
-
-    def _refresh_grant(self, creds: Credentials) -> Credentials | None:
-        """New credentials from the refresh token, or None when this authenticator has no refresh grant."""
-        return None
-
-    def _login_deadline(self) -> float | None:
-        return self.timeout
-
     def _client_auth(self) -> Any:
         return None
 
@@ -517,212 +302,6 @@ class Authenticator:
             log.info("client configuration for %s unavailable: %s", self.service, exc)
             return None
 
-    # -- state and store ------------------------------------------------------------------------------
-    def _current(self) -> Credentials | None:
-        if not self._loaded:
-            with self._state_lock:
-                if not self._loaded:
-                    stored = self._store_call("load")
-                    if self._creds is None and stored is not None:
-                        self._creds = stored
-                    self._loaded = True
-        return self._creds
-
-    def _store_call(self, method: str, *args: Any) -> Any:
-        store = self._store
-        if store is None:
-            return None
-        try:
-            return getattr(store, method)(self.service, *args)
-        except Exception as exc:  # noqa: BLE001 - the store must never break a login
-            if self._store_warning is None:
-                # our own store errors are one secret-free sentence (e.g. a FileStore refusing a path)
-                why = str(exc).rstrip(".") if isinstance(exc, TokenStoreError) and str(exc) else type(exc).__name__
-                self._store_warning = (
-                    f"The token store failed ({why}); tokens for {self.service} are kept in memory "
-                    "for this kernel only."
-                )
-                log.warning("%s", self._store_warning)
-            return None
-
-    @contextlib.contextmanager
-    def _service_lock(self) -> Iterator[None]:
-        """The store's cross-process lock for this service, when it has one (best effort)."""
-        lock = getattr(self._store, "lock", None)
-        with contextlib.ExitStack() as stack:
-            if callable(lock):
-                try:
-                    stack.enter_context(lock(self.service))
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("Could not take the token lock for %s (%s); refreshing anyway", self.service, exc)
-            yield
-
-    def _adopt(self, creds: Credentials) -> Credentials:
-        with self._state_lock:
-            self._creds = creds
-            self._loaded = True
-        return creds
-
-    # -- single flight ---------------------------------------------------------------------------------
-    def _refresh(self, *, interactive: bool, seen: Credentials | None = None) -> Credentials:
-        while True:
-            leader = False
-            with self._flight_lock:
-                current = self._creds
-                if seen is not None and current is not None and current is not seen and not needs_refresh(
-                    current, self.clock.time()
-                ):
-                    return current  # someone refreshed since the caller looked
-                flight = self._flight
-                if flight is None:
-                    flight = self._flight = _Flight(interactive, self._epoch)
-                    leader = True
-            if leader:
-                return self._lead(flight)
-            compatible = flight.interactive or not interactive
-            try:
-                return flight.future.result()
-            except BaseException:
-                if compatible:
-                    raise
-            # We need a login, the flight we waited for could not do one: start our own.
-
-    def _lead(self, flight: _Flight) -> Credentials:
-        try:
-            flight.future.set_result(self._obtain(flight.interactive, flight.epoch))
-        except BaseException as exc:  # noqa: BLE001 - handed to every caller of this flight
-            flight.future.set_exception(exc)
-        finally:
-            with self._flight_lock:
-                self._flight = None
-        return flight.future.result()
-
-    def _obtain(self, interactive: bool, epoch: int = 0) -> Credentials:
-        current = self._current()  # what we hold before waiting for the lock
-        with self._service_lock():
-            stored = self._store_call("load")  # re-read: a sibling may have refreshed meanwhile
-            if stored is not None and stored.access_token and (
-                current is None
-                or stored.access_token != current.access_token
-                or stored.refresh_token != current.refresh_token
-            ):
-                if current is None or stored.access_token != current.access_token:
-                    if not needs_refresh(stored, self.clock.time()):
-                        log.debug("adopting the token another process stored for %s", self.service)
-                        return self._commit(stored, epoch, save=False)
-                if stored.refresh_token:
-                    current = stored  # ours may have been rotated away by a sibling
-            if current is not None and current.refresh_token:
-                new = self._try_refresh_grant(current, interactive)
-                if new is not None:
-                    self._commit(new, epoch, save=True, previous=current)
-                    self._notify_succeeded("refresh", new)
-                    return new
-        if self.needs_user and not interactive:
-            raise AccessTokenNotFoundError(
-                f"The sign-in for {self.service} has expired and cannot be renewed without you; "
-                "run %flyte_login (or refresh_credentials()) to sign in again."
-            )
-        new = self._run_login(epoch)
-        with self._service_lock():
-            # a new login replaces the whole entry: nothing of an earlier grant (another user's
-            # refresh or id token) may stay beside it
-            self._commit(new, epoch, save=True, replace=True)
-        self._notify_succeeded(self.flow_name, new)
-        return new
-
-    def _try_refresh_grant(self, current: Credentials, interactive: bool) -> Credentials | None:
-        """The refresh grant for ``current``; None when this authenticator has none or the token is dead.
-
-        Only a grant-ending answer (``invalid_grant`` and equivalents) drops the refresh token; a
-        transient failure (``temporarily_unavailable``, a 5xx, the network) is raised and keeps it,
-        and background refreshes back off (1 s, 2 s, 4 s, ... 60 s) before the next attempt.
-        """
-        now = self.clock.time()
-        if not interactive and self._retry_at is not None and now < self._retry_at:
-            raise AuthenticationError(
-                f"Renewing the token for {self.service} failed a moment ago; trying again in "
-                f"{self._retry_at - now:.0f} s."
-            )
-        try:
-            new = self._refresh_grant(current)
-        except GRANT_ENDING_ERRORS as exc:
-            log.info("The refresh token for %s was refused (%s); a new sign-in is needed", self.service, exc.error)
-            self._store_call("delete")  # dead (expired, revoked, replayed): nobody may use it
-            self._adopt(dataclasses.replace(current, refresh_token=None))
-            self._failures, self._retry_at = 0, None
-            return None
-        except FlyteAuthError:
-            self._failures += 1
-            self._retry_at = self.clock.time() + min(MAX_RETRY_BACKOFF, 2.0 ** (self._failures - 1))
-            raise
-        self._failures, self._retry_at = 0, None
-        return new
-
-    def _commit(
-        self,
-        new: Credentials,
-        epoch: int,
-        *,
-        save: bool,
-        replace: bool = False,
-        previous: Credentials | None = None,
-    ) -> Credentials:
-        """Store (``save``) and hold ``new``, unless logout() ran since the flight began (``epoch``):
-        then nothing is written, a refresh token obtained is revoked, and LoginCancelledError raised."""
-        with self._state_lock:
-            signed_out = self._epoch != epoch
-            if not signed_out:
-                if save:
-                    if replace:
-                        self._store_call("delete")
-                    self._store_call("save", new)
-                self._creds = new
-                self._loaded = True
-        if signed_out:
-            if save and new.refresh_token and (previous is None or new.refresh_token != previous.refresh_token):
-                self._revoke_all([new])
-            raise LoginCancelledError(
-                f"You signed out of {self.service} while its tokens were being renewed; the new ones were discarded."
-            )
-        return new
-
-    def _notify_succeeded(self, flow: str, creds: Credentials) -> None:
-        notify(
-            self.observer,
-            Succeeded(
-                flow=flow,
-                endpoint=self.service,
-                expires_at=creds.expires_at,
-                subject=creds.subject,
-                scopes=creds.scopes,
-            ),
-        )
-
-    def _run_login(self, epoch: int | None = None) -> Credentials:
-        """The interactive flow (the caller commits its result and reports Succeeded)."""
-        waiter = Waiter(self._login_deadline(), what=self._waiting_for(), clock=self.clock)
-        with self._state_lock:
-            self._waiter = waiter
-            if epoch is not None and epoch != self._epoch:
-                waiter.cancel()  # logout() ran before this waiter could be cancelled: stop at once
-        notify(self.observer, FlowStarted(flow=self.flow_name, endpoint=self.service))
-        try:
-            return self._login(waiter)
-        except LoginCancelledError:
-            notify(self.observer, Cancelled(flow=self.flow_name))
-            raise
-        except BaseException as exc:
-            notify(self.observer, Failed(flow=self.flow_name, message=str(exc), error=exc))
-            raise
-        finally:
-            with self._state_lock:
-                if self._waiter is waiter:
-                    self._waiter = None
-
-    def _waiting_for(self) -> str:
-        return "the sign-in"
-
     # -- reprs ------------------------------------------------------------------------------------------
     def _repr_fields(self) -> list[str]:
         return [f"endpoint={self.service!r}", f"header_key={self._header_key_arg!r}"]
@@ -762,7 +341,7 @@ class _ConfiguredAuthenticator(Authenticator):
     ) -> None:
         super().__init__(
             endpoint,
-            header_key,  # type: ignore[arg-type]
+            header_key,
             None,
             http_proxy_url,
             verify,
@@ -828,7 +407,7 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
     def __init__(
         self,
         endpoint: str,
-        cfg_store: ClientConfigStore,
+        cfg_store: ClientConfigStore | None,
         scopes: list[str] | None = None,
         header_key: str | None = None,
         verify: bool | str | None = None,
@@ -933,7 +512,7 @@ class DeviceCodeAuthenticator(_ConfiguredAuthenticator):
     def __init__(
         self,
         endpoint: str,
-        cfg_store: ClientConfigStore,
+        cfg_store: ClientConfigStore | None,
         header_key: str | None = None,
         audience: str | None = None,
         scopes: list[str] | None = None,
@@ -1004,7 +583,7 @@ class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
         endpoint: str,
         client_id: str,
         client_secret: str,
-        cfg_store: ClientConfigStore,
+        cfg_store: ClientConfigStore | None,
         header_key: str | None = None,
         scopes: list[str] | None = None,
         http_proxy_url: str | None = None,

@@ -189,7 +189,7 @@ class BearerAuth(AuthBase):
         # re-run cookie extraction as requests' own auth handlers do
         from requests.cookies import extract_cookies_to_jar
 
-        extract_cookies_to_jar(retry._cookies, response.request, response.raw)  # type: ignore[attr-defined]
+        extract_cookies_to_jar(retry._cookies, response.request, response.raw)  # type: ignore[attr-defined,arg-type]
         retry.prepare_cookies(retry._cookies)  # type: ignore[attr-defined]
         second = response.connection.send(retry, **kwargs)
         second.history.append(response)

@@ -25,9 +25,7 @@ import sys
 import threading
 from typing import Any
 
-from ._kwargs import accepted_parameters
 from .config import ClientConfig, ClientConfigStore
-from .endpoint import is_loopback_host
 from .environment import browser_location
 from .sessions import forget_session, get_session, observer_for, register_session
 from .stores import service_name
@@ -119,34 +117,22 @@ def build_authenticator(cfg: Any, cfg_store: Any, flow: str = "auto") -> Any:
 
         session = flytekit_session(cfg)
 
-    if flow == "device":
-        cls = authenticators.DeviceCodeAuthenticator
-        args: dict[str, Any] = dict(
-            endpoint=endpoint, cfg_store=store, header_key=None, audience=cfg.audience or None,
-            scopes=scopes, http_proxy_url=cfg.http_proxy_url or None, verify=verify, session=session,
-        )
-    elif flow == "pkce":
-        cls = authenticators.PKCEAuthenticator
-        args = dict(endpoint=endpoint, cfg_store=store, scopes=scopes, header_key=None, verify=verify, session=session)
-    else:
+    if flow not in ("device", "pkce"):
         raise ValueError(f"Unknown notebook flow {flow!r}; use auto, device or pkce.")
-
-    accepted = accepted_parameters(cls)
-    optional = {
-        "insecure": bool(getattr(cfg, "insecure", False)),
-        "audience": cfg.audience or None,
-        "http_proxy_url": cfg.http_proxy_url or None,
-        "client_id": getattr(cfg, "client_id", None) or None,
-        "observer": observer_for(service_name(endpoint)),
-    }
-    for name, value in optional.items():
-        if name not in args and value is not None and (name in accepted or "**" in accepted):
-            args[name] = value
-    if "insecure" not in args and getattr(cfg, "insecure", False):
-        host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
-        if is_loopback_host(host):
-            endpoint = args["endpoint"] = f"http://{endpoint}"
-    return cls(**{k: v for k, v in args.items() if k in accepted or "**" in accepted})
+    audience = cfg.audience or None
+    http_proxy_url = cfg.http_proxy_url or None
+    client_id = getattr(cfg, "client_id", None) or None
+    insecure = bool(getattr(cfg, "insecure", False))
+    observer = observer_for(service_name(endpoint))
+    if flow == "device":
+        return authenticators.DeviceCodeAuthenticator(
+            endpoint, store, header_key=None, audience=audience, scopes=scopes, http_proxy_url=http_proxy_url,
+            verify=verify, session=session, client_id=client_id, observer=observer, insecure=insecure,
+        )
+    return authenticators.PKCEAuthenticator(
+        endpoint, store, scopes=scopes, header_key=None, verify=verify, session=session, client_id=client_id,
+        audience=audience, http_proxy_url=http_proxy_url, observer=observer, insecure=insecure,
+    )
 
 
 def running_remotely() -> bool:
@@ -196,11 +182,10 @@ def _normalise(raw: Any) -> Any:
         elif isinstance(value, str) and not value.strip():
             value = None
         values[name] = value
-    accepted = accepted_parameters(ClientConfig)
     for required in ("token_endpoint", "authorization_endpoint", "redirect_uri", "client_id"):
         if values.get(required) is None:
             values[required] = ""  # flytekit's dataclass requires them; "" reads as absent
-    return ClientConfig(**{k: v for k, v in values.items() if k in accepted or "**" in accepted})
+    return ClientConfig(**values)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class HubAuthenticator(Authenticator):
     def __init__(
         self,
         endpoint: str,
-        header_key: str = None,  # type: ignore[assignment]  # flytekit's convention
+        header_key: str | None = None,  # flytekit's convention
         http_proxy_url: str | None = None,
         verify: bool | str | None = None,
         *,

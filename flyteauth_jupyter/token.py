@@ -68,7 +68,9 @@ def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy import
         )
     insecure = bool(args.insecure) or (not args.endpoint and settings.insecure)
     endpoint = parse_endpoint(raw, insecure=insecure)
-    same = bool(settings.endpoint) and parse_endpoint(settings.endpoint, insecure=settings.insecure).service == endpoint.service
+    same = bool(settings.endpoint) and parse_endpoint(
+        settings.endpoint or "", insecure=settings.insecure
+    ).service == endpoint.service
     verify: bool | str | None = None
     if same and settings.insecure_skip_verify:
         verify = False

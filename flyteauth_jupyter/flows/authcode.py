@@ -98,7 +98,7 @@ def exchange_code(
         "code_verifier": code_verifier,
     }
     response = transport.post_form(token_endpoint, data, auth=auth).raise_for_error("authorization code exchange")
-    kwargs = {"clock": waiter.clock} if waiter is not None else {}
+    kwargs: dict[str, Any] = {"clock": waiter.clock} if waiter is not None else {}
     return credentials_from_response(
         response.data, endpoint=endpoint, where=response.where, requested_scopes=scopes, **kwargs
     )

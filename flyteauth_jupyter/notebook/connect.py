@@ -5,8 +5,7 @@ is referred to by the name of its environment variable (or its file) and read on
 background, when the authenticator is built. :func:`prepare` runs in the login's background thread:
 it reads the server's configuration when ``--flow auto`` needs it, applies the flow rules
 (:mod:`.environment`) and constructs one of the seed authenticators with the keyword-only extras
-(``observer=``, ``timeout=``, ``store=``, ``client_id=``, ``open_browser=``), passing only those the
-class accepts.
+(``observer=``, ``timeout=``, ``store=``, ``client_id=``, ``open_browser=``), by name.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._kwargs import construct
 from ..endpoint import Endpoint
 from ..environment import (
     BrowserLocation,
@@ -68,10 +66,8 @@ class LoginSpec:
 def config_store_for(spec: LoginSpec) -> Any:
     from ..config import RemoteClientConfigStore
 
-    return construct(
-        RemoteClientConfigStore,
-        {"endpoint": spec.endpoint.url},
-        {"insecure": spec.insecure or None, "verify": spec.verify, "http_proxy_url": spec.http_proxy_url},
+    return RemoteClientConfigStore(
+        spec.endpoint.url, insecure=spec.insecure, verify=spec.verify, http_proxy_url=spec.http_proxy_url
     )
 
 
@@ -193,7 +189,7 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
         choice = FlowChoice(fallback.flow, hub_fallback_reason(why, fallback))
     else:
         choice = decide_flow(spec, cfg_store)
-    store = None
+    store: Any = None
     if spec.no_cache:
         from ..stores import MemoryStore
 
@@ -205,19 +201,18 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
         if kind:  # chosen explicitly (trait or environment): every flow uses it, client credentials too
             store = make_store(kind if spec.token_cache else None)
     scopes = list(spec.scopes) or None
-    extras = {"observer": observer, "timeout": spec.timeout, "store": store, "insecure": spec.insecure or None}
+    extras: dict[str, Any] = {"observer": observer, "timeout": spec.timeout, "store": store, "insecure": spec.insecure}
     endpoint = spec.endpoint.url
+    authenticator: Any
     if choice.flow == "device":
-        device_class = auth.DeviceCodeAuthenticator
+        device_class: Any = auth.DeviceCodeAuthenticator
         server_redirect = None
         if spec.flow in ("auto", "hub"):  # auto's choice: fall back to the browser if device code is refused
             server_redirect = spec.redirect_uri or _server_redirect_uri(cfg_store)
             device_class = type("DeviceCodeAuthenticator", (DeviceThenBrowser, auth.DeviceCodeAuthenticator), {})
-        authenticator = construct(
-            device_class,
-            {"endpoint": endpoint, "cfg_store": cfg_store},
-            {"audience": spec.audience, "scopes": scopes, "http_proxy_url": spec.http_proxy_url,
-             "verify": spec.verify, "client_id": spec.client_id, **extras},
+        authenticator = device_class(
+            endpoint, cfg_store, audience=spec.audience, scopes=scopes, http_proxy_url=spec.http_proxy_url,
+            verify=spec.verify, client_id=spec.client_id, **extras,
         )
         if isinstance(authenticator, DeviceThenBrowser):
             authenticator._make_browser = lambda: _pkce(spec, cfg_store, scopes, extras, server_redirect)
@@ -232,20 +227,16 @@ def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
                 "Client credentials need a client id; pass --client-id ID (or set admin.clientId)."
             )
         secret = read_client_secret(env_var=spec.client_secret_env, location=spec.client_secret_location)
-        authenticator = construct(
-            auth.ClientCredentialsAuthenticator,
-            {"endpoint": endpoint, "client_id": client_id, "client_secret": secret, "cfg_store": cfg_store},
-            {"scopes": scopes, "http_proxy_url": spec.http_proxy_url, "verify": spec.verify,
-             "audience": spec.audience, **extras},
+        authenticator = auth.ClientCredentialsAuthenticator(
+            endpoint, client_id, secret, cfg_store, scopes=scopes, http_proxy_url=spec.http_proxy_url,
+            verify=spec.verify, audience=spec.audience, **extras,
         )
         del secret
     elif choice.flow == "command":
         if not spec.command:
             raise ConfigurationError("The command flow needs a command; pass --command followed by the program and its arguments.")
-        authenticator = construct(
-            auth.CommandAuthenticator,
-            {"command": list(spec.command)},
-            {"endpoint": endpoint, "observer": observer, "timeout": spec.timeout},
+        authenticator = auth.CommandAuthenticator(
+            list(spec.command), endpoint=endpoint, observer=observer, timeout=spec.timeout
         )
     else:  # pragma: no cover - choose_flow validated it
         raise ConfigurationError(f"Unknown flow {choice.flow!r}.")
@@ -261,11 +252,8 @@ def _pkce(spec: LoginSpec, cfg_store: Any, scopes: list[str] | None, extras: dic
           redirect_uri: str | None) -> Any:
     from .. import authenticators as auth
 
-    return construct(
-        auth.PKCEAuthenticator,
-        {"endpoint": spec.endpoint.url, "cfg_store": cfg_store},
-        {"scopes": scopes, "verify": spec.verify, "client_id": spec.client_id,
-         "redirect_uri": spec.redirect_uri,
-         "open_browser": spec.open_browser and not relayed_remotely(spec, redirect_uri),
-         "http_proxy_url": spec.http_proxy_url, **extras},
+    return auth.PKCEAuthenticator(
+        spec.endpoint.url, cfg_store, scopes=scopes, verify=spec.verify, client_id=spec.client_id,
+        redirect_uri=spec.redirect_uri, open_browser=spec.open_browser and not relayed_remotely(spec, redirect_uri),
+        http_proxy_url=spec.http_proxy_url, **extras,
     )

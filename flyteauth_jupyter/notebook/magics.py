@@ -56,6 +56,8 @@ def _sessions_registry() -> Any:
 class FlyteAuthMagics(Magics):
     """Sign in to a Flyte deployment from the notebook without blocking the kernel."""
 
+    shell: Any  # set by IPython when the magics are registered (Magics types it Optional)
+
     default_endpoint = Unicode(
         "", help="Endpoint used when %flyte_login has no --endpoint (empty: flytekit's own configuration)."
     ).tag(config=True)
@@ -231,7 +233,9 @@ class FlyteAuthMagics(Magics):
             insecure = insecure or settings.insecure
         endpoint = parse_endpoint(raw_endpoint, insecure=insecure)
         # flytekit's other settings apply when they describe this endpoint
-        same = bool(settings.endpoint) and _same_endpoint(settings.endpoint, endpoint.service, settings.insecure)
+        same = settings.endpoint is not None and bool(settings.endpoint) and _same_endpoint(
+            settings.endpoint, endpoint.service, settings.insecure
+        )
         cfg = settings if same else FlytekitSettings()
 
         if args.insecure_skip_verify or cfg.insecure_skip_verify:
@@ -394,7 +398,7 @@ class FlyteAuthMagics(Magics):
         from .state import LoginView
 
         display = make_display(self.display_mode(), on_cancel=lambda: None, on_retry=lambda: None)
-        state = {"view": LoginView(endpoint=service, name="(flytekit)"), "shown": False}
+        state: dict[str, Any] = {"view": LoginView(endpoint=service, name="(flytekit)"), "shown": False}
         lock = threading.Lock()
 
         def observe(event: Any) -> None:

@@ -62,6 +62,14 @@ DEFAULT_WAIT = 900.0
 WAIT_MARGIN = 30.0
 
 
+def _not_ready() -> Any:  # pragma: no cover - never called: no view is None
+    raise AssertionError("the session's hot path was taken without a settled view")
+
+
+#: the session's hot path when nothing is settled: valid for no view (a view is never None)
+_NOT_FAST: tuple[None, Callable[[], Any], Callable[[], Any]] = (None, _not_ready, _not_ready)
+
+
 @dataclass
 class Prepared:
     """What ``prepare(observer)`` returns: the real authenticator and the flow it runs, with the reason."""
@@ -205,7 +213,8 @@ class LoginSession:
         self._attempt: _Attempt | None = None
         self._attempts = 0
         self._inner: Any = None
-        self._settled: tuple[_Attempt | None, Any, LoginView] | None = None
+        #: the hot path: (the view it is valid for, the authenticator's get_credentials, its fetch_...)
+        self._fast: tuple[LoginView | None, Callable[[], Any], Callable[[], Any]] = _NOT_FAST
         self._cell: _CellContext | None = None
         self._shell: Any = None
         #: called with the session whenever a login starts from it (the magic binds ``name`` again:
@@ -225,6 +234,7 @@ class LoginSession:
         return self
 
     def _launch(self, *, skip_cache: bool = False) -> _Attempt:
+        self._fast = _NOT_FAST  # a new attempt: the next call waits for it
         if self.on_start is not None:
             try:
                 self.on_start(self)
@@ -579,27 +589,28 @@ class LoginSession:
             raise AccessTokenNotFoundError(f"The sign-in to {self.endpoint} has no authenticator.")
         if attempt is self._attempt and view is self._view and (
             self.display is None or threading.current_thread() is threading.main_thread()
-        ):
-            self._settled = (attempt, inner, view)  # the view is drawn final: later calls skip wait()
+        ):  # the view is drawn final: later calls skip wait() while it stays
+            self._fast = (view, inner.get_credentials, inner.fetch_grpc_call_auth_metadata)
         return inner
 
     # ------------------------------------------------------------------------------------------
     # the Authenticator interface (flytekit's names), waiting for the login first
     # ------------------------------------------------------------------------------------------
-    # The hot path: once a wait() for the current attempt has returned (and redrawn its view), calls
-    # go straight to the real authenticator's own hot path, without the session's lock or future.
+    # The hot path: once a wait() has returned for the current view (and redrawn it), calls go straight
+    # to the real authenticator's own hot path, without the session's lock or future. Any change of
+    # the view (a retry, a refresh, a logout) or a new attempt ends it; the next call waits as before.
     def get_credentials(self) -> Credentials | None:
         """The current credentials; waits for the login in progress (DESIGN.md, pinned 10)."""
-        settled = self._settled
-        if settled is not None and settled[0] is self._attempt and settled[2] is self._view:
-            return settled[1].get_credentials()
+        fast = self._fast
+        if fast[0] is self._view:
+            return fast[1]()
         return self._ready().get_credentials()
 
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <token>")``; waits for the login in progress."""
-        settled = self._settled
-        if settled is not None and settled[0] is self._attempt and settled[2] is self._view:
-            return settled[1].fetch_grpc_call_auth_metadata()
+        fast = self._fast
+        if fast[0] is self._view:
+            return fast[2]()
         return self._ready().fetch_grpc_call_auth_metadata()
 
     def refresh_credentials(self, *, interactive: bool = True) -> Credentials | None:
@@ -646,7 +657,7 @@ class LoginSession:
     # ------------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         # flytekit and SDKs read a few plain attributes (header_key, ...): answer from the real one
-        if name.startswith("__") or name in ("_inner", "_view", "_attempt", "_settled"):
+        if name.startswith("__") or name in ("_inner", "_view", "_attempt", "_fast"):
             raise AttributeError(name)
         inner = self.__dict__.get("_inner")
         if inner is None:

@@ -129,7 +129,9 @@ class IdempotentRetry(Retry):
     """urllib3 Retry that never re-sends a non-idempotent request, not even after a connect error,
     and never retries a TLS failure (a certificate that fails now fails again: say so at once)."""
 
-    def increment(self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any) -> Retry:
+    def increment(  # type: ignore[override]  # urllib3's own signature, passed through as *args/**kwargs
+        self, method: str | None = None, url: str | None = None, *args: Any, **kwargs: Any
+    ) -> Retry:
         error = kwargs.get("error", args[1] if len(args) > 1 else None)
         tls_failure = isinstance(error, urllib3.exceptions.SSLError)
         if tls_failure or (method is not None and method.upper() not in IDEMPOTENT_METHODS):
@@ -309,10 +311,11 @@ class Transport:
         try:
             try:
                 response = self.session.request(
-                    method, url, timeout=DeadlineTimeout(connect, read, _call.ends_at), stream=True, **kwargs
+                    method, url, timeout=DeadlineTimeout(connect, read, _call.ends_at), stream=True, **kwargs  # type: ignore[arg-type]  # a urllib3 Timeout: requests passes it through
                 )
             except requests.exceptions.RequestException as exc:
-                if _remaining() is not None and _remaining() <= 0.05 and not isinstance(exc, requests.exceptions.SSLError):
+                left = _remaining()
+                if left is not None and left <= 0.05 and not isinstance(exc, requests.exceptions.SSLError):
                     raise TransportTimeoutError(
                         f"{where} did not answer within {self.deadline:g} s (with retries); "
                         "check the endpoint and your network, then try again."

@@ -27,6 +27,7 @@ import html
 import ipaddress
 import logging
 import re
+import selectors
 import socket
 import threading
 from collections.abc import Callable
@@ -73,11 +74,45 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True  # lets a new attempt bind right after the last one closed (TIME_WAIT)
+    timeout = 0.5  # handle_request(): a connection that vanished before accept() does not block the loop
 
     def __init__(self, address: tuple[str, int], family: int, receiver: LoopbackReceiver) -> None:
         self.address_family = family
         self.receiver = receiver
+        self._wake_r, self._wake_w = socket.socketpair()  # closed by server_close(), also on a failed bind
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
         super().__init__(address, _Handler)
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        """Serve until :meth:`shutdown`, blocked on the listening socket and a wake-up socket pair.
+
+        No polling: ``shutdown()`` returns at once, so the sign-in does not wait up to a poll interval
+        between its redirect and the code exchange (bench: PKCE row). ``poll_interval`` is ignored.
+        """
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self, selectors.EVENT_READ)
+                selector.register(self._wake_r, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    for key, _ in selector.select():
+                        if key.fileobj is self and not self._stopping.is_set():
+                            self.handle_request()
+        finally:
+            self._stopped.set()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+        self._stopped.wait()
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._wake_r.close()
+        self._wake_w.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -136,10 +171,23 @@ class RedirectReceiver:
     ``_path_ok(path)``.
     """
 
+    _state: str
+    _expected_issuer: str | None
+    _lock: threading.Lock
+    _done: threading.Event
+    _closed: bool
+    _result: AuthorizationResponse | None
+    _error: FlyteAuthError | None
+    completed_by: str | None
+    refused_paste_count: int
+
     def start(self):  # pragma: no cover - every receiver defines it
         raise NotImplementedError
 
     def close(self) -> None:  # pragma: no cover - every receiver defines it
+        raise NotImplementedError
+
+    def _path_ok(self, path: str) -> bool:  # pragma: no cover - every receiver defines it
         raise NotImplementedError
 
     def __enter__(self):

@@ -2,8 +2,20 @@
 
 IdP on :30081, FlyteAdmin stand-in on :30080 (its HTTP documents and API and its gRPC services on the
 one port, as FlyteAdmin serves them; tests/rig/grpc_admin.py), the Flyte 2 (ConnectRPC over TLS)
-stand-in on :30082, JupyterLab on :8888 (notebooks/ as its root) with FLYTE_PLATFORM_URL pointing at
-the FlyteAdmin stand-in and FLYTE2_ENDPOINT / FLYTE2_CA_CERT at the Flyte 2 one. Ctrl-C stops everything.
+stand-in on :30082, JupyterLab on :8888 with FLYTE_PLATFORM_URL pointing at the FlyteAdmin stand-in and
+FLYTE2_ENDPOINT / FLYTE2_CA_CERT at the Flyte 2 one. Ctrl-C stops everything.
+
+What a newcomer needs, set for the demo's kernels (and printed):
+
+* JupyterLab's root is a scratch copy of notebooks/ in ``.demo/notebooks`` (git-ignored), made fresh
+  at every start, so running the examples never writes outputs into the tracked files.
+* ``FLYTE_CLIENT_SECRET`` holds the demo's confidential client secret (notebooks/03).
+* Without a usable keyring on this machine, a demo keyring: the rig's one-file keyring backend
+  (tests/rig/file_keyring.py, ``.demo/keyring.json``, plain JSON, demo tokens of the loopback IdP
+  only), so a sign-in in one notebook serves the next notebook's kernel, and flytekit's own modes and
+  the Flyte 2 SDK (notebooks/04) read the same entries, as the notebooks say. The private file cache
+  (``FLYTEAUTH_TOKEN_CACHE=file``) would serve our kernels too, but no other SDK reads it. With a
+  keyring, the keyring is used as everywhere else.
 """
 
 from __future__ import annotations
@@ -23,6 +35,27 @@ from .grpc_admin import start_grpc_admin, stop_grpc_admin
 from .idp import CONFIDENTIAL_SECRET, USERS, IdP, ensure_node_modules
 
 ROOT = Path(__file__).resolve().parents[2]
+SCRATCH = ROOT / ".demo"
+
+
+def scratch_notebooks() -> Path:
+    """Fresh copies of notebooks/ in the scratch folder (the tracked files stay clean)."""
+    target = SCRATCH / "notebooks"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(ROOT / "notebooks", target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    return target
+
+
+def keyring_usable() -> bool:
+    """Whether the token store would find a keyring that keeps tokens (not the fail/null backend)."""
+    from flyteauth_jupyter.stores import KeyringStore
+
+    try:
+        KeyringStore()._checked_backend()
+    except Exception:  # noqa: BLE001 - any reason means: no keyring for the demo
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,9 +94,20 @@ def main(argv: list[str] | None = None) -> int:
             print("jupyter not found: install the test extra (make install)", file=sys.stderr)
             return 1
         env = {**os.environ, "FLYTE_PLATFORM_URL": admin.url, "FLYTE_PLATFORM_INSECURE": "True",
-               "FLYTE2_ENDPOINT": flyte2.endpoint, "FLYTE2_CA_CERT": flyte2.ca_cert}
+               "FLYTE2_ENDPOINT": flyte2.endpoint, "FLYTE2_CA_CERT": flyte2.ca_cert,
+               "FLYTE_CLIENT_SECRET": CONFIDENTIAL_SECRET}
+        if not os.environ.get("FLYTEAUTH_TOKEN_CACHE") and not keyring_usable():
+            SCRATCH.mkdir(mode=0o700, exist_ok=True)
+            keyring_file = SCRATCH / "keyring.json"
+            env.update(PYTHON_KEYRING_BACKEND="rig.file_keyring.FileKeyring", FLYTEAUTH_RIG_KEYRING=str(keyring_file),
+                       PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")])))
+            print(f"Token cache       : no keyring on this machine, so a demo keyring in {keyring_file} "
+                  "(plain JSON; flytekit and the Flyte 2 SDK read it too)")
+        root = scratch_notebooks()
+        print(f"Notebooks         : copies in {root} (fresh at every start; notebooks/ stays clean)")
+        print("FLYTE_CLIENT_SECRET is set for the kernels (notebooks/03, client credentials)")
         cmd = [jupyter_cmd, "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(args.jupyter_port),
-               "--notebook-dir", str(ROOT / "notebooks")]
+               "--notebook-dir", str(root)]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # containers often run as root; jupyter refuses without it
         print(f"JupyterLab        : http://127.0.0.1:{args.jupyter_port}/lab  (FLYTE_PLATFORM_URL={admin.url})")

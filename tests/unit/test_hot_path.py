@@ -109,3 +109,33 @@ def test_a_clock_swapped_later_is_used() -> None:
     late = FakeClock(start=FakeClock().now + 3600)
     auth.clock = late
     assert auth.get_credentials().access_token == "at-1"  # type: ignore[union-attr]
+
+
+class CountingConfigStore:
+    """A client configuration store that counts reads (a remote one would send a request each)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def get_client_config(self) -> Any:
+        from flyteauth_jupyter.config import ClientConfig
+
+        self.reads += 1
+        return ClientConfig("http://127.0.0.1:9/token", "http://127.0.0.1:9/auth", "http://127.0.0.1:9/cb", "c",
+                            header_key="flyte-authorization")
+
+
+def test_get_credentials_reads_no_configuration_and_fetch_reads_it_once() -> None:
+    from flyteauth_jupyter.authenticators import PKCEAuthenticator
+
+    clock = FakeClock()
+    cfg = CountingConfigStore()
+    store = MemoryStore()
+    store.save(SERVICE, Credentials("at-0", "rt", SERVICE, expires_at=clock.now + 600))
+    auth = PKCEAuthenticator(SERVICE, cfg, store=store, clock=clock, insecure=True, open_browser=False)  # type: ignore[arg-type]
+    for _ in range(3):
+        assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+    assert cfg.reads == 0  # a valid token needs nothing from the server
+    for _ in range(3):
+        assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", "Bearer at-0")
+    assert cfg.reads == 1  # the server's header key, read once

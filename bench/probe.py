@@ -1,0 +1,145 @@
+"""Measurements that need a fresh interpreter (``python -m bench.probe MODE ...``); the last line of
+output is one JSON object. Imports nothing at module level beyond the standard library, so that what
+a probe measures is what the probe itself imports."""
+
+from __future__ import annotations
+
+import collections
+import gc
+import importlib
+import json
+import re
+import sys
+import threading
+import time
+from typing import Any
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def count_requests() -> collections.Counter[str]:
+    """Count every HTTP request this process sends (requests' adapter), by ``port path``."""
+    from urllib.parse import urlsplit
+
+    from requests.adapters import HTTPAdapter
+
+    counter: collections.Counter[str] = collections.Counter()
+    original = HTTPAdapter.send
+
+    def send(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        parts = urlsplit(request.url)
+        counter[f"{parts.port} {parts.path}"] += 1
+        return original(self, request, *args, **kwargs)
+
+    HTTPAdapter.send = send  # type: ignore[method-assign]
+    return counter
+
+
+def shell() -> Any:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    return InteractiveShell.instance()
+
+
+def probe_load(which: str) -> dict[str, Any]:
+    ip = shell()
+    before = set(sys.modules)
+    start = time.perf_counter()
+    if which == "ours":
+        ip.run_line_magic("load_ext", "flyteauth_jupyter")
+    else:
+        importlib.import_module("flytekit.clients.auth.authenticator")
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "modules": len(set(sys.modules) - before)}
+
+
+def probe_warm(endpoint: str, idp_port: str) -> dict[str, Any]:
+    """A new kernel whose token cache (the file store) already holds a token: sign in and count."""
+    ip = shell()
+    ip.run_line_magic("load_ext", "flyteauth_jupyter")
+    import requests  # noqa: F401 - imported before counting starts (the count is of requests, not imports)
+
+    counter = count_requests()
+    ip.run_line_magic("flyte_login", f"--endpoint {endpoint} --flow device --wait --timeout 30")
+    session = ip.user_ns["flyte_auth"]
+    idp = {k: v for k, v in counter.items() if k.startswith(f"{idp_port} ")}
+    return {
+        "status": session.status,
+        "idp_requests": sum(idp.values()),
+        "token_requests": sum(v for k, v in idp.items() if k.endswith(" /token")),
+        "other_requests": sum(counter.values()) - sum(idp.values()),
+    }
+
+
+def _flyteauth_threads() -> list[str]:
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("flyteauth"))
+
+
+def _settle_threads(baseline: int, timeout: float = 10.0) -> int:
+    """Wait (bounded) for the login threads to end; the number of threads above ``baseline``."""
+    ends = time.monotonic() + timeout
+    while time.monotonic() < ends and (threading.active_count() > baseline or _flyteauth_threads()):
+        time.sleep(0.05)
+    return threading.active_count() - baseline
+
+
+def probe_memory(endpoint: str, client_id: str, secret_env: str, cycles: str) -> dict[str, Any]:
+    ip = shell()
+    ip.run_line_magic("load_ext", "flyteauth_jupyter")
+    login = f"--endpoint {endpoint} --flow client-credentials --client-id {client_id} --client-secret-env {secret_env} --wait"
+
+    def cycle() -> None:
+        ip.run_line_magic("flyte_login", login)
+        ip.run_line_magic("flyte_logout", "")
+
+    for _ in range(3):  # warm up: the first login imports the HTTP stack and fills caches
+        cycle()
+    baseline_threads = threading.active_count()
+    _settle_threads(baseline_threads)
+
+    # a background device login in progress (its threads polling) against the same kernel
+    gc.collect()
+    before = rss_mib()
+    ip.run_line_magic("flyte_login", f"--endpoint {endpoint} --flow device --name bg --timeout 60")
+    session = ip.user_ns["bg"]
+    ends = time.monotonic() + 20
+    while session.status not in ("waiting", "slowed_down") and time.monotonic() < ends:
+        time.sleep(0.02)
+    time.sleep(1.5)  # let it poll the token endpoint at least once (interval 1 s)
+    gc.collect()
+    during = rss_mib()
+    waiting = session.status
+    session.cancel()
+    ip.run_line_magic("flyte_logout", "--name bg")
+    left_after_cancel = _settle_threads(baseline_threads)
+
+    gc.collect()
+    start = rss_mib()
+    for _ in range(int(cycles)):
+        cycle()
+    extra_threads = _settle_threads(baseline_threads)
+    gc.collect()
+    end = rss_mib()
+    return {
+        "background_login_mib": during - before,
+        "background_status": waiting,
+        "threads_after_cancel": left_after_cancel,
+        "cycles": int(cycles),
+        "extra_threads": extra_threads,
+        "flyteauth_threads": _flyteauth_threads(),
+        "growth_mib": end - start,
+    }
+
+
+def main(argv: list[str]) -> int:
+    mode, *args = argv
+    result = {"load": probe_load, "warm": probe_warm, "memory": probe_memory}[mode](*args)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,452 @@
+"""The token lifecycle every authenticator shares: which credentials are current, when they are
+refreshed, and how many threads and processes share one refresh. ``authenticators.Authenticator``
+(flytekit's surface: constructors, the header, the configuration, sign-out) builds on it.
+
+* Current: ``get_credentials()`` serves a valid token from a cache of ``(fresh until, credentials,
+  header)`` with one clock read (the hot path: no lock, no store, no network); every change of the
+  held credentials (the ``_creds`` property), of the clock or of the header key empties it.
+* Refresh margin: a token is refreshed when less than min(60 s, half its lifetime) is left (pinned
+  5); a token of unknown expiry is used until the server rejects it; a JWT's ``exp`` schedules it
+  (pinned 4).
+* Single flight: overlapping refreshes from any number of threads share one request and its result;
+  across processes the store's ``lock(service)`` is held and the store re-read, so a fresher token a
+  sibling wrote is adopted instead of refreshing (store adoption). A sign-out during a flight
+  (``_epoch``) makes the flight write nothing.
+* Hooks for the authenticators: ``_login(waiter)`` (the interactive flow), ``_refresh_grant(creds)``,
+  ``_login_deadline()``, ``_waiting_for()``, ``_known_header_key()``, ``_revoke_all(held)``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import logging
+import threading
+import time as _time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .control import SYSTEM_CLOCK, Clock, Waiter
+from .credentials import Credentials, jwt_claims
+from .errors import (
+    AccessDeniedError,
+    AccessTokenNotFoundError,
+    AuthenticationError,
+    ExpiredTokenError,
+    FlyteAuthError,
+    InvalidGrantError,
+    LoginCancelledError,
+    LoginTimeoutError,
+    TokenStoreError,
+)
+from .flows.events import Cancelled, Failed, FlowStarted, Observer, Succeeded, notify
+
+log = logging.getLogger("flyteauth_jupyter.authenticators")  # one logger name for the authenticators' messages
+
+MAX_REFRESH_MARGIN = 60.0
+INFINITY = float("inf")
+
+#: the hot path's cache: (credentials fresh until, epoch seconds; the credentials; their metadata
+#: tuple; the clock's time function; the metadata tuple fresh until: -inf while the header key is not
+#: known without a request). Nothing cached: fresh until -inf, so every call takes the slow path.
+_Hot = tuple[float, Credentials | None, tuple[str, str] | None, Callable[[], float], float]
+
+def refresh_margin(creds: Credentials) -> float:
+    """Seconds before expiry at which to refresh: min(60 s, half the token's lifetime) (pinned 5)."""
+    lifetime: float | None = None
+    if creds.expires_in:
+        lifetime = float(creds.expires_in)
+    else:
+        claims = jwt_claims(creds.access_token)
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if isinstance(exp, (int, float)) and isinstance(iat, (int, float)) and exp > iat:
+            lifetime = float(exp - iat)
+    if lifetime is None:
+        return MAX_REFRESH_MARGIN
+    return min(MAX_REFRESH_MARGIN, lifetime / 2.0)
+
+
+def needs_refresh(creds: Credentials | None, now: float) -> bool:
+    """True when ``creds`` has no access token or is within its refresh margin of expiry."""
+    if creds is None or not creds.access_token:
+        return True
+    left = creds.lifetime_left(now)
+    if left is None:
+        return False  # unknown expiry: use it until the server rejects it (pinned 4)
+    return left < refresh_margin(creds)
+
+
+class _Flight:
+    """One refresh in progress; callers that overlap it wait on ``future``.
+
+    ``epoch`` is the authenticator's sign-out count when the flight started: a flight that finds it
+    changed (``logout()`` ran meanwhile) writes nothing and revokes what it obtained.
+    """
+
+    def __init__(self, interactive: bool, epoch: int = 0) -> None:
+        self.interactive = interactive
+        self.epoch = epoch
+        self.thread = threading.get_ident()
+        self.future: concurrent.futures.Future[Credentials] = concurrent.futures.Future()
+
+
+#: OAuth errors after which a refresh token is dead (RFC 6749 5.2); any other error is transient.
+GRANT_ENDING_ERRORS = (InvalidGrantError, ExpiredTokenError, AccessDeniedError)
+#: Backoff after a transient refresh failure: 1 s, 2 s, 4 s, ... at most this many seconds.
+MAX_RETRY_BACKOFF = 60.0
+
+
+class TokenLifecycle:
+    """The held credentials, their refresh and its single flight (see the module docstring)."""
+
+    #: set by the authenticator: the service (``host[:port]``), the observer, the login's deadline
+    service: str
+    observer: Observer | None
+    timeout: float | None
+    #: the flow's name in events, and whether new credentials need a person (authenticator class attributes)
+    flow_name: str = "login"
+    needs_user: bool = False
+
+    def _init_lifecycle(self, *, credentials: Credentials | None, store: Any, clock: Clock | None) -> None:
+        self._hot: _Hot = (-INFINITY, None, None, _time.time, -INFINITY)
+        self._held: Credentials | None = None
+        self._held_version = 0
+        self.clock = clock or SYSTEM_CLOCK
+        self._store = store
+        self._creds = credentials
+        self._loaded = credentials is not None or store is None
+        self._state_lock = threading.RLock()
+        self._flight_lock = threading.Lock()
+        self._flight: _Flight | None = None
+        self._waiter: Waiter | None = None
+        self._store_warning: str | None = None
+        self._epoch = 0  # sign-outs so far (logout bumps it; a flight from before writes nothing)
+        self._failures = 0  # transient refresh failures in a row
+        self._retry_at: float | None = None  # no background refresh grant before this time (backoff)
+
+    # -- current credentials (the hot path) -------------------------------------------------------
+    def get_credentials(self) -> Credentials | None:
+        """The current credentials (None before any login), refreshed first when about to expire."""
+        hot = self._hot
+        if hot[3]() < hot[0]:
+            return hot[1]
+        return self._get_credentials()
+
+    def _get_credentials(self) -> Credentials | None:
+        creds = self._current()
+        if creds is None or not needs_refresh(creds, self.clock.time()):
+            if creds is not None:
+                self._publish_hot(creds)
+            return creds
+        if self.needs_user and not creds.refresh_token:
+            return creds  # nothing to do without the user; the server will say when it is rejected
+        try:
+            return self._refresh(interactive=False, seen=creds)
+        except FlyteAuthError as exc:
+            log.warning("Could not renew the token for %s: %s", self.service, exc)
+            return self._creds
+
+    # -- the hot path's cache ---------------------------------------------------------------------
+    @property
+    def _creds(self) -> Credentials | None:
+        return self._held
+
+    @_creds.setter
+    def _creds(self, creds: Credentials | None) -> None:
+        self._held = creds
+        self._held_version += 1
+        self._cool()  # last: _publish_hot re-checks the version after publishing
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._clock = clock
+        # the system clock's time() is time.time: call it directly (one C call on the hot path)
+        self._now = _time.time if type(clock) is Clock else clock.time
+        self._cool()
+
+    def _cool(self) -> None:
+        """Empty the hot path's cache: the next call takes the slow path."""
+        self._hot = (-INFINITY, None, None, self._now, -INFINITY)
+
+    def _publish_hot(self, creds: Credentials) -> None:
+        """Cache ``creds`` (held and fresh) for the hot path until its refresh instant, with its
+        metadata tuple once the header key is known without a request.
+
+        Lock-free: a concurrent change of the credentials (the ``_creds`` setter) either is seen here
+        or clears what was published.
+        """
+        version = self._held_version
+        if creds is not self._held or not creds.access_token or needs_refresh(creds, self._now()):
+            return
+        fresh_until = INFINITY if creds.expires_at is None else creds.expires_at - refresh_margin(creds)
+        key = self._known_header_key()
+        header = (key, f"Bearer {creds.access_token}") if key is not None else None
+        self._hot = (fresh_until, creds, header, self._now, fresh_until if header is not None else -INFINITY)
+        if self._held_version != version or self._held is not creds:
+            self._cool()
+
+    @property
+    def login_in_progress(self) -> bool:
+        with self._flight_lock:
+            return self._flight is not None
+
+    def wait(self, timeout: float | None = None) -> Credentials | None:
+        """Wait for the login or refresh in progress (if any), then return :meth:`get_credentials`.
+
+        Raises that login's error, or LoginTimeoutError when it is still running after ``timeout`` s.
+        """
+        with self._flight_lock:
+            flight = self._flight
+        if flight is not None:
+            try:
+                flight.future.result(timeout=timeout)
+            except concurrent.futures.TimeoutError:
+                raise LoginTimeoutError(
+                    f"The sign-in for {self.service} is still in progress after {timeout:g} s."
+                ) from None
+        return self.get_credentials()
+
+    def cancel(self) -> None:
+        """Cancel the interactive login in progress, if any (safe from any thread)."""
+        with self._state_lock:
+            waiter = self._waiter
+        if waiter is not None:
+            waiter.cancel()
+
+    def _set_credentials(self, creds: Credentials | None) -> None:
+        with self._state_lock:
+            self._creds = creds
+            self._loaded = True
+
+    # -- hooks for the authenticators ---------------------------------------------------------------
+    def _login(self, waiter: Waiter) -> Credentials:
+        """Obtain new credentials without a refresh token (the flow)."""
+        raise AccessTokenNotFoundError(
+            f"This authenticator for {self.service} cannot obtain new credentials; sign in with a login flow."
+        )
+
+    def _refresh_grant(self, creds: Credentials) -> Credentials | None:
+        """New credentials from the refresh token, or None when this authenticator has no refresh grant."""
+        return None
+
+    def _login_deadline(self) -> float | None:
+        return self.timeout
+
+    def _known_header_key(self) -> str | None:
+        """The metadata header key when it is known without a request (None: not cached yet)."""
+        return None
+
+    def _revoke_all(self, held: list[Credentials]) -> bool:
+        """Revoke the tokens in ``held``; True when the server confirmed (no revocation here)."""
+        return False
+
+    # -- state and store ------------------------------------------------------------------------------
+    def _current(self) -> Credentials | None:
+        if not self._loaded:
+            with self._state_lock:
+                if not self._loaded:
+                    stored = self._store_call("load")
+                    if self._creds is None and stored is not None:
+                        self._creds = stored
+                    self._loaded = True
+        return self._creds
+
+    def _store_call(self, method: str, *args: Any) -> Any:
+        store = self._store
+        if store is None:
+            return None
+        try:
+            return getattr(store, method)(self.service, *args)
+        except Exception as exc:  # noqa: BLE001 - the store must never break a login
+            if self._store_warning is None:
+                # our own store errors are one secret-free sentence (e.g. a FileStore refusing a path)
+                why = str(exc).rstrip(".") if isinstance(exc, TokenStoreError) and str(exc) else type(exc).__name__
+                self._store_warning = (
+                    f"The token store failed ({why}); tokens for {self.service} are kept in memory "
+                    "for this kernel only."
+                )
+                log.warning("%s", self._store_warning)
+            return None
+
+    @contextlib.contextmanager
+    def _service_lock(self) -> Iterator[None]:
+        """The store's cross-process lock for this service, when it has one (best effort)."""
+        lock = getattr(self._store, "lock", None)
+        with contextlib.ExitStack() as stack:
+            if callable(lock):
+                try:
+                    stack.enter_context(lock(self.service))
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("Could not take the token lock for %s (%s); refreshing anyway", self.service, exc)
+            yield
+
+    def _adopt(self, creds: Credentials) -> Credentials:
+        with self._state_lock:
+            self._creds = creds
+            self._loaded = True
+        return creds
+
+    # -- single flight ---------------------------------------------------------------------------------
+    def _refresh(self, *, interactive: bool, seen: Credentials | None = None) -> Credentials:
+        while True:
+            leader = False
+            with self._flight_lock:
+                current = self._creds
+                if seen is not None and current is not None and current is not seen and not needs_refresh(
+                    current, self.clock.time()
+                ):
+                    return current  # someone refreshed since the caller looked
+                flight = self._flight
+                if flight is None:
+                    flight = self._flight = _Flight(interactive, self._epoch)
+                    leader = True
+            if leader:
+                return self._lead(flight)
+            compatible = flight.interactive or not interactive
+            try:
+                return flight.future.result()
+            except BaseException:
+                if compatible:
+                    raise
+            # We need a login, the flight we waited for could not do one: start our own.
+
+    def _lead(self, flight: _Flight) -> Credentials:
+        try:
+            flight.future.set_result(self._obtain(flight.interactive, flight.epoch))
+        except BaseException as exc:  # noqa: BLE001 - handed to every caller of this flight
+            flight.future.set_exception(exc)
+        finally:
+            with self._flight_lock:
+                self._flight = None
+        return flight.future.result()
+
+    def _obtain(self, interactive: bool, epoch: int = 0) -> Credentials:
+        current = self._current()  # what we hold before waiting for the lock
+        with self._service_lock():
+            stored = self._store_call("load")  # re-read: a sibling may have refreshed meanwhile
+            if stored is not None and stored.access_token and (
+                current is None
+                or stored.access_token != current.access_token
+                or stored.refresh_token != current.refresh_token
+            ):
+                if current is None or stored.access_token != current.access_token:
+                    if not needs_refresh(stored, self.clock.time()):
+                        log.debug("adopting the token another process stored for %s", self.service)
+                        return self._commit(stored, epoch, save=False)
+                if stored.refresh_token:
+                    current = stored  # ours may have been rotated away by a sibling
+            if current is not None and current.refresh_token:
+                new = self._try_refresh_grant(current, interactive)
+                if new is not None:
+                    self._commit(new, epoch, save=True, previous=current)
+                    self._notify_succeeded("refresh", new)
+                    return new
+        if self.needs_user and not interactive:
+            raise AccessTokenNotFoundError(
+                f"The sign-in for {self.service} has expired and cannot be renewed without you; "
+                "run %flyte_login (or refresh_credentials()) to sign in again."
+            )
+        new = self._run_login(epoch)
+        with self._service_lock():
+            # a new login replaces the whole entry: nothing of an earlier grant (another user's
+            # refresh or id token) may stay beside it
+            self._commit(new, epoch, save=True, replace=True)
+        self._notify_succeeded(self.flow_name, new)
+        return new
+
+    def _try_refresh_grant(self, current: Credentials, interactive: bool) -> Credentials | None:
+        """The refresh grant for ``current``; None when this authenticator has none or the token is dead.
+
+        Only a grant-ending answer (``invalid_grant`` and equivalents) drops the refresh token; a
+        transient failure (``temporarily_unavailable``, a 5xx, the network) is raised and keeps it,
+        and background refreshes back off (1 s, 2 s, 4 s, ... 60 s) before the next attempt.
+        """
+        now = self.clock.time()
+        if not interactive and self._retry_at is not None and now < self._retry_at:
+            raise AuthenticationError(
+                f"Renewing the token for {self.service} failed a moment ago; trying again in "
+                f"{self._retry_at - now:.0f} s."
+            )
+        try:
+            new = self._refresh_grant(current)
+        except GRANT_ENDING_ERRORS as exc:
+            log.info("The refresh token for %s was refused (%s); a new sign-in is needed", self.service, exc.error)
+            self._store_call("delete")  # dead (expired, revoked, replayed): nobody may use it
+            self._adopt(dataclasses.replace(current, refresh_token=None))
+            self._failures, self._retry_at = 0, None
+            return None
+        except FlyteAuthError:
+            self._failures += 1
+            self._retry_at = self.clock.time() + min(MAX_RETRY_BACKOFF, 2.0 ** (self._failures - 1))
+            raise
+        self._failures, self._retry_at = 0, None
+        return new
+
+    def _commit(
+        self,
+        new: Credentials,
+        epoch: int,
+        *,
+        save: bool,
+        replace: bool = False,
+        previous: Credentials | None = None,
+    ) -> Credentials:
+        """Store (``save``) and hold ``new``, unless logout() ran since the flight began (``epoch``):
+        then nothing is written, a refresh token obtained is revoked, and LoginCancelledError raised."""
+        with self._state_lock:
+            signed_out = self._epoch != epoch
+            if not signed_out:
+                if save:
+                    if replace:
+                        self._store_call("delete")
+                    self._store_call("save", new)
+                self._creds = new
+                self._loaded = True
+        if signed_out:
+            if save and new.refresh_token and (previous is None or new.refresh_token != previous.refresh_token):
+                self._revoke_all([new])
+            raise LoginCancelledError(
+                f"You signed out of {self.service} while its tokens were being renewed; the new ones were discarded."
+            )
+        return new
+
+    def _notify_succeeded(self, flow: str, creds: Credentials) -> None:
+        notify(
+            self.observer,
+            Succeeded(
+                flow=flow,
+                endpoint=self.service,
+                expires_at=creds.expires_at,
+                subject=creds.subject,
+                scopes=creds.scopes,
+            ),
+        )
+
+    def _run_login(self, epoch: int | None = None) -> Credentials:
+        """The interactive flow (the caller commits its result and reports Succeeded)."""
+        waiter = Waiter(self._login_deadline(), what=self._waiting_for(), clock=self.clock)
+        with self._state_lock:
+            self._waiter = waiter
+            if epoch is not None and epoch != self._epoch:
+                waiter.cancel()  # logout() ran before this waiter could be cancelled: stop at once
+        notify(self.observer, FlowStarted(flow=self.flow_name, endpoint=self.service))
+        try:
+            return self._login(waiter)
+        except LoginCancelledError:
+            notify(self.observer, Cancelled(flow=self.flow_name))
+            raise
+        except BaseException as exc:
+            notify(self.observer, Failed(flow=self.flow_name, message=str(exc), error=exc))
+            raise
+        finally:
+            with self._state_lock:
+                if self._waiter is waiter:
+                    self._waiter = None
+
+    def _waiting_for(self) -> str:
+        return "the sign-in"

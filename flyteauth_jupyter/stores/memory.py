@@ -1,0 +1,90 @@
+"""Tokens in process memory (:class:`MemoryStore`) and the process's shared fallback store."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+
+from ..credentials import Credentials
+from ..endpoint import Endpoint
+from .base import DEFAULT_LOCK_TIMEOUT, service_name, _copy
+from .lock import process_lock
+
+logger = logging.getLogger("flyteauth_jupyter.stores")
+
+
+class MemoryStore:
+    """Tokens in process memory (thread-safe). Same merge rule as the keyring: a save without a
+    refresh token keeps the stored one."""
+
+    fallback_reason: str | None = None
+
+    def __init__(self, *, cross_process_lock: bool = False, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> None:
+        self._data: dict[str, Credentials] = {}
+        self._warned: set[str] = set()
+        self._guard = threading.Lock()
+        self._cross_process_lock = cross_process_lock
+        self.lock_timeout = lock_timeout
+
+    def load(self, service: str | Endpoint) -> Credentials | None:
+        name = service_name(service)
+        with self._guard:
+            creds = self._data.get(name)
+            return None if creds is None else _copy(creds, name)
+
+    def save(self, service: str | Endpoint, creds: Credentials) -> None:
+        name = service_name(service)
+        with self._guard:
+            old = self._data.get(name)
+            new = _copy(creds, name)
+            if new.refresh_token is None and old is not None:
+                new.refresh_token = old.refresh_token
+            if new.id_token is None and old is not None:
+                new.id_token = old.id_token
+            self._data[name] = new
+
+    def delete(self, service: str | Endpoint) -> None:
+        name = service_name(service)
+        with self._guard:
+            self._data.pop(name, None)
+
+    def clear(self) -> None:
+        with self._guard:
+            self._data.clear()
+            self._warned.clear()
+
+    def note_warning(self, text: str) -> bool:
+        """Record a fallback warning about this store; True the first time ``text`` is seen."""
+        with self._guard:
+            if text in self._warned:
+                return False
+            self._warned.add(text)
+            return True
+
+    def lock(self, service: str | Endpoint, *, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
+        return process_lock(
+            service,
+            timeout=self.lock_timeout if timeout is None else timeout,
+            cross_process=self._cross_process_lock,
+        )
+
+    def __contains__(self, service: object) -> bool:
+        return isinstance(service, (str, Endpoint)) and service_name(service) in self._data
+
+    def __repr__(self) -> str:
+        with self._guard:
+            return f"MemoryStore(services={sorted(self._data)!r})"
+
+
+#: Where every KeyringStore of this process keeps tokens once its keyring failed, so that two
+#: authenticators of one kernel still share a login.
+PROCESS_FALLBACK = MemoryStore()
+
+
+def process_fallback() -> MemoryStore:
+    """The process's shared fallback store: ``flyteauth_jupyter.stores.PROCESS_FALLBACK``, read there at
+    each use (replacing it there replaces it for every store)."""
+    from . import PROCESS_FALLBACK
+
+    return PROCESS_FALLBACK
