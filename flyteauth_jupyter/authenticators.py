@@ -623,7 +623,7 @@ class Authenticator:
                 f"The sign-in for {self.service} has expired and cannot be renewed without you; "
                 "run %flyte_login (or refresh_credentials()) to sign in again."
             )
-        new = self._run_login()
+        new = self._run_login(epoch)
         with self._service_lock():
             # a new login replaces the whole entry: nothing of an earlier grant (another user's
             # refresh or id token) may stay beside it
@@ -699,11 +699,13 @@ class Authenticator:
             ),
         )
 
-    def _run_login(self) -> Credentials:
+    def _run_login(self, epoch: int | None = None) -> Credentials:
         """The interactive flow (the caller commits its result and reports Succeeded)."""
         waiter = Waiter(self._login_deadline(), what=self._waiting_for(), clock=self.clock)
         with self._state_lock:
             self._waiter = waiter
+            if epoch is not None and epoch != self._epoch:
+                waiter.cancel()  # logout() ran before this waiter could be cancelled: stop at once
         notify(self.observer, FlowStarted(flow=self.flow_name, endpoint=self.service))
         try:
             return self._login(waiter)

@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from .endpoint import check_server_url, parse_endpoint
+from .endpoint import check_server_url, parse_endpoint, shown
 from .errors import ConfigurationError, FlyteAuthError, ProtocolError, TransportTimeoutError
 from .validate import scope_list
 from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Transport, call_deadline
@@ -258,7 +258,9 @@ class RemoteClientConfigStore(ClientConfigStore):
             return None
         if doc_str(response.data, "issuer") != issuer:
             log.warning(
-                "ignoring the metadata at %s: its issuer differs from %s (RFC 8414 section 3.3)", response.where, issuer
+                "ignoring the metadata at %s: its issuer differs from %s (RFC 8414 section 3.3)",
+                response.where,
+                shown(issuer),
             )
             return None
         return response.data

@@ -204,7 +204,7 @@ def oauth_error(
     answered. The server's description is kept (sanitised, clipped) as ``.description`` and quoted
     in the message, scrubbed of anything shaped like a token (:func:`scrub`); nothing else from the body is used.
     """
-    code = _SAFE_CODE.sub("", str(error or ""))[:64] or "unknown_error"
+    code = scrub(_SAFE_CODE.sub("", str(error or ""))[:64], limit=64) or "unknown_error"
     desc = scrub(description, limit=200) if description else None
     cls = OAUTH_ERROR_CLASSES.get(code, OAuthError)
     at = f" at {where}" if where else ""

@@ -126,6 +126,19 @@ def make_grpc_admin() -> Iterator[Callable[..., GrpcAdminStandIn]]:
         stop_grpc_admin(admin)
 
 
+# ------------------------------------------------------------------------------ the browser
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Any]:
+    """The session's one Playwright (sync API: one per process), for tests/browser and tests/hub."""
+    from rig.chromium import require_chromium
+
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        yield pw
+
+
 # ---------------------------------------------------------------------------------- users
 @pytest.fixture
 def device_user() -> DeviceUser:

@@ -15,7 +15,7 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 
-from ..errors import CommandError, ConfigurationError
+from ..errors import CommandError, ConfigurationError, scrub
 
 DEFAULT_TIMEOUT = 60.0
 STDERR_TAIL = 300
@@ -37,8 +37,10 @@ def _program(argv: Sequence[str]) -> str:
 
 
 def _tail(text: str) -> str:
+    """The end of the command's stderr, scrubbed of anything shaped like a token (errors.scrub)."""
     text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    return text if len(text) <= STDERR_TAIL else "…" + text[-STDERR_TAIL:]
+    text = text if len(text) <= STDERR_TAIL else "…" + text[-STDERR_TAIL:]
+    return scrub(text, limit=STDERR_TAIL + 1)
 
 
 def _kill(process: subprocess.Popen[str]) -> None:
@@ -68,6 +70,8 @@ def run_token_command(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            encoding="utf-8",
+            errors="replace",  # a command that prints bytes that are not UTF-8 gets a sentence, not a UnicodeDecodeError
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,  # its own process group, so a timeout kills helpers it started too

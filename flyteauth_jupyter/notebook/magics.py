@@ -27,7 +27,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, CaselessStrEnum, Float, List, Unicode, observe
 
 from ..environment import FLOWS
-from ..errors import ConfigurationError, FlyteAuthError
+from ..errors import ConfigurationError, FlyteAuthError, scrub
 from ..validate import scope_list, user_seconds
 
 if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
@@ -145,7 +145,7 @@ class FlyteAuthMagics(Magics):
         authenticator is bound to ``--name`` (default ``flyte_auth``) right away. Code that needs the
         token (``flyte_auth.get_credentials()``, ``flyte_auth.wait()``) waits for the sign-in to end.
         """
-        args = _unquoted(parse_argstring(self.flyte_login, line))
+        args = _unquoted(_parse_args(self.flyte_login, line))
         try:
             session = self.start_login(args)
             if args.wait:
@@ -294,7 +294,7 @@ class FlyteAuthMagics(Magics):
     def flyte_logout(self, line: str = "") -> None:
         """Sign out: revoke the refresh token (when the server can), clear the saved tokens for the
         endpoint (both SDK layouts) and remove the variable."""
-        args = _unquoted(parse_argstring(self.flyte_logout, line))
+        args = _unquoted(_parse_args(self.flyte_logout, line))
         try:
             message = self.logout(args)
         except FlyteAuthError as exc:
@@ -439,6 +439,18 @@ def _cell_number(shell: Any) -> int | None:
     result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
     number = getattr(result, "execution_count", None)
     return number if isinstance(number, int) and number > 0 else None
+
+
+def _parse_args(magic: Any, line: str) -> argparse.Namespace:
+    """parse_argstring, with its errors as one UsageError that quotes nothing shaped like a secret
+    (argparse repeats unrecognised words, which may be a pasted URL with a password in it) and an
+    unclosed quote as a sentence instead of shlex's ValueError."""
+    try:
+        return parse_argstring(magic, line)
+    except UsageError as exc:
+        raise UsageError(scrub(str(exc), limit=300)) from None
+    except ValueError as exc:
+        raise UsageError(f"Could not read the arguments ({scrub(str(exc), limit=80)}); check the quotes.") from None
 
 
 def _unquote(value: str) -> str:

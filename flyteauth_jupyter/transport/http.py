@@ -393,7 +393,7 @@ class Transport:
                 if sock is not None and left is not None:
                     current = sock.gettimeout()
                     sock.settimeout(left if current is None else min(current, left))
-                chunk = raw.read1(_CHUNK) if hasattr(raw, "read1") else raw.read(_CHUNK)
+                chunk = raw.read1(_CHUNK, decode_content=True) if hasattr(raw, "read1") else raw.read(_CHUNK)
                 if not chunk:
                     break
                 size += len(chunk)

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import nbformat
 import pytest
@@ -39,15 +39,10 @@ import requests
 from browser_pages import Notebook
 from rig.file_keyring import read_history
 from rig.flyteadmin import FlyteAdminStandIn
+from rig.chromium import launch
 from rig.isolation import isolated_env
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 SERVER_START_TIMEOUT = 60.0  # seconds until /api/status answers
 FIRST_LOAD_TIMEOUT_MS = 90_000  # JupyterLab's first page load
 TIMEOUT_MS = 30_000  # every other wait in the browser
@@ -210,41 +205,20 @@ class Chromium:
 
 
 @pytest.fixture(scope="session")
-def chromium(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
-    if not os.access(CHROMIUM, os.X_OK):
-        message = f"{CHROMIUM} is missing: `make chromium` (or apt-get install chromium) installs it"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
+def chromium(playwright: Any, lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
     profile = tmp_path_factory.mktemp("chromium-profile")  # fresh user-data dir per run
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(profile), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1200, "height": 900}, device_scale_factor=2, timeout=60_000,
-        )
-        browser = Chromium(context)
-
-        def guard(route: Any) -> None:
-            url = route.request.url
-            parts = urlsplit(url)
-            if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOOPBACK_HOSTS:
-                browser.blocked.append(url)
-                route.abort()
-            else:
-                route.continue_()
-
-        context.route("**/*", guard)
-        try:
-            # JupyterLab's first load is the slow one; do it once here, bounded
-            page = browser.new_page()
-            page.goto(f"{lab.url}/lab?reset&token={lab.token}", timeout=FIRST_LOAD_TIMEOUT_MS)
-            page.locator("#jp-main-dock-panel").wait_for(timeout=FIRST_LOAD_TIMEOUT_MS)
-            page.close()
-            yield browser
-        finally:
-            context.close()
+    blocked: list[str] = []
+    context = launch(playwright, profile, blocked, viewport={"width": 1200, "height": 900}, device_scale_factor=2)
+    browser = Chromium(context, blocked)
+    try:
+        # JupyterLab's first load is the slow one; do it once here, bounded
+        page = browser.new_page()
+        page.goto(f"{lab.url}/lab?reset&token={lab.token}", timeout=FIRST_LOAD_TIMEOUT_MS)
+        page.locator("#jp-main-dock-panel").wait_for(timeout=FIRST_LOAD_TIMEOUT_MS)
+        page.close()
+        yield browser
+    finally:
+        context.close()
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

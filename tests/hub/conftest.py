@@ -15,25 +15,18 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
+from rig.chromium import launch
 from rig.flyteadmin import FlyteAdminStandIn
 from rig.hub import KERNEL_CLIENT, RELAY_PATH, HubRig, ensure_proxy, free_port, hub_clients
 from rig.idp import RESOURCE, IdP, ensure_node_modules
 
 AT_TTL = 24  # seconds: the kernel asks the Hub again when less than 12 s are left
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
 @pytest.fixture(scope="session")
@@ -81,22 +74,10 @@ class HubBrowser:
 
     def context(self, name: str) -> Any:
         if name not in self._contexts:
-            context = self.pw.chromium.launch_persistent_context(
-                str(self.root / name), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1100, "height": 800}, timeout=60_000,
-            )
-            context.route("**/*", self._guard)
+            context = launch(self.pw, self.root / name, self.blocked, viewport={"width": 1100, "height": 800})
             context.set_default_timeout(30_000)
             self._contexts[name] = context
         return self._contexts[name]
-
-    def _guard(self, route: Any) -> None:
-        parts = urlsplit(route.request.url)
-        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname not in LOOPBACK_HOSTS:
-            self.blocked.append(route.request.url)
-            route.abort()
-        else:
-            route.continue_()
 
     def close(self) -> None:
         for context in self._contexts.values():
@@ -104,17 +85,9 @@ class HubBrowser:
 
 
 @pytest.fixture(scope="session")
-def hub_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubBrowser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        message = f"{CHROMIUM} is missing: `make chromium` (or apt-get install chromium) installs it"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = HubBrowser(pw, tmp_path_factory.mktemp("hub-chromium"))  # fresh user-data dirs
-        try:
-            yield browser
-        finally:
-            browser.close()
+def hub_browser(playwright: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubBrowser]:
+    browser = HubBrowser(playwright, tmp_path_factory.mktemp("hub-chromium"))  # fresh user-data dirs
+    try:
+        yield browser
+    finally:
+        browser.close()

@@ -8,8 +8,9 @@ in to the Hub at tests/idp, their kernels run on the Hub's single-user servers.
    Hub refreshed it); the kernel never holds the Hub's refresh token.
 3. alice and bob sign in with PKCE through the one redirect URI ``<hub>/hub/user-redirect/flyteauth/
    callback`` at the same time: each kernel gets its own user's token. A relay request for alice's
-   state from bob's browser never reaches alice's kernel (alice's own server refuses bob; the Hub's
-   user-redirect sends bob to his own server), and one without a Hub login is sent to the Hub login.
+   state from bob's browser never reaches alice's kernel (alice's own server refuses bob, 403; the
+   Hub's user-redirect sends bob to his own server, whose relay knows no such sign-in, 400), and one
+   without a Hub login is sent to the Hub login.
 
 Screenshots of the Hub flow go to .test-artifacts/screenshots/ (``make screenshots`` refreshes
 docs/screenshots/).
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -221,8 +221,10 @@ def test_alice_and_bob_sign_in_through_hub_user_redirect_at_once(hub: HubRig, us
         bob = users.browser.context("bob").new_page()
         direct = bob.goto(f"{hub.url}/user/alice/flyteauth/callback?{urlencode({'state': alice_state, 'code': 'forged'})}")
         assert direct is not None and direct.status == 403
-        bob.goto(f"{hub.url}{RELAY_PATH}?{urlencode({'state': alice_state, 'code': 'forged'})}")
-        assert urlsplit(bob.url).path.startswith("/user/bob/")  # the Hub sends bob to his own server
+        forwarded = bob.goto(f"{hub.url}{RELAY_PATH}?{urlencode({'state': alice_state, 'code': 'forged'})}")
+        assert urlsplit(bob.url).path == "/user/bob/flyteauth/callback"  # the Hub sends bob to his own server,
+        assert forwarded is not None and forwarded.status == 400  # whose relay knows no such sign-in
+        expect(bob.locator("#relay-title")).to_have_text("No sign-in is waiting for this", timeout=30_000)
         # refused: no Hub login at all
         stranger = requests.Session()
         stranger.trust_env = False

@@ -7,13 +7,20 @@ exists at the provider while the user signs out); unit versions: tests/unit/test
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
 
 import pytest
 
-from flyteauth_jupyter import ClientCredentialsAuthenticator, PKCEAuthenticator
+from flyteauth_jupyter import (
+    ClientCredentialsAuthenticator,
+    PKCEAuthenticator,
+    RemoteClientConfigStore,
+    StaticClientConfigStore,
+)
+from flyteauth_jupyter.control import Clock
 from flyteauth_jupyter.stores import KeyringStore, MemoryStore
 from rig.memory_keyring import MemoryKeyring
 
@@ -90,3 +97,36 @@ def test_a_robot_login_replaces_alices_entry_and_the_next_refresh_stays_the_robo
     later = PKCEAuthenticator(flyteadmin.endpoint, None, store=store, open_browser=False)
     assert later.get_credentials().access_token == saved.access_token
     assert later.get_credentials().subject != "alice"
+
+
+class SkewedClock(Clock):
+    offset = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.offset
+
+
+def test_a_503_on_refresh_keeps_the_grant_and_the_next_call_after_the_backoff_succeeds(flyteadmin, idp, auth_code_user):
+    """The token endpoint behind a real socket that answers 503 temporarily_unavailable once."""
+    from faults.servers import FaultServer, relay, respond
+
+    store = MemoryStore()
+    first = pkce_login(flyteadmin, auth_code_user, store).get_credentials()
+    real = RemoteClientConfigStore(flyteadmin.endpoint).get_client_config()
+    with FaultServer(respond(503, '{"error": "temporarily_unavailable", "error_description": "try later"}')) as fault:
+        cfg = dataclasses.replace(real, token_endpoint=f"{fault.url}/token")
+        clock = SkewedClock()
+        clock.offset = 7200.0  # the token looks expired
+        auth = PKCEAuthenticator(flyteadmin.endpoint, StaticClientConfigStore(cfg), store=store, open_browser=False,
+                                 clock=clock)
+        assert auth.get_credentials().access_token == first.access_token  # the error is logged, nothing dropped
+        assert auth._creds.refresh_token == first.refresh_token
+        assert store.load(flyteadmin.service).refresh_token == first.refresh_token
+        fault.behaviour = relay(idp.port)  # the provider is back
+        hits = fault.hits
+        assert auth.get_credentials().access_token == first.access_token  # within the backoff: no request
+        assert fault.hits == hits
+        clock.offset += 2.0  # past the first backoff step (1 s)
+        renewed = auth.get_credentials()
+    assert renewed.access_token != first.access_token and renewed.refresh_token != first.refresh_token
+    assert idp.introspect(renewed.refresh_token).get("active") is True

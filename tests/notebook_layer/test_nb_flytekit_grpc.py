@@ -20,6 +20,20 @@ from flyteauth_jupyter.errors import AccessTokenNotFoundError
 from flyteauth_jupyter.stores import MemoryStore
 
 pytestmark = pytest.mark.idp
+AT_TTL = 3  # seconds: access tokens of the short-lived provider expire while a test waits
+
+
+@pytest.fixture(scope="module")
+def short_admin():
+    """One provider with short-lived access tokens (and its gRPC stand-in) for this module's expiry tests."""
+    from rig.grpc_admin import start_grpc_admin, stop_grpc_admin
+    from rig.idp import IdP, ensure_node_modules
+
+    ensure_node_modules()
+    with IdP(at_ttl=AT_TTL, device_interval=1) as idp:
+        admin, _ = start_grpc_admin(idp)
+        yield admin
+        stop_grpc_admin(admin)
 
 REMOTE = """
 from flytekit.configuration import Config, PlatformConfig
@@ -96,10 +110,9 @@ def _expire(admin, token: str, ttl: float) -> None:
         time.sleep(0.25)
 
 
-def test_expiry_mid_session_unauthenticated_then_silent_refresh(nb, make_idp, make_grpc_admin, device_user):
+def test_expiry_mid_session_unauthenticated_then_silent_refresh(nb, short_admin, device_user):
     ip, _ = nb
-    idp = make_idp(at_ttl=3)
-    admin = make_grpc_admin(idp)
+    admin = short_admin
     access, _ = _flytekit_layout_tokens(admin, device_user)
     ip.run_cell(f"%flyte_login --endpoint {admin.url} --flow device").raise_error()
     session = ip.user_ns["flyte_auth"]
@@ -108,7 +121,7 @@ def test_expiry_mid_session_unauthenticated_then_silent_refresh(nb, make_idp, ma
     admin.reset_counts()
     before = admin.idp_connections
     assert list_projects(ip, admin) == ["flytesnacks", "notebooks"]
-    _expire(admin, access, 3)
+    _expire(admin, access, AT_TTL)
     assert list_projects(ip, admin) == ["flytesnacks", "notebooks"]
     # the server refused the expired token once; flytekit's retry renewed it silently
     assert admin.unauthenticated["ListProjects"] == 1 and len(admin.accepted) == 2
@@ -117,10 +130,10 @@ def test_expiry_mid_session_unauthenticated_then_silent_refresh(nb, make_idp, ma
     assert keyring.get_password(admin.service, "access_token") not in (None, access)
 
 
-def test_refresh_impossible_says_run_flyte_login(nb, make_idp, make_grpc_admin, device_user):
+def test_refresh_impossible_says_run_flyte_login(nb, short_admin, device_user):
     ip, _ = nb
-    idp = make_idp(at_ttl=3)
-    admin = make_grpc_admin(idp)
+    admin = short_admin
+    idp = admin.idp
     access, refresh_token = _flytekit_layout_tokens(admin, device_user)
     import requests
 
@@ -130,7 +143,7 @@ def test_refresh_impossible_says_run_flyte_login(nb, make_idp, make_grpc_admin, 
     ip.run_cell(f"%flyte_login --endpoint {admin.url} --flow device").raise_error()
     session = ip.user_ns["flyte_auth"]
     session.wait(30)
-    _expire(admin, access, 3)
+    _expire(admin, access, AT_TTL)
     result = ip.run_cell(REMOTE.format(endpoint=admin.endpoint, mode="notebook"))
     # flytekit wraps whatever its interceptors raise in FlyteSystemException (after its own retries);
     # ours is the cause, and flytekit's message quotes it
@@ -144,17 +157,17 @@ def test_refresh_impossible_says_run_flyte_login(nb, make_idp, make_grpc_admin, 
     assert session._attempts == 1 and session.view.user_code is None  # no hidden sign-in in this cell
 
 
-def test_interactive_refresh_when_allowed_signs_in_again_in_this_cell(nb, make_idp, make_grpc_admin, device_user):
+def test_interactive_refresh_when_allowed_signs_in_again_in_this_cell(nb, short_admin, device_user):
     ip, _ = nb
-    idp = make_idp(at_ttl=3)
-    admin = make_grpc_admin(idp)
+    admin = short_admin
     access, _ = _flytekit_layout_tokens(admin, device_user, refresh=False)
     ip.run_line_magic("config", "FlyteAuthMagics.interactive_refresh = True")
     ip.run_cell(f"%flyte_login --endpoint {admin.url} --flow device").raise_error()
     session = ip.user_ns["flyte_auth"]
     session.wait(30)
     assert session.interactive_refresh is True
-    _expire(admin, access, 3)
+    _expire(admin, access, AT_TTL)
+    admin.reset_counts()
 
     def approve_the_new_sign_in() -> str:
         wait_until(lambda: session._attempts == 2 and session.view.user_code is not None, 30, "a new sign-in")

@@ -115,7 +115,7 @@ class IdP:
             env["IDP_SECRETS_FILE"] = os.path.join(secrets_dir, f"idp-{os.getpid()}-{id(self):x}.secrets")
         return env
 
-    def start(self, timeout: float = 20.0) -> "IdP":
+    def start(self, timeout: float = 60.0) -> "IdP":  # generous: a loaded 2-core machine starts node slowly
         if self._proc is not None:
             raise IdPError("IdP already started")
         ensure_node_modules()

@@ -29,6 +29,9 @@ from pathlib import Path
 from rig.idp import CONFIDENTIAL_SECRET, SECRETS_DIR_ENV
 
 LOGGERS = ("flyteauth_jupyter", "urllib3")
+#: Loggers whose records below WARNING stay with the collector (as before the scan, only WARNING and
+#: above reach pytest's handlers), so failure reports are not flooded with urllib3's request lines.
+QUIET = ("urllib3",)
 MIN_SECRET = 12
 MAX_RECORDS = 500_000  # a bound on memory; records beyond it are counted, not kept
 
@@ -53,6 +56,8 @@ class _Collector(logging.Handler):
         self._guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.name.split(".")[0] in QUIET and record.levelno >= logging.WARNING:
+            logging.getLogger().handle(record)  # what propagation did before the session turned it off
         try:
             text = record.getMessage()
             if record.exc_info:
@@ -75,6 +80,7 @@ class SessionLogScan:
         self.directory = Path(tempfile.mkdtemp(prefix="flyteauth-secrets-"))
         self.collector = _Collector()
         self._levels: dict[str, int] = {}
+        self._propagate: dict[str, bool] = {}
         self._credential_tokens: set[str] = set()
         self._original_post_init = None
 
@@ -85,6 +91,9 @@ class SessionLogScan:
             self._levels[name] = logger.level
             logger.setLevel(logging.DEBUG)
             logger.addHandler(self.collector)
+            if name in QUIET:
+                self._propagate[name] = logger.propagate
+                logger.propagate = False
         self._watch_credentials()
 
     def _watch_credentials(self) -> None:
@@ -107,7 +116,10 @@ class SessionLogScan:
             logging.getLogger(name).removeHandler(self.collector)
         for name, level in self._levels.items():
             logging.getLogger(name).setLevel(level)
+        for name, propagate in self._propagate.items():
+            logging.getLogger(name).propagate = propagate
         self._levels.clear()
+        self._propagate.clear()
         if self._original_post_init is not None:
             from flyteauth_jupyter.credentials import Credentials
 

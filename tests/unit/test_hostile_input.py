@@ -42,13 +42,16 @@ def device_answer(**over) -> bytes:
 
 
 # ------------------------------------------------------------------------------ numbers
-def test_nan_interval_is_a_protocol_error_not_a_busy_poll() -> None:
+def test_nan_interval_is_a_protocol_error_not_a_busy_poll(reliability_record) -> None:
     with FaultServer(respond(200, device_answer(interval=float("nan")))) as server:
         with pytest.raises(ProtocolError, match=f"127.0.0.1:{server.port}"):
             run_device_flow(Transport(**FAST), device_authorization_endpoint=server.url + "/device",
                             token_endpoint=server.url + "/token", client_id="cli",
                             waiter=Waiter(2.0), endpoint="127.0.0.1:1")
         assert server.hits == 1  # no token request was sent at all
+    reliability_record("hostile-answers", {"answer": '"interval": NaN (device authorization)',
+                                           "outcome": f"ProtocolError; {server.hits - 1} token requests sent"},
+                       title="Hostile answers (tests/unit/test_hostile_input.py)", order=20)
 
 
 @pytest.mark.parametrize("interval", [-1, 1e9, "NaN"])
@@ -59,7 +62,7 @@ def test_out_of_range_interval_is_a_protocol_error(interval) -> None:
         parse_device_authorization(json.loads(device_answer(interval=interval)), where="idp:1")
 
 
-def test_expires_in_1e999_is_a_protocol_error_and_get_credentials_survives_it() -> None:
+def test_expires_in_1e999_is_a_protocol_error_and_get_credentials_survives_it(reliability_record) -> None:
     body = b'{"access_token": "AT-secret-123", "token_type": "Bearer", "expires_in": 1e999}'
     with FaultServer(respond(200, body)) as server:
         cfg = ClientConfig(token_endpoint=server.url + "/token", authorization_endpoint=server.url + "/auth",
@@ -80,6 +83,8 @@ def test_expires_in_1e999_is_a_protocol_error_and_get_credentials_survives_it() 
     for value in (float("inf"), float("nan"), 10**400, -1, 1e12):
         with pytest.raises(ProtocolError, match="expires_in"):
             credentials_from_response({"access_token": "x", "expires_in": value}, endpoint="e")
+    reliability_record("hostile-answers", {"answer": '"expires_in": 1e999 (refresh)',
+                                           "outcome": "ProtocolError; get_credentials() keeps the old token"})
 
 
 def test_jwt_exp_in_milliseconds_is_read_as_seconds_and_the_panel_can_show_it() -> None:
@@ -98,14 +103,16 @@ def test_jwt_exp_in_milliseconds_is_read_as_seconds_and_the_panel_can_show_it() 
 
 # ------------------------------------------------------------------------------ bodies
 @pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000])
-def test_deeply_nested_json_is_a_protocol_error(body: bytes) -> None:
+def test_deeply_nested_json_is_a_protocol_error(body: bytes, reliability_record) -> None:
     with FaultServer(respond(200, body)) as server:
         with pytest.raises(ProtocolError, match=f"127.0.0.1:{server.port}"):
             Transport(**FAST).get_json(server.url + "/x")
+    reliability_record("hostile-answers", {"answer": f"JSON nested {body.count(body[:1]):,} levels deep",
+                                           "outcome": "ProtocolError (no RecursionError)"})
 
 
 @pytest.mark.parametrize("announce", [True, False])
-def test_a_30_mb_body_is_refused_after_at_most_the_cap(announce: bool) -> None:
+def test_a_30_mb_body_is_refused_after_at_most_the_cap(announce: bool, reliability_record) -> None:
     big = b'{"access_token": "' + b"x" * (30 * 1024 * 1024) + b'"}'
 
     def behaviour(server, conn, request):
@@ -119,9 +126,12 @@ def test_a_30_mb_body_is_refused_after_at_most_the_cap(announce: bool) -> None:
     with FaultServer(behaviour) as server:
         with pytest.raises(ProtocolError, match="KiB"):
             Transport(**FAST).post_form(server.url + "/token", {"grant_type": "x"})
+    how = "announced in Content-Length" if announce else "without Content-Length"
+    read = "nothing read" if announce else f"read stopped at the {Transport().max_body // 1024} KiB cap"
+    reliability_record("hostile-answers", {"answer": f"30 MB token response, {how}", "outcome": f"ProtocolError; {read}"})
 
 
-def test_200_with_authorization_pending_body_is_the_oauth_error_it_says() -> None:
+def test_200_with_authorization_pending_body_is_the_oauth_error_it_says(reliability_record) -> None:
     clock = FakeClock()
     transport = FakeTransport([ok({"error": "authorization_pending"}), ok({"access_token": "AT-1", "token_type": "Bearer"})],
                               clock=clock)
@@ -129,9 +139,17 @@ def test_200_with_authorization_pending_body_is_the_oauth_error_it_says() -> Non
     creds = poll_for_token(transport, "http://127.0.0.1/token", authorization, client_id="cli",
                            waiter=Waiter(60, clock=clock), endpoint="e")
     assert creds.access_token == "AT-1" and len(transport.posts) == 2
+    reliability_record("hostile-answers", {"answer": 'HTTP 200 {"error": "authorization_pending"}',
+                                           "outcome": "read as authorization_pending; polling goes on"})
 
 
 # ------------------------------------------------------------------------------ deadline
+def test_the_default_deadline_ends_a_hanging_metadata_fetch_within_45_s() -> None:
+    store = RemoteClientConfigStore("https://flyte.example.com")
+    assert store._deadline == store._transport.deadline == 40.0 < 45
+    assert Transport().timeout == (10.0, 30.0) and Transport().deadline == 40.0
+
+
 def test_a_hanging_metadata_server_ends_with_a_typed_error_naming_host_port() -> None:
     with FaultServer(hang) as server:
         store = RemoteClientConfigStore(server.url, timeout=(0.5, 0.5), deadline=1.5, use_issuer_metadata=False)
@@ -208,3 +226,25 @@ def test_every_hostile_answer_raises_only_our_exceptions() -> None:
                 Transport(**FAST).get_json(server.url)
             except FlyteAuthError:
                 pass
+
+
+def test_gzip_bodies_are_decoded_and_a_gzip_bomb_is_capped() -> None:
+    import gzip
+
+    small = gzip.compress(json.dumps({"access_token": "abc"}).encode())
+    with FaultServer(respond(200, small, headers={"Content-Encoding": "gzip"})) as server:
+        assert Transport(**FAST).get_json(server.url).data == {"access_token": "abc"}
+    bomb = gzip.compress(b'{"a": "' + b"0" * (30 * 1024 * 1024) + b'"}')  # 30 KB on the wire
+    with FaultServer(respond(200, bomb, headers={"Content-Encoding": "gzip"})) as server:
+        with pytest.raises(ProtocolError, match="KiB"):
+            Transport(**FAST).get_json(server.url)
+
+
+def test_a_body_that_drips_in_ends_at_the_deadline(reliability_record) -> None:
+    from faults.servers import drip
+
+    with FaultServer(drip(1000, 0.2)) as server:  # a byte every 0.2 s: each read is "on time", the whole is not
+        with pytest.raises(TransportTimeoutError, match=f"127.0.0.1:{server.port}"):
+            Transport(timeout=(1.0, 1.0), deadline=1.5).get_json(server.url)
+    reliability_record("hostile-answers", {"answer": "a body dripping in a byte every 0.2 s (read timeout 1 s)",
+                                           "outcome": "TransportTimeoutError at the 1.5 s deadline"})
