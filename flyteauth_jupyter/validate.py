@@ -117,10 +117,12 @@ def epoch_seconds(value: Any) -> float | None:
 
     Milliseconds (a value above :data:`MAX_EPOCH` that fits once divided by 1000) are read as such;
     NaN, infinities and absurd values mean "unknown" (the token is used until rejected); a time
-    before 1970 is kept (it is simply expired)."""
+    before 1970 is read as 1970 (it is simply expired, and stays a time every clock can show)."""
     number = as_number(value)
     if number is None or not math.isfinite(number) or number < -MAX_EPOCH:
         return None
+    if number < 0:
+        return 0.0
     if number > MAX_EPOCH:
         number /= 1000.0
         if number > MAX_EPOCH:

@@ -63,7 +63,10 @@ def clock_time(epoch: float | None) -> str:
     is not today): on a remote kernel the zone may not be the reader's, so it is always named."""
     if epoch is None:
         return "unknown"
-    moment = _dt.datetime.fromtimestamp(epoch).astimezone()
+    try:
+        moment = _dt.datetime.fromtimestamp(epoch).astimezone()
+    except (OverflowError, OSError, ValueError):  # beyond what the platform's clock can show
+        return "unknown"
     zone = moment.strftime("%Z") or moment.strftime("%z")
     if moment.date() == _dt.date.today():
         return f"{moment:%H:%M:%S} {zone}".rstrip()
