@@ -129,13 +129,12 @@ class Authenticator(TokenLifecycle):
         self._init_lifecycle(credentials=credentials, store=store, clock=clock)
 
     # -- flytekit's surface (get_credentials, wait, cancel: lifecycle.TokenLifecycle) ----------------
-    # The hot path (every SDK call): the lifecycle's cached header tuple, one clock read; no lock, no
-    # store, no network. Anything else takes the slow path below.
+    # The hot path (every SDK call): the lifecycle's published header tuple (an attribute while the
+    # token is fresh); no lock, no store, no network, no clock read. Else the slow path below.
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <access token>")``, or None without an access token."""
-        hot = self._hot
-        if hot[3]() < hot[4]:
-            return hot[2]
+        try: return self._fresh_header  # noqa: E701 - one line: no NOP (see get_credentials)
+        except AttributeError: pass  # noqa: E701
         creds = self.get_credentials()
         if creds is None or not creds.access_token:
             return None

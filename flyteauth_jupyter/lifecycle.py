@@ -2,9 +2,19 @@
 refreshed, and how many threads and processes share one refresh. ``authenticators.Authenticator``
 (flytekit's surface: constructors, the header, the configuration, sign-out) builds on it.
 
-* Current: ``get_credentials()`` serves a valid token from a cache of ``(fresh until, credentials,
-  header)`` with one clock read (the hot path: no lock, no store, no network); every change of the
-  held credentials (the ``_creds`` property), of the clock or of the header key empties it.
+* Current: while the held token is fresh, ``get_credentials()`` and ``fetch_grpc_call_auth_metadata()``
+  return an attribute (``_fresh_credentials``, ``_fresh_header``): the same bytecode as flytekit's
+  bare ``return self._creds``, no lock, no store, no network, no clock read (the hot path). The
+  expiry check is not skipped but moved off the call: publishing the attributes schedules a timer
+  at the token's refresh instant (``Clock.call_at``, on the one timer thread of ``control``) that
+  removes them, and every change of the held credentials (the ``_creds`` property), of the clock or
+  of the header key removes them too. A missing attribute is the slow path: it reads the clock,
+  refreshes if due and publishes again. With a clock that cannot time calls (a test's skewed
+  clock) nothing is published and every call reads the clock. Why not a clock read per call: on
+  the 2-core VMs we run on one ``time.time()`` costs twice flytekit's whole ``get_credentials()``
+  (bench/). What it costs: the timer thread while a token is held, and a token that expired while
+  the machine slept is served for at most ``control.TIMER_SLICE`` (1 s) after it wakes, where the
+  server's UNAUTHENTICATED makes flytekit refresh (see ``control.WallTimers``).
 * Refresh margin: a token is refreshed when less than min(60 s, half its lifetime) is left (pinned
   5); a token of unknown expiry is used until the server rejects it; a JWT's ``exp`` schedules it
   (pinned 4).
@@ -23,11 +33,11 @@ import contextlib
 import dataclasses
 import logging
 import threading
-import time as _time
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
-from .control import SYSTEM_CLOCK, Clock, Waiter
+from .control import SYSTEM_CLOCK, Clock, Timer, Waiter
 from .credentials import Credentials, jwt_claims
 from .errors import (
     AccessDeniedError,
@@ -45,12 +55,7 @@ from .flows.events import Cancelled, Failed, FlowStarted, Observer, Succeeded, n
 log = logging.getLogger("flyteauth_jupyter.authenticators")  # one logger name for the authenticators' messages
 
 MAX_REFRESH_MARGIN = 60.0
-INFINITY = float("inf")
 
-#: the hot path's cache: (credentials fresh until, epoch seconds; the credentials; their metadata
-#: tuple; the clock's time function; the metadata tuple fresh until: -inf while the header key is not
-#: known without a request). Nothing cached: fresh until -inf, so every call takes the slow path.
-_Hot = tuple[float, Credentials | None, tuple[str, str] | None, Callable[[], float], float]
 
 def refresh_margin(creds: Credentials) -> float:
     """Seconds before expiry at which to refresh: min(60 s, half the token's lifetime) (pinned 5)."""
@@ -97,6 +102,13 @@ GRANT_ENDING_ERRORS = (InvalidGrantError, ExpiredTokenError, AccessDeniedError)
 MAX_RETRY_BACKOFF = 60.0
 
 
+def _expire(ref: weakref.ReferenceType[TokenLifecycle]) -> None:
+    """The timer's call at a token's refresh instant (holds the lifecycle weakly)."""
+    lifecycle = ref()
+    if lifecycle is not None:
+        lifecycle._cool()
+
+
 class TokenLifecycle:
     """The held credentials, their refresh and its single flight (see the module docstring)."""
 
@@ -108,8 +120,18 @@ class TokenLifecycle:
     flow_name: str = "login"
     needs_user: bool = False
 
+    #: The hot path's attributes, set only while the held token is fresh (see the module docstring):
+    #: the credentials and their metadata tuple (once the header key is known without a request).
+    #: Slots, so that reading one is a fixed-offset load whatever the state of the instance's
+    #: ``__dict__`` (a dict read measures 1.6x a slot read here); unset, a read raises AttributeError.
+    #: The timer that removes them at the refresh instant is ``_fresh_timer`` in ``__dict__`` (so
+    #: that taking it is one atomic ``pop``); every other attribute lives in ``__dict__`` as usual.
+    __slots__ = ("_fresh_credentials", "_fresh_header", "__dict__", "__weakref__")
+    _fresh_credentials: Credentials
+    _fresh_header: tuple[str, str]
+
     def _init_lifecycle(self, *, credentials: Credentials | None, store: Any, clock: Clock | None) -> None:
-        self._hot: _Hot = (-INFINITY, None, None, _time.time, -INFINITY)
+        self._cools = 0  # removals of the hot path's attributes so far (_cool)
         self._held: Credentials | None = None
         self._held_version = 0
         self.clock = clock or SYSTEM_CLOCK
@@ -128,11 +150,9 @@ class TokenLifecycle:
     # -- current credentials (the hot path) -------------------------------------------------------
     def get_credentials(self) -> Credentials | None:
         """The current credentials (None before any login), refreshed first when about to expire."""
-        # The floor of an expiry check: one tuple load, one call of the clock bound in it (time.time
-        # itself for the system clock), one float comparison. The clock read dominates (bench/).
-        hot = self._hot
-        if hot[3]() < hot[0]:
-            return hot[1]
+        # One line, so the compiler emits no NOP for the ``try``: LOAD_FAST, LOAD_ATTR, RETURN_VALUE.
+        try: return self._fresh_credentials  # noqa: E701
+        except AttributeError: pass  # noqa: E701 - not fresh (or never published): the slow path
         return self._get_credentials()
 
     def _get_credentials(self) -> Credentials | None:
@@ -149,7 +169,7 @@ class TokenLifecycle:
             log.warning("Could not renew the token for %s: %s", self.service, exc)
             return self._creds
 
-    # -- the hot path's cache ---------------------------------------------------------------------
+    # -- the hot path's attributes (published while fresh, withdrawn by a timer or any change) -------
     @property
     def _creds(self) -> Credentials | None:
         return self._held
@@ -167,29 +187,52 @@ class TokenLifecycle:
     @clock.setter
     def clock(self, clock: Clock) -> None:
         self._clock = clock
-        # the system clock's time() is time.time: call it directly (one C call on the hot path)
-        self._now = _time.time if type(clock) is Clock else clock.time
         self._cool()
 
     def _cool(self) -> None:
-        """Empty the hot path's cache: the next call takes the slow path."""
-        self._hot = (-INFINITY, None, None, self._now, -INFINITY)
+        """Remove the hot path's attributes and their timer: the next call takes the slow path.
+
+        Lock-free and safe from any thread (the timer thread calls it): each removal is one atomic
+        dict operation, whoever removes the timer cancels it, and ``_cools`` tells a publication
+        running meanwhile that it must not stand."""
+        self._cools += 1
+        for name in ("_fresh_credentials", "_fresh_header"):
+            try:
+                delattr(self, name)
+            except AttributeError:
+                pass  # not published (or removed by another thread just now)
+        timer: Timer | None = self.__dict__.pop("_fresh_timer", None)
+        if timer is not None:
+            timer.cancel()
 
     def _publish_hot(self, creds: Credentials) -> None:
-        """Cache ``creds`` (held and fresh) for the hot path until its refresh instant, with its
+        """Publish ``creds`` (held and fresh) for the hot path until its refresh instant, with its
         metadata tuple once the header key is known without a request.
 
-        Lock-free: a concurrent change of the credentials (the ``_creds`` setter) either is seen here
-        or clears what was published.
+        Lock-free: the attributes are set before their timer, so a timer that fires at once removes
+        them; a concurrent change of the credentials or a concurrent :meth:`_cool` is seen by the
+        re-check at the end, which then removes what this published.
         """
         version = self._held_version
-        if creds is not self._held or not creds.access_token or needs_refresh(creds, self._now()):
+        if creds is not self._held or not creds.access_token or needs_refresh(creds, self.clock.time()):
             return
-        fresh_until = INFINITY if creds.expires_at is None else creds.expires_at - refresh_margin(creds)
         key = self._known_header_key()
-        header = (key, f"Bearer {creds.access_token}") if key is not None else None
-        self._hot = (fresh_until, creds, header, self._now, fresh_until if header is not None else -INFINITY)
-        if self._held_version != version or self._held is not creds:
+        self._cool()  # an earlier publication and its timer
+        cools = self._cools
+        self._fresh_credentials = creds
+        if key is not None:
+            self._fresh_header = (key, f"Bearer {creds.access_token}")
+        if creds.expires_at is not None:
+            ref = weakref.ref(self)
+            try:
+                timer = self.clock.call_at(creds.expires_at - refresh_margin(creds), lambda: _expire(ref))
+            except RuntimeError:  # no timer thread (interpreter shutdown)
+                timer = None
+            if timer is None:  # nothing may stay published that nothing withdraws: read the clock per call
+                self._cool()
+                return
+            self._fresh_timer = timer
+        if self._held_version != version or self._held is not creds or self._cools != cools:
             self._cool()
 
     @property

@@ -139,3 +139,92 @@ def test_get_credentials_reads_no_configuration_and_fetch_reads_it_once() -> Non
     for _ in range(3):
         assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", "Bearer at-0")
     assert cfg.reads == 1  # the server's header key, read once
+
+
+# -- the system clock: the expiry check is a timer at the refresh instant -----------------------------
+class RealRefreshing(Authenticator):
+    """Refresh grant on the system clock that hands out numbered tokens of ``life`` seconds."""
+
+    def __init__(self, life: float) -> None:
+        super().__init__(SERVICE, "authorization", insecure=True)
+        self.life = life
+        self.grants = 0
+
+    def _refresh_grant(self, creds: Credentials) -> Credentials:
+        self.grants += 1
+        return Credentials(f"at-{self.grants}", "rt", SERVICE, expires_in=self.life)
+
+
+def published(auth: Authenticator) -> bool:
+    return hasattr(auth, "_fresh_credentials")
+
+
+def bounded_wait(predicate: Any, seconds: float = 5.0) -> bool:
+    import time
+
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends and not predicate():
+        time.sleep(0.01)
+    return bool(predicate())
+
+
+def test_on_the_system_clock_the_published_token_is_withdrawn_at_its_refresh_instant() -> None:
+    import time
+
+    auth = RealRefreshing(life=600)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=1.0))  # margin 0.5 s: fresh 0.5 s
+    started = time.time()
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    assert published(auth) and auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+    assert bounded_wait(lambda: not published(auth))  # the timer thread withdrew it ...
+    assert time.time() - started >= 0.5 - 0.01  # ... not before the refresh instant
+    assert auth.get_credentials().access_token == "at-1"  # type: ignore[union-attr]  # the slow path refreshed
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-1")
+    assert auth.grants == 1
+    auth.logout()
+    assert not published(auth)
+
+
+def test_the_timer_holds_the_authenticator_weakly_and_the_thread_ends_after_sign_out() -> None:
+    import gc
+    import threading
+    import weakref
+
+    from flyteauth_jupyter.control import TIMERS
+
+    before = TIMERS.pending()
+    auth = RealRefreshing(life=600)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
+    assert auth.get_credentials() is not None and TIMERS.pending() == before + 1
+    auth._set_credentials(Credentials("at-b", "rt", SERVICE, expires_in=3600))
+    assert auth.get_credentials().access_token == "at-b"  # type: ignore[union-attr]
+    assert TIMERS.pending() == before + 1  # the old publication's timer was cancelled
+    auth.logout()
+    assert TIMERS.pending() == before
+    other = RealRefreshing(life=600)
+    other._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
+    other.get_credentials()
+    ref = weakref.ref(other)
+    del other
+    gc.collect()
+    assert ref() is None  # the pending timer does not keep it alive
+    if before == 0:
+        for timer in list(TIMERS._heap):
+            timer.cancel()
+        assert bounded_wait(lambda: not [t for t in threading.enumerate() if t.name == "flyteauth-timers"])
+
+
+def test_a_forked_child_serves_nothing_published_before_the_fork() -> None:
+    import os
+
+    auth = RealRefreshing(life=600)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
+    assert auth.get_credentials() is not None and published(auth)
+    pid = os.fork()
+    if pid == 0:  # the child: no timer thread here, so the fork handler withdrew every publication
+        code = 0 if not published(auth) and auth.get_credentials().access_token == "at-0" and published(auth) else 1  # type: ignore[union-attr]
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert published(auth)  # the parent's is untouched
+    auth.logout()
