@@ -122,8 +122,8 @@ class TokenLifecycle:
 
     #: The hot path's attributes, set only while the held token is fresh (see the module docstring):
     #: the credentials and their metadata tuple (once the header key is known without a request).
-    #: Slots, so that reading one is a fixed-offset load whatever the state of the instance's
-    #: ``__dict__`` (a dict read measures 1.6x a slot read here); unset, a read raises AttributeError.
+    #: Slots, so that reading one is a fixed-offset load whatever the instance's ``__dict__`` is like
+    #: (see docs/architecture.md, Performance); unset, a read raises AttributeError.
     #: The timer that removes them at the refresh instant is ``_fresh_timer`` in ``__dict__`` (so
     #: that taking it is one atomic ``pop``); every other attribute lives in ``__dict__`` as usual.
     __slots__ = ("_fresh_credentials", "_fresh_header", "__dict__", "__weakref__")
