@@ -130,6 +130,13 @@ class TokenLifecycle:
     _fresh_credentials: Credentials
     _fresh_header: tuple[str, str]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy (``copy.copy``) starts unpublished: the timer that would withdraw its hot-path
+        attributes belongs to the original."""
+        state = self.__dict__.copy()
+        state.pop("_fresh_timer", None)
+        return state
+
     def _init_lifecycle(self, *, credentials: Credentials | None, store: Any, clock: Clock | None) -> None:
         self._cools = 0  # removals of the hot path's attributes so far (_cool)
         self._held: Credentials | None = None

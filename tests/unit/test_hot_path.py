@@ -228,3 +228,18 @@ def test_a_forked_child_serves_nothing_published_before_the_fork() -> None:
     assert os.waitstatus_to_exitcode(status) == 0
     assert published(auth)  # the parent's is untouched
     auth.logout()
+
+
+def test_a_copy_starts_unpublished_and_serves_its_own_fresh_token() -> None:
+    import copy
+
+    auth = RealRefreshing(life=600)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
+    assert auth.get_credentials() is not None and published(auth)
+    twin = copy.copy(auth)
+    assert not published(twin) and "_fresh_timer" not in vars(twin)
+    assert twin.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+    assert published(twin) and vars(twin)["_fresh_timer"] is not vars(auth)["_fresh_timer"]
+    twin.clock = twin.clock  # withdraws the copy's publication only
+    assert not published(twin) and published(auth)
+    auth.logout()
