@@ -9,7 +9,8 @@ the first RPC of a client. The factory
 2. otherwise builds our ``DeviceCodeAuthenticator`` / ``PKCEAuthenticator`` from the PlatformConfig
    (endpoint, insecure, insecure_skip_verify -> ``verify=False``, ca_cert_file_path -> ``verify=path``,
    http_proxy_url, scopes, audience, client_id) and flytekit's own ClientConfigStore (gRPC metadata,
-   fetched once and normalised: ``""`` means absent, protobuf repeated fields become lists).
+   fetched once and read by the rules of our HTTP store: ``""`` means absent, protobuf repeated fields
+   become lists, advertised endpoints must be HTTPS unless loopback or ``insecure``).
 
 Either way the result is wrapped in a subclass of flytekit's ``Authenticator`` (made on first use, so
 flytekit is only imported here, inside the factories), which is what ``AuthUnaryInterceptor`` and
@@ -23,9 +24,10 @@ import importlib.util
 import logging
 import sys
 import threading
+from collections.abc import Sequence
 from typing import Any
 
-from .config import ClientConfig, ClientConfigStore
+from .config import ClientConfig, ClientConfigStore, config_from_documents
 from .environment import browser_location
 from .sessions import forget_session, get_session, observer_for, register_session
 from .stores import service_name
@@ -103,12 +105,17 @@ def build_authenticator(cfg: Any, cfg_store: Any, flow: str = "auto") -> Any:
     """Our DeviceCodeAuthenticator or PKCEAuthenticator for a flytekit ``PlatformConfig``."""
     from . import authenticators
 
-    store = FlytekitConfigStore(cfg_store) if cfg_store is not None else None
-    if flow == "auto":
-        flow = choose_flow(store)
     endpoint = cfg.endpoint
     if endpoint.startswith("dns:///"):
         endpoint = endpoint[len("dns:///") :]
+    insecure = bool(getattr(cfg, "insecure", False))
+    store = (
+        FlytekitConfigStore(cfg_store, where=service_name(endpoint), insecure=insecure)
+        if cfg_store is not None
+        else None
+    )
+    if flow == "auto":
+        flow = choose_flow(store)
     scopes = list(cfg.scopes) if getattr(cfg, "scopes", None) else None
     verify = verify_from(cfg)
     session = None
@@ -122,7 +129,6 @@ def build_authenticator(cfg: Any, cfg_store: Any, flow: str = "auto") -> Any:
     audience = cfg.audience or None
     http_proxy_url = cfg.http_proxy_url or None
     client_id = getattr(cfg, "client_id", None) or None
-    insecure = bool(getattr(cfg, "insecure", False))
     observer = observer_for(service_name(endpoint))
     if flow == "device":
         return authenticators.DeviceCodeAuthenticator(
@@ -152,40 +158,56 @@ def choose_flow(cfg_store: Any) -> str:
 
 
 class FlytekitConfigStore(ClientConfigStore):
-    """Wraps flytekit's ClientConfigStore: fetched once (flytekit's makes 2 RPCs per call), with
-    ``""`` read as absent and protobuf repeated fields turned into lists (DESIGN.md, pinned 11)."""
+    """Wraps flytekit's ClientConfigStore: fetched once (flytekit's makes 2 RPCs per call) and read by
+    the rules of our own remote store (``config.config_from_documents``): ``""`` and values that are
+    not strings mean absent (DESIGN.md, pinned 11), protobuf repeated fields become lists, and every
+    advertised endpoint passes ``endpoint.check_server_url`` (HTTPS unless loopback or ``insecure``),
+    with ``where`` (the deployment's host:port) named in the ProtocolError otherwise."""
 
-    def __init__(self, flytekit_store: Any) -> None:
+    def __init__(self, flytekit_store: Any, *, where: str = "the server", insecure: bool = False) -> None:
         self._store = flytekit_store
+        self._where = where
+        self._insecure = insecure
         self._config: Any = None
         self._lock = threading.Lock()
 
     def get_client_config(self) -> Any:
         with self._lock:
             if self._config is None:
-                self._config = _normalise(self._store.get_client_config())
+                raw = self._store.get_client_config()
+                self._config = _normalise(raw, where=self._where, insecure=self._insecure)
             return self._config
 
     def __repr__(self) -> str:
-        return f"FlytekitConfigStore({type(self._store).__name__})"
+        return f"FlytekitConfigStore({type(self._store).__name__}, where={self._where!r})"
 
 
-def _normalise(raw: Any) -> Any:
-    values: dict[str, Any] = {}
-    for name in (
-        "token_endpoint", "authorization_endpoint", "redirect_uri", "client_id",
-        "device_authorization_endpoint", "scopes", "header_key", "audience",
-    ):
-        value = getattr(raw, name, None)
-        if name == "scopes":
-            value = [str(s) for s in value] if value else None
-        elif isinstance(value, str) and not value.strip():
-            value = None
-        values[name] = value
-    for required in ("token_endpoint", "authorization_endpoint", "redirect_uri", "client_id"):
-        if values.get(required) is None:
-            values[required] = ""  # flytekit's dataclass requires them; "" reads as absent
-    return ClientConfig(**values)
+#: flytekit ``ClientConfig`` field -> its name in FlyteAdmin's client document (``/config/v1/flyte_client``)
+_CLIENT_FIELDS = {
+    "redirect_uri": "redirect_uri",
+    "client_id": "client_id",
+    "scopes": "scopes",
+    "header_key": "authorization_metadata_key",
+    "audience": "audience",
+}
+_METADATA_FIELDS = (
+    "token_endpoint", "authorization_endpoint", "device_authorization_endpoint", "revocation_endpoint", "issuer",
+)
+
+
+def _field(raw: Any, name: str) -> Any:
+    value = getattr(raw, name, None)
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, list, tuple)):
+        value = list(value)  # a protobuf repeated field (flytekit passes the gRPC answer's scopes through)
+    return value
+
+
+def _normalise(raw: Any, *, where: str = "the server", insecure: bool = False) -> ClientConfig:
+    """flytekit's ClientConfig (the deployment's gRPC metadata) as ours, by the same rules as the HTTP
+    documents: ProtocolError naming ``where`` for a missing token endpoint or an unusable one."""
+    client_doc = {doc_name: _field(raw, name) for name, doc_name in _CLIENT_FIELDS.items()}
+    metadata = {name: _field(raw, name) for name in _METADATA_FIELDS}
+    return config_from_documents(client_doc, metadata, where=where, insecure=insecure)
 
 
 # --------------------------------------------------------------------------------------------------

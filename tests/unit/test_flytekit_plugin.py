@@ -322,3 +322,105 @@ class _Refreshable:
 def test_flytekits_retry_refreshes_without_a_hidden_sign_in(auth, expected):
     flytekit_plugin.as_flytekit_authenticator(auth).refresh_credentials()
     assert auth.calls == expected
+
+
+# -- the deployment's gRPC metadata, read by the same rules as its HTTP documents --------------------------
+
+from flyteauth_jupyter.errors import ProtocolError  # noqa: E402
+
+SECURE = dict(
+    token_endpoint="https://idp.example.com/token",
+    authorization_endpoint="https://idp.example.com/auth",
+    device_authorization_endpoint="https://idp.example.com/device",
+)
+
+
+def normalised(where="flyte.example.com:443", insecure=False, **fields):
+    raw = flytekit_client_config(**{**SECURE, **fields})
+    return FlytekitConfigStore(flytekit_auth.StaticClientConfigStore(raw), where=where, insecure=insecure).get_client_config()
+
+
+@pytest.mark.parametrize("field", ["token_endpoint", "authorization_endpoint", "device_authorization_endpoint"])
+def test_plain_http_endpoint_from_flytekits_store_is_refused_naming_the_hosts(field):
+    with pytest.raises(ProtocolError) as caught:
+        normalised(**{field: "http://idp.example.com/x"})
+    message = str(caught.value)
+    assert "flyte.example.com:443" in message and "idp.example.com" in message
+    assert field.replace("_", " ") in message and "plain-HTTP" in message
+    assert len(message) <= 500
+
+
+def test_userinfo_in_an_advertised_endpoint_is_refused_without_echoing_it():
+    with pytest.raises(ProtocolError) as caught:
+        normalised(token_endpoint="https://admin:hunter2-pw@idp.example.com/token")
+    shown = str(caught.value) + repr(caught.value.args)
+    assert "flyte.example.com:443" in shown
+    assert "hunter2" not in shown and "admin" not in shown
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/token", "http://localhost:8080/token", "http://[::1]:9/token"])
+def test_a_loopback_http_endpoint_is_accepted(url):
+    assert normalised(token_endpoint=url).token_endpoint == url
+
+
+def test_insecure_accepts_plain_http_endpoints():
+    config = normalised(insecure=True, token_endpoint="http://idp.example.com/token")
+    assert config.token_endpoint == "http://idp.example.com/token"
+
+
+def test_the_redirect_uri_is_ours_and_not_checked_as_a_server_endpoint():
+    # as in config_from_documents: the redirect URI names our loopback receiver or the Jupyter relay
+    relay = "http://jupyter.example.com/user/ann/flyteauth/callback"
+    assert normalised(redirect_uri=relay).redirect_uri == relay
+
+
+@pytest.mark.parametrize("value", ["", "   ", None, 123, ["https://idp.example.com/token"]])
+def test_a_missing_or_non_string_token_endpoint_is_a_protocol_error(value):
+    with pytest.raises(ProtocolError, match="flyte.example.com:443 does not advertise a token endpoint"):
+        normalised(token_endpoint=value)
+
+
+def test_a_store_answering_something_else_entirely_is_a_protocol_error():
+    class OddStore:
+        def get_client_config(self):
+            return object()
+
+    with pytest.raises(ProtocolError, match="deploy.example.com:8443"):
+        FlytekitConfigStore(OddStore(), where="deploy.example.com:8443").get_client_config()
+
+
+@pytest.mark.parametrize(
+    "fields, read",
+    [
+        ({"scopes": 5}, {"scopes": None}),
+        ({"scopes": object()}, {"scopes": None}),
+        ({"scopes": ["openid", 5, None, " "]}, {"scopes": ["openid"]}),
+        ({"scopes": "openid offline_access"}, {"scopes": ["openid", "offline_access"]}),
+        ({"redirect_uri": 53593, "client_id": b"flytectl"}, {"redirect_uri": None, "client_id": None}),
+        ({"header_key": 7, "audience": ["flyte"]}, {"header_key": "authorization", "audience": None}),
+        ({"device_authorization_endpoint": 123, "authorization_endpoint": 1.5},
+         {"device_authorization_endpoint": None, "authorization_endpoint": None}),
+    ],
+)
+def test_hostile_types_read_as_absent_as_in_the_http_documents(fields, read):
+    config = normalised(**fields)
+    for name, expected in read.items():
+        assert getattr(config, name) == expected, name
+
+
+def test_protobuf_repeated_scopes_become_a_list():
+    auth_pb2 = pytest.importorskip("flyteidl.service.auth_pb2")
+    scopes = auth_pb2.PublicClientAuthConfigResponse(scopes=["openid", "offline_access"]).scopes
+    assert normalised(scopes=scopes).scopes == ["openid", "offline_access"]
+
+
+def test_factory_names_the_deployment_and_follows_its_insecure_setting(authenticators):
+    plain = flytekit_client_config(token_endpoint="http://idp.example.com/token")
+    cfg = PlatformConfig(endpoint="dns:///flyte.example.com:443", auth_mode="notebook_pkce")
+    auth = auth_helper.get_authenticator(cfg, flytekit_auth.StaticClientConfigStore(plain))
+    with pytest.raises(ProtocolError, match=r"^flyte\.example\.com:443 advertises a plain-HTTP token endpoint"):
+        auth.inner.redirect_uri  # noqa: B018 - reading it fetches the configuration
+
+    cfg = PlatformConfig(endpoint="flyte.example.com:80", insecure=True, auth_mode="notebook_pkce")
+    auth = auth_helper.get_authenticator(cfg, flytekit_auth.StaticClientConfigStore(plain))
+    assert auth.inner.redirect_uri == "http://localhost:53593/callback"
