@@ -29,6 +29,7 @@ from typing import Any
 
 from .config import ClientConfig, ClientConfigStore, config_from_documents
 from .environment import browser_location
+from .errors import FlyteAuthError, TransportError, scrub
 from .sessions import forget_session, get_session, observer_for, register_session
 from .stores import service_name
 
@@ -174,7 +175,15 @@ class FlytekitConfigStore(ClientConfigStore):
     def get_client_config(self) -> Any:
         with self._lock:
             if self._config is None:
-                raw = self._store.get_client_config()
+                try:
+                    raw = self._store.get_client_config()
+                except FlyteAuthError:
+                    raise
+                except Exception as exc:  # flytekit's read over gRPC: its failure reaches the user as ours
+                    raise TransportError(
+                        f"Could not read the sign-in configuration from {self._where} ({scrub(exc)}); check that "
+                        "the endpoint is right and the deployment is up, then try again."
+                    ) from exc
                 self._config = _normalise(raw, where=self._where, insecure=self._insecure)
             return self._config
 

@@ -389,6 +389,26 @@ def test_a_store_answering_something_else_entirely_is_a_protocol_error():
         FlytekitConfigStore(OddStore(), where="deploy.example.com:8443").get_client_config()
 
 
+def test_a_failing_flytekit_store_is_a_transport_error_naming_the_deployment():
+    """flytekit's store reads the config over gRPC; its failure reaches the user as our one sentence."""
+    from flyteauth_jupyter.errors import TransportError
+
+    class DownStore:
+        calls = 0
+
+        def get_client_config(self):
+            DownStore.calls += 1
+            raise RuntimeError("StatusCode.UNAVAILABLE: failed to connect to all addresses; token=secret-in-text")
+
+    store = FlytekitConfigStore(DownStore(), where="deploy.example.com:8443")
+    with pytest.raises(TransportError, match="deploy.example.com:8443") as caught:
+        store.get_client_config()
+    assert "UNAVAILABLE" in str(caught.value) and len(str(caught.value)) <= 500
+    with pytest.raises(TransportError):
+        store.get_client_config()  # not cached: the next call asks again
+    assert DownStore.calls == 2
+
+
 @pytest.mark.parametrize(
     "fields, read",
     [
