@@ -61,17 +61,12 @@ def idp() -> Iterator[IdP]:
 @pytest.fixture
 def make_idp() -> Iterator[Callable[..., IdP]]:
     """``make_idp(**settings)``: a fresh provider with other settings, stopped after the test."""
-    started: list[IdP] = []
 
-    def factory(**settings: Any) -> IdP:
+    def make(**settings: Any) -> IdP:
         settings.setdefault("device_interval", 1)
-        provider = IdP(**settings)
-        started.append(provider)
-        return provider.start()
+        return IdP(**settings).start()  # a start that fails stops the provider itself
 
-    yield factory
-    for provider in started:
-        provider.stop()
+    yield from _stopped_after(make, IdP.stop)
 
 
 # ----------------------------------------------------------------------------- FlyteAdmin
@@ -195,13 +190,13 @@ def pkce_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Ca
     Sets BROWSER to the rig's browser command with those settings and resets webbrowser's cached
     choice, so ``webbrowser.open(url)`` completes the login for real in a detached process.
     """
-    launches: list[PKCEBrowser] = []
+    launches = itertools.count()
 
-    def factory(action: str = "approve", username: str = "alice", password: str = "wonderland",
-                timeout: float = 60) -> PKCEBrowser:
+    def launch(action: str = "approve", username: str = "alice", password: str = "wonderland",
+               timeout: float = 60) -> PKCEBrowser:
         if action not in ("approve", "deny", "abort"):
             raise ValueError(f"action must be approve, deny or abort, not {action!r}")
-        result = tmp_path / f"browser-{len(launches)}.json"
+        result = tmp_path / f"browser-{next(launches)}.json"
         command = f"{shlex.quote(sys.executable)} {shlex.quote(str(BROWSER_USER))} %s"
         env = {
             "BROWSER": command,
@@ -218,13 +213,9 @@ def pkce_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Ca
         monkeypatch.setattr(webbrowser, "_browsers", {})
         if hasattr(webbrowser, "_os_preferred_browser"):
             monkeypatch.setattr(webbrowser, "_os_preferred_browser", None)
-        launch = PKCEBrowser(result, command, env)
-        launches.append(launch)
-        return launch
+        return PKCEBrowser(result, command, env)
 
-    yield factory
-    for launch in launches:
-        launch.stop()
+    yield from _stopped_after(launch, PKCEBrowser.stop)
 
 
 # ------------------------------------------------------------------- reliability figures
