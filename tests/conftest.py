@@ -6,6 +6,7 @@ for this conftest, and importing it also as ``tests.rig`` would create second co
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shlex
@@ -14,7 +15,7 @@ import sys
 import time
 import webbrowser
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import pytest
 
@@ -31,6 +32,22 @@ from rig.user import AuthCodeUser, DeviceUser
 
 BROWSER_USER = Path(__file__).resolve().parent / "rig" / "browser_user.py"
 
+T = TypeVar("T")
+
+
+def _stopped_after(make: Callable[..., T], stop: Callable[[T], None]) -> Iterator[Callable[..., T]]:
+    """The body of a ``make_*`` factory fixture: yields ``make``, then ``stop``s what each call made."""
+    made: list[T] = []
+
+    def factory(*args: Any, **kwargs: Any) -> T:
+        thing = make(*args, **kwargs)
+        made.append(thing)
+        return thing
+
+    yield factory
+    for thing in made:
+        stop(thing)
+
 
 # ------------------------------------------------------------------------------------- IdP
 @pytest.fixture(scope="session")
@@ -44,17 +61,12 @@ def idp() -> Iterator[IdP]:
 @pytest.fixture
 def make_idp() -> Iterator[Callable[..., IdP]]:
     """``make_idp(**settings)``: a fresh provider with other settings, stopped after the test."""
-    started: list[IdP] = []
 
-    def factory(**settings: Any) -> IdP:
+    def make(**settings: Any) -> IdP:
         settings.setdefault("device_interval", 1)
-        provider = IdP(**settings)
-        started.append(provider)
-        return provider.start()
+        return IdP(**settings).start()  # a start that fails stops the provider itself
 
-    yield factory
-    for provider in started:
-        provider.stop()
+    yield from _stopped_after(make, IdP.stop)
 
 
 # ----------------------------------------------------------------------------- FlyteAdmin
@@ -67,16 +79,11 @@ def flyteadmin(idp: IdP) -> Iterator[FlyteAdminStandIn]:
 @pytest.fixture
 def make_flyteadmin() -> Iterator[Callable[..., FlyteAdminStandIn]]:
     """``make_flyteadmin(idp, camel_case=False, client_id=..., ...)``: stopped after the test."""
-    started: list[FlyteAdminStandIn] = []
 
-    def factory(idp: IdP, *args: Any, **kwargs: Any) -> FlyteAdminStandIn:
-        admin = FlyteAdminStandIn(idp, *args, **kwargs).start()
-        started.append(admin)
-        return admin
+    def make(idp: IdP, *args: Any, **kwargs: Any) -> FlyteAdminStandIn:
+        return FlyteAdminStandIn(idp, *args, **kwargs).start()
 
-    yield factory
-    for admin in started:
-        admin.stop()
+    yield from _stopped_after(make, FlyteAdminStandIn.stop)
 
 
 # ------------------------------------------------------------------ Flyte 2 (ConnectRPC)
@@ -90,16 +97,12 @@ def connect_admin(idp: IdP, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture
 def make_connect_admin(tmp_path: Path) -> Iterator[Callable[..., ConnectAdmin]]:
     """``make_connect_admin(idp, **kwargs)``: a Flyte 2 stand-in for another provider, stopped after the test."""
-    started: list[ConnectAdmin] = []
+    tls_dirs = (tmp_path / f"connect-tls-{n}" for n in itertools.count())
 
-    def factory(idp: IdP, **kwargs: Any) -> ConnectAdmin:
-        admin = ConnectAdmin(idp, tmp_path / f"connect-tls-{len(started)}", **kwargs).start()
-        started.append(admin)
-        return admin
+    def make(idp: IdP, **kwargs: Any) -> ConnectAdmin:
+        return ConnectAdmin(idp, next(tls_dirs), **kwargs).start()
 
-    yield factory
-    for admin in started:
-        admin.stop()
+    yield from _stopped_after(make, ConnectAdmin.stop)
 
 
 # ------------------------------------------------------------------------ FlyteAdmin (gRPC)
@@ -114,16 +117,12 @@ def grpc_admin(idp: IdP) -> Iterator[GrpcAdminStandIn]:
 @pytest.fixture
 def make_grpc_admin() -> Iterator[Callable[..., GrpcAdminStandIn]]:
     """``make_grpc_admin(idp, **make_flyteadmin_kwargs)``: stopped after the test."""
-    started: list[GrpcAdminStandIn] = []
 
-    def factory(idp: IdP, **kwargs: Any) -> GrpcAdminStandIn:
+    def make(idp: IdP, **kwargs: Any) -> GrpcAdminStandIn:
         admin, _ = start_grpc_admin(idp, **kwargs)
-        started.append(admin)
         return admin
 
-    yield factory
-    for admin in started:
-        stop_grpc_admin(admin)
+    yield from _stopped_after(make, stop_grpc_admin)
 
 
 # ------------------------------------------------------------------------------ the browser
@@ -191,13 +190,13 @@ def pkce_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Ca
     Sets BROWSER to the rig's browser command with those settings and resets webbrowser's cached
     choice, so ``webbrowser.open(url)`` completes the login for real in a detached process.
     """
-    launches: list[PKCEBrowser] = []
+    launches = itertools.count()
 
-    def factory(action: str = "approve", username: str = "alice", password: str = "wonderland",
-                timeout: float = 60) -> PKCEBrowser:
+    def launch(action: str = "approve", username: str = "alice", password: str = "wonderland",
+               timeout: float = 60) -> PKCEBrowser:
         if action not in ("approve", "deny", "abort"):
             raise ValueError(f"action must be approve, deny or abort, not {action!r}")
-        result = tmp_path / f"browser-{len(launches)}.json"
+        result = tmp_path / f"browser-{next(launches)}.json"
         command = f"{shlex.quote(sys.executable)} {shlex.quote(str(BROWSER_USER))} %s"
         env = {
             "BROWSER": command,
@@ -214,13 +213,9 @@ def pkce_browser(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Ca
         monkeypatch.setattr(webbrowser, "_browsers", {})
         if hasattr(webbrowser, "_os_preferred_browser"):
             monkeypatch.setattr(webbrowser, "_os_preferred_browser", None)
-        launch = PKCEBrowser(result, command, env)
-        launches.append(launch)
-        return launch
+        return PKCEBrowser(result, command, env)
 
-    yield factory
-    for launch in launches:
-        launch.stop()
+    yield from _stopped_after(launch, PKCEBrowser.stop)
 
 
 # ------------------------------------------------------------------- reliability figures

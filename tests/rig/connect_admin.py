@@ -44,6 +44,7 @@ from flyteidl2.auth.auth_service_connect import AuthMetadataServiceWSGIApplicati
 from flyteidl2.project import project_service_pb2
 from flyteidl2.project.project_service_connect import ProjectServiceWSGIApplication
 
+from .background import Background
 from .flyteadmin import DEFAULT_REDIRECT_URI, PROJECTS, FlyteAdminStandIn
 from .idp import IdP
 from .netparts import make_tls_material
@@ -65,8 +66,10 @@ class _Handler(WSGIRequestHandler):
         pass
 
 
-class ConnectAdmin:
+class ConnectAdmin(Background):
     """The Flyte 2 platform's auth metadata and project services for ``idp``, over TLS."""
+
+    name = "connect-admin"
 
     def __init__(
         self,
@@ -102,34 +105,13 @@ class ConnectAdmin:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(str(self.tls.server_cert), str(self.tls.server_key))
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.port = self._server.server_address[1]
         self.endpoint = f"https://{HOST}:{self.port}"
         self.service = f"{HOST}:{self.port}"
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "ConnectAdmin":
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                name=f"connect-admin-{self.port}", daemon=True,
-            )
-            self._thread.start()
-        return self
-
+    # ------------------------------------------------------------------ lifecycle (rig.background)
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._server.server_close()
+        super().stop()
         self._docs._session.close()
-
-    def __enter__(self) -> "ConnectAdmin":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"ConnectAdmin(endpoint={self.endpoint!r}, idp={self.idp.issuer!r})"

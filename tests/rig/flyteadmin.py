@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .background import Background
 from .idp import CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, DEVICE_GRANT, IdP
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:53593/callback"
@@ -47,8 +48,10 @@ def _b64url(data: str) -> bytes:
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
-class FlyteAdminStandIn:
+class FlyteAdminStandIn(Background):
     """FlyteAdmin's HTTP metadata and one protected API, for ``idp``."""
+
+    name = "flyteadmin"
 
     def __init__(
         self,
@@ -81,34 +84,13 @@ class FlyteAdminStandIn:
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self.host = host
-        self.port = self._server.server_address[1]
         self.endpoint = f"http://{host}:{self.port}"
         self.service = f"{host}:{self.port}"
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "FlyteAdminStandIn":
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                name=f"flyteadmin-{self.port}", daemon=True,
-            )
-            self._thread.start()
-        return self
-
+    # ------------------------------------------------------------------ lifecycle (rig.background)
     def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._server.server_close()
+        super().stop()
         self._session.close()
-
-    def __enter__(self) -> "FlyteAdminStandIn":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"FlyteAdminStandIn(endpoint={self.endpoint!r}, idp={self.idp.issuer!r}, camel_case={self.camel_case})"

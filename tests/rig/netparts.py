@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from .background import Background
+
 ALLOWED_HOST = "127.0.0.1"
 IO_TIMEOUT = 10.0
 TUNNEL_IDLE = 10.0  # a tunnel with no traffic for this long is closed
@@ -46,41 +48,8 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
-class _Background:
-    """Start/stop a server in a daemon thread."""
-
-    _server: ThreadingHTTPServer
-    name = "server"
-
-    def start(self) -> Any:
-        if getattr(self, "_thread", None) is None:
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                name=f"{self.name}-{self.port}", daemon=True,
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if getattr(self, "_thread", None) is not None:
-            self._server.shutdown()
-            self._thread.join(5)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> Any:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-
 # ------------------------------------------------------------------------------ forward proxy
-class ForwardProxy(_Background):
+class ForwardProxy(Background):
     """A forward HTTP proxy on 127.0.0.1 that only forwards to 127.0.0.1."""
 
     name = "proxy"
@@ -301,7 +270,7 @@ class _TLSServer(_Server):
                 pass
 
 
-class TLSFront(_Background):
+class TLSFront(Background):
     """HTTPS on 127.0.0.1 relaying GET/HEAD to ``upstream`` (``http://127.0.0.1:port``)."""
 
     name = "tls-front"
