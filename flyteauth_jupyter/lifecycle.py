@@ -200,7 +200,7 @@ class TokenLifecycle:
         """Remove the hot path's attributes and their timer: the next call takes the slow path.
 
         Lock-free and safe from any thread (the timer thread calls it): each removal is one atomic
-        dict operation, whoever removes the timer cancels it, and ``_cools`` tells a publication
+        operation, whoever removes the timer cancels it, and ``_cools`` tells a publication
         running meanwhile that it must not stand."""
         self._cools += 1
         for name in ("_fresh_credentials", "_fresh_header"):
@@ -218,27 +218,30 @@ class TokenLifecycle:
 
         Lock-free: the attributes are set before their timer, so a timer that fires at once removes
         them; a concurrent change of the credentials or a concurrent :meth:`_cool` is seen by the
-        re-check at the end, which then removes what this published.
+        re-check at the end, which then removes what this published. ``creds`` already published
+        with its timer only gains the header (no new timer per call while the key stays unknown).
         """
-        version = self._held_version
+        version, cools = self._held_version, self._cools
         if creds is not self._held or not creds.access_token or needs_refresh(creds, self.clock.time()):
             return
         key = self._known_header_key()
-        self._cool()  # an earlier publication and its timer
-        cools = self._cools
-        self._fresh_credentials = creds
+        timed = creds.expires_at is None or "_fresh_timer" in self.__dict__
+        if getattr(self, "_fresh_credentials", None) is not creds or not timed:
+            self._cool()  # an earlier publication and its timer
+            cools = self._cools
+            self._fresh_credentials = creds
+            if creds.expires_at is not None:
+                ref = weakref.ref(self)
+                try:
+                    timer = self.clock.call_at(creds.expires_at - refresh_margin(creds), lambda: _expire(ref))
+                except RuntimeError:  # no timer thread (interpreter shutdown)
+                    timer = None
+                if timer is None:  # nothing may stay published that nothing withdraws: read the clock per call
+                    self._cool()
+                    return
+                self._fresh_timer = timer
         if key is not None:
             self._fresh_header = (key, f"Bearer {creds.access_token}")
-        if creds.expires_at is not None:
-            ref = weakref.ref(self)
-            try:
-                timer = self.clock.call_at(creds.expires_at - refresh_margin(creds), lambda: _expire(ref))
-            except RuntimeError:  # no timer thread (interpreter shutdown)
-                timer = None
-            if timer is None:  # nothing may stay published that nothing withdraws: read the clock per call
-                self._cool()
-                return
-            self._fresh_timer = timer
         if self._held_version != version or self._held is not creds or self._cools != cools:
             self._cool()
 

@@ -243,3 +243,21 @@ def test_a_copy_starts_unpublished_and_serves_its_own_fresh_token() -> None:
     twin.clock = twin.clock  # withdraws the copy's publication only
     assert not published(twin) and published(auth)
     auth.logout()
+
+
+def test_while_the_header_key_stays_unknown_fetch_makes_no_timer_per_call() -> None:
+    from flyteauth_jupyter.control import TIMERS
+
+    class KeyNeverKnown(RealRefreshing):
+        def _known_header_key(self) -> str | None:
+            return None  # e.g. the server's configuration could not be read: the default key is used
+
+    auth = KeyNeverKnown(life=600)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    timer = vars(auth)["_fresh_timer"]
+    before = TIMERS.pending()
+    for _ in range(50):
+        assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    assert vars(auth)["_fresh_timer"] is timer and TIMERS.pending() == before
+    auth.logout()
