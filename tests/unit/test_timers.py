@@ -25,17 +25,11 @@ class WallClock:
         return time.time() + self.jump
 
 
-def timer_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "flyteauth-timers"]
-
-
-def wait_until(predicate, seconds: float = BOUND) -> bool:  # type: ignore[no-untyped-def]
-    ends = time.monotonic() + seconds
-    while time.monotonic() < ends:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return bool(predicate())
+def ends(timers: WallTimers, thread: threading.Thread | None) -> bool:
+    """Whether the timer thread ``thread`` ends within the bound (nothing is pending any more)."""
+    assert thread is not None
+    thread.join(BOUND)
+    return not thread.is_alive() and timers._thread is None
 
 
 def test_a_call_is_made_at_its_instant_and_not_before() -> None:
@@ -44,10 +38,11 @@ def test_a_call_is_made_at_its_instant_and_not_before() -> None:
     made_at: list[float] = []
     due = time.time() + 0.3
     timers.add(due, lambda: (made_at.append(time.time()), made.set()))
+    thread = timers._thread
     assert not made.wait(0.2)
     assert made.wait(BOUND)
     assert due <= made_at[0] < due + 0.25
-    assert wait_until(lambda: timers._thread is None)
+    assert ends(timers, thread)
 
 
 def test_after_a_jump_of_the_wall_clock_the_call_is_at_most_one_slice_late() -> None:
@@ -66,11 +61,11 @@ def test_cancel_drops_the_call_and_the_thread_ends_when_nothing_is_pending() -> 
     timers = WallTimers(slice_seconds=0.05)
     made = threading.Event()
     timer = timers.add(time.time() + 0.2, made.set)
-    assert timers._thread is not None
+    thread = timers._thread
     timer.cancel()
     timer.cancel()  # idempotent
     assert timers.pending() == 0
-    assert wait_until(lambda: timers._thread is None)
+    assert ends(timers, thread)
     assert not made.wait(0.4)
 
 
