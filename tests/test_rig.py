@@ -229,6 +229,44 @@ def test_make_idp_is_stopped_and_settings_apply(make_idp, http):
         http.get(other.url("/jwks"), timeout=2)
 
 
+def test_a_start_that_stalls_is_killed_and_tried_again(tmp_path, monkeypatch):
+    """node sometimes hangs while starting (rig.idp.IdP.ATTEMPTS): the rig kills it and starts it again."""
+    import rig.idp as idp_module
+
+    marker = tmp_path / "stalled-once"
+    script = tmp_path / "stall_once.mjs"  # stalls on its first start, is ready on the second
+    script.write_text(
+        "import * as fs from 'node:fs';\n"
+        f"const marker = {json.dumps(str(marker))};\n"
+        "if (!fs.existsSync(marker)) { fs.writeFileSync(marker, 'x'); setInterval(() => {}, 1000); }\n"
+        "else { process.stdout.write('IDP_READY http://127.0.0.1:9\\n'); setInterval(() => {}, 1000); }\n"
+    )
+    monkeypatch.setattr(idp_module, "PROVIDER_JS", script)
+    provider = IdP()
+    started = time.monotonic()
+    try:
+        provider.start(timeout=2.0, attempts=2)
+        assert provider.issuer == "http://127.0.0.1:9" and marker.exists()
+        assert time.monotonic() - started < 10
+    finally:
+        provider.stop()
+    assert not provider.running
+
+
+def test_a_start_that_always_stalls_fails_within_its_bound(tmp_path, monkeypatch):
+    import rig.idp as idp_module
+    from rig.idp import IdPError
+
+    script = tmp_path / "stall.mjs"
+    script.write_text("setInterval(() => {}, 1000);\n")
+    monkeypatch.setattr(idp_module, "PROVIDER_JS", script)
+    provider = IdP()
+    started = time.monotonic()
+    with pytest.raises(IdPError, match="not ready after 2 starts of 2 s"):
+        provider.start(timeout=2.0, attempts=2)
+    assert time.monotonic() - started < 15 and not provider.running
+
+
 # ------------------------------------------------------------------------------- device grant
 def test_device_approve_via_verification_uri_complete(idp, http, device_user):
     device = device_start(http, idp)

@@ -40,23 +40,12 @@ TABLE = dict(matrix=("case", "path", "outcome"), order=10)
 
 
 def restart(provider: Any, *, stop: bool = True) -> None:
-    """Stop the provider and start a new one on the same port (its memory of grants is gone).
-
-    Two tries of 30 s each: on a loaded machine a node start has been seen to stall once."""
-    from rig.idp import IdPError
-
+    """Stop the provider and start a new one on the same port (its memory of grants is gone)."""
     port = provider.port if provider.port else provider.requested_port
     if stop:
         provider.stop()
     provider.requested_port = port
-    for attempt in range(2):
-        provider._ready.clear()
-        try:
-            provider.start(timeout=30)
-            break
-        except IdPError:
-            if attempt:
-                raise
+    provider.start()  # the rig starts node again when a start stalls (rig.idp.IdP.ATTEMPTS)
     assert provider.port == port
 
 
@@ -87,7 +76,7 @@ def device_login(provider: Any, device_user: Any, **kwargs: Any) -> Credentials:
 def restartable(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from rig.idp import IdP
 
-    provider = IdP(device_interval=1, slow_down=False, rt_rotation="always").start(timeout=60)
+    provider = IdP(device_interval=1, slow_down=False, rt_rotation="always").start()
     yield provider
     provider.stop()
 
