@@ -159,13 +159,15 @@ def published(auth: Authenticator) -> bool:
     return hasattr(auth, "_fresh_credentials")
 
 
-def bounded_wait(predicate: Any, seconds: float = 5.0) -> bool:
-    import time
+def withdrawal_seen(auth: Authenticator) -> Any:
+    """An Event set once the timer of ``auth``'s current publication has made its call."""
+    import threading
 
-    ends = time.monotonic() + seconds
-    while time.monotonic() < ends and not predicate():
-        time.sleep(0.01)
-    return bool(predicate())
+    timer = vars(auth)["_fresh_timer"]
+    made = threading.Event()
+    call = timer.fn
+    timer.fn = lambda: (call(), made.set())
+    return made
 
 
 def test_on_the_system_clock_the_published_token_is_withdrawn_at_its_refresh_instant() -> None:
@@ -176,7 +178,7 @@ def test_on_the_system_clock_the_published_token_is_withdrawn_at_its_refresh_ins
     started = time.time()
     assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
     assert published(auth) and auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
-    assert bounded_wait(lambda: not published(auth))  # the timer thread withdrew it ...
+    assert withdrawal_seen(auth).wait(5.0) and not published(auth)  # the timer thread withdrew it ...
     assert time.time() - started >= 0.5 - 0.01  # ... not before the refresh instant
     assert auth.get_credentials().access_token == "at-1"  # type: ignore[union-attr]  # the slow path refreshed
     assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-1")
@@ -209,9 +211,13 @@ def test_the_timer_holds_the_authenticator_weakly_and_the_thread_ends_after_sign
     gc.collect()
     assert ref() is None  # the pending timer does not keep it alive
     if before == 0:
+        thread = TIMERS._thread
         for timer in list(TIMERS._heap):
             timer.cancel()
-        assert bounded_wait(lambda: not [t for t in threading.enumerate() if t.name == "flyteauth-timers"])
+        if thread is not None:
+            thread.join(5.0)
+            assert not thread.is_alive()
+        assert not [t for t in threading.enumerate() if t.name == "flyteauth-timers"]
 
 
 def test_a_forked_child_serves_nothing_published_before_the_fork() -> None:
