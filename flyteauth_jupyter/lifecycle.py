@@ -31,6 +31,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import itertools
 import logging
 import threading
 import weakref
@@ -138,7 +139,8 @@ class TokenLifecycle:
         return state
 
     def _init_lifecycle(self, *, credentials: Credentials | None, store: Any, clock: Clock | None) -> None:
-        self._cools = 0  # removals of the hot path's attributes so far (_cool)
+        self._cools = 0  # the number of the last removal of the hot path's attributes (_cool)
+        self._cool_numbers = itertools.count(1)  # next() is atomic: concurrent removals never share one
         self._held: Credentials | None = None
         self._held_version = 0
         self.clock = clock or SYSTEM_CLOCK
@@ -202,7 +204,7 @@ class TokenLifecycle:
         Lock-free and safe from any thread (the timer thread calls it): each removal is one atomic
         operation, whoever removes the timer cancels it, and ``_cools`` tells a publication
         running meanwhile that it must not stand."""
-        self._cools += 1
+        self._cools = next(self._cool_numbers)
         for name in ("_fresh_credentials", "_fresh_header"):
             try:
                 delattr(self, name)
