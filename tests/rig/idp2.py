@@ -1,10 +1,10 @@
 """Start and stop the second loopback identity provider (tests/idp2, django-oauth-toolkit).
 
-``DjangoIdP(**settings).start()`` runs ``python -m tests.idp2.serve --port 0`` (a fresh SQLite
-database in a temporary directory), waits with a deadline for its ``IDP2_READY <issuer>`` line and
+``DjangoIdP(**settings).start()`` runs ``python -m tests.idp2.serve --port 0 --db <fresh temporary
+directory>/idp2.sqlite3``, waits with a deadline for its ``IDP2_READY <issuer>`` line and
 exposes the same surface as :class:`rig.idp.IdP` (endpoints, ``metadata``, ``grants()``,
 ``introspect()``, ``users``), so a test or stand-in written for one server runs against the other.
-``stop()`` (also run at interpreter exit) terminates the process, which removes its database.
+``stop()`` (also run at interpreter exit) terminates the process and removes its database directory.
 
 Settings use tests/idp's vocabulary where the servers share a knob (``at_ttl``, ``rt_ttl``,
 ``code_ttl``, ``device_interval``, ``rt_rotation`` "always"/"never", ``users``); ``rt_reuse`` and
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,7 @@ class DjangoIdP:
         self.issuer: str | None = None
         self.port: int | None = None
         self.startup_seconds: float | None = None
+        self.db_dir: Path | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._log_path: str | None = None
         self._ready = threading.Event()
@@ -110,11 +112,13 @@ class DjangoIdP:
         if self._proc is not None:
             raise IdPError("django IdP already started")
         began = time.monotonic()
+        self.db_dir = Path(tempfile.mkdtemp(prefix="flyteauth-idp2-"))
         fd, self._log_path = tempfile.mkstemp(prefix="flyteauth-idp2-", suffix=".log")
         log = os.fdopen(fd, "w")
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.idp2.serve", "--host", self.host, "--port", str(self.requested_port)],
+                [sys.executable, "-m", "tests.idp2.serve", "--host", self.host, "--port", str(self.requested_port),
+                 "--db", str(self.db_dir / "idp2.sqlite3")],
                 cwd=REPO, env=self.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 text=True, bufsize=1,
             )
@@ -159,6 +163,8 @@ class DjangoIdP:
         if self._reader is not None:
             self._reader.join(2)
         self._session.close()
+        if self.db_dir is not None:
+            shutil.rmtree(self.db_dir, ignore_errors=True)
 
     @property
     def running(self) -> bool:
