@@ -25,6 +25,7 @@ import requests
 
 from flyteauth_jupyter import (
     AccessTokenNotFoundError,
+    AuthenticationError,
     ClientCredentialsAuthenticator,
     CommandAuthenticator,
     DeviceCodeAuthenticator,
@@ -477,6 +478,17 @@ def test_device_endpoint_filled_from_the_issuer(idp: Any, make_flyteadmin: Any) 
     RemoteClientConfigStore.clear_cache()
     cfg = RemoteClientConfigStore(admin.endpoint).get_client_config()
     assert cfg.device_authorization_endpoint == idp.device_authorization_endpoint
+
+
+def test_no_device_endpoint_anywhere_is_a_clear_error(idp2: Any, make_flyteadmin: Any) -> None:
+    # django-oauth-toolkit advertises none: with a FlyteAdmin that relays none either, say so
+    admin = make_flyteadmin(idp2, device_endpoint=False)
+    RemoteClientConfigStore.clear_cache()
+    assert RemoteClientConfigStore(admin.endpoint).get_client_config().device_authorization_endpoint is None
+    auth = DeviceCodeAuthenticator(admin.endpoint, None, store=MemoryStore(), timeout=10)
+    with pytest.raises(AuthenticationError, match="does not offer device sign-in") as info:
+        auth.refresh_credentials()
+    assert admin.service in str(info.value) and "PKCE" in str(info.value)
 
 
 # ------------------------------------------------------------------------------ single flight
