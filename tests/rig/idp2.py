@@ -105,7 +105,6 @@ class DjangoIdP:
         secrets_dir = os.environ.get(SECRETS_DIR_ENV)
         if secrets_dir:
             env["IDP2_SECRETS_FILE"] = os.path.join(secrets_dir, f"idp2-{os.getpid()}-{id(self):x}.secrets")
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
         return env
 
     def start(self, timeout: float = 30.0) -> "DjangoIdP":  # a start takes about a second
