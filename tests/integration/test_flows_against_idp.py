@@ -189,6 +189,7 @@ def test_device_flow_deny(oauth_admin: Any, device_user: Any) -> None:
     assert auth.get_credentials() is None
 
 
+# node only: django-oauth-toolkit has no abort step (its Deny is test_device_flow_deny)
 def test_device_flow_abort(flyteadmin: Any, device_user: Any) -> None:
     auth, future, recorder = start_device_login(flyteadmin, timeout=60)
     issued = recorder.first(DeviceCodeIssued)
@@ -198,6 +199,7 @@ def test_device_flow_abort(flyteadmin: Any, device_user: Any) -> None:
         future.result(timeout=30)
 
 
+# node only: the device code lifetime is a node knob (django-oauth-toolkit: 1800 s, not configurable)
 def test_device_code_expires_at_its_deadline(make_idp: Any, make_flyteadmin: Any) -> None:
     idp = make_idp(device_code_ttl=2)
     admin = make_flyteadmin(idp)
@@ -208,6 +210,7 @@ def test_device_code_expires_at_its_deadline(make_idp: Any, make_flyteadmin: Any
     assert "expired" in str(info.value)
 
 
+# node only: as above
 def test_device_code_expired_token_answer_from_the_server(make_idp: Any) -> None:
     # Poll past the code's life (our deadline widened on purpose) to get the server's own expired_token.
     idp = make_idp(device_code_ttl=2)
@@ -221,6 +224,7 @@ def test_device_code_expired_token_answer_from_the_server(make_idp: Any) -> None
     assert info.value.error == "expired_token" and info.value.status == 400
 
 
+# node only: django-oauth-toolkit never answers slow_down
 def test_device_flow_slow_down_is_kept(make_idp: Any, make_flyteadmin: Any, device_user: Any) -> None:
     idp = make_idp(device_interval=1, slow_down=True)
     admin = make_flyteadmin(idp)
@@ -271,6 +275,7 @@ def test_pkce_deny_through_the_browser(oauth_admin: Any, pkce_browser: Any) -> N
     assert auth.get_credentials() is None
 
 
+# our loopback receiver only: the server does not matter
 def test_pkce_state_mismatch_and_stray_requests_are_ignored(flyteadmin: Any, auth_code_user: Any) -> None:
     statuses: dict[str, int] = {}
     opener, outcome = follow_in_thread(auth_code_user)
@@ -473,6 +478,7 @@ def test_remote_client_config_store_both_casings(oauth_server: Any, make_flytead
     assert RemoteClientConfigStore(admin.endpoint).get_client_config() is cfg  # cached per endpoint
 
 
+# node only: django-oauth-toolkit advertises no device endpoint (test_no_device_endpoint_anywhere_...)
 def test_device_endpoint_filled_from_the_issuer(idp: Any, make_flyteadmin: Any) -> None:
     admin = make_flyteadmin(idp, device_endpoint=False)
     RemoteClientConfigStore.clear_cache()
