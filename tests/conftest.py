@@ -27,6 +27,7 @@ from rig.connect_admin import ConnectAdmin
 from rig.flyteadmin import FlyteAdminStandIn
 from rig.grpc_admin import GrpcAdminStandIn, start_grpc_admin, stop_grpc_admin
 from rig.idp import IdP, ensure_node_modules
+from rig.idp2 import DjangoIdP
 from rig.reliability import record as _reliability_record
 from rig.user import AuthCodeUser, DeviceUser
 
@@ -69,6 +70,62 @@ def make_idp() -> Iterator[Callable[..., IdP]]:
     yield from _stopped_after(make, IdP.stop)
 
 
+# ------------------------------------------------------------------- the second IdP (Django)
+@pytest.fixture(scope="session")
+def idp2() -> Iterator[DjangoIdP]:
+    """The session's django-oauth-toolkit (tests/idp2): device interval 1 s, rotation with reuse detection."""
+    with DjangoIdP(device_interval=1) as provider:
+        yield provider
+
+
+@pytest.fixture
+def make_idp2() -> Iterator[Callable[..., DjangoIdP]]:
+    """``make_idp2(**settings)``: a fresh django-oauth-toolkit with other settings, stopped after the test."""
+
+    def make(**settings: Any) -> DjangoIdP:
+        settings.setdefault("device_interval", 1)
+        return DjangoIdP(**settings).start()
+
+    yield from _stopped_after(make, DjangoIdP.stop)
+
+
+@pytest.fixture(scope="session")
+def idp2_flyteadmin(idp2: DjangoIdP) -> Iterator[FlyteAdminStandIn]:
+    with FlyteAdminStandIn(idp2) as admin:
+        yield admin
+
+
+# ------------------------------------------------------- every flow against both servers (18.1)
+NODE, DJANGO = "node-oidc-provider", "django-oauth-toolkit"
+OAUTH_SERVERS = (NODE, DJANGO)
+_SERVER_FIXTURES = {NODE: ("idp", "flyteadmin", "make_idp"), DJANGO: ("idp2", "idp2_flyteadmin", "make_idp2")}
+
+
+@pytest.fixture(scope="session", params=OAUTH_SERVERS)
+def oauth_server(request: pytest.FixtureRequest) -> IdP | DjangoIdP:
+    """Each test IdP in turn (the session's ``idp``, then ``idp2``): a test that takes this fixture,
+    or ``oauth_admin`` / ``make_oauth_server``, runs against both. The two share a surface (endpoints,
+    ``metadata``, ``grants()``, ``introspect()``, ``subject()``, ``device_id_token``) and the
+    users and clients; a test that needs a node-only knob takes ``idp`` / ``make_idp`` instead."""
+    server: IdP | DjangoIdP = request.getfixturevalue(_SERVER_FIXTURES[request.param][0])
+    return server
+
+
+@pytest.fixture(scope="session")
+def oauth_admin(oauth_server: IdP | DjangoIdP, request: pytest.FixtureRequest) -> FlyteAdminStandIn:
+    """The session's FlyteAdmin stand-in for ``oauth_server``."""
+    admin: FlyteAdminStandIn = request.getfixturevalue(_SERVER_FIXTURES[oauth_server.name][1])
+    return admin
+
+
+@pytest.fixture
+def make_oauth_server(oauth_server: IdP | DjangoIdP, request: pytest.FixtureRequest) -> Callable[..., IdP | DjangoIdP]:
+    """``make_oauth_server(**settings)``: a fresh server of ``oauth_server``'s kind (tests/idp's
+    settings names; rig.idp2 takes the ones the servers share and raises TypeError on others)."""
+    make: Callable[..., IdP | DjangoIdP] = request.getfixturevalue(_SERVER_FIXTURES[oauth_server.name][2])
+    return make
+
+
 # ----------------------------------------------------------------------------- FlyteAdmin
 @pytest.fixture(scope="session")
 def flyteadmin(idp: IdP) -> Iterator[FlyteAdminStandIn]:
@@ -80,7 +137,7 @@ def flyteadmin(idp: IdP) -> Iterator[FlyteAdminStandIn]:
 def make_flyteadmin() -> Iterator[Callable[..., FlyteAdminStandIn]]:
     """``make_flyteadmin(idp, camel_case=False, client_id=..., ...)``: stopped after the test."""
 
-    def make(idp: IdP, *args: Any, **kwargs: Any) -> FlyteAdminStandIn:
+    def make(idp: IdP | DjangoIdP, *args: Any, **kwargs: Any) -> FlyteAdminStandIn:
         return FlyteAdminStandIn(idp, *args, **kwargs).start()
 
     yield from _stopped_after(make, FlyteAdminStandIn.stop)

@@ -1,4 +1,10 @@
-"""The flows and authenticators against the real provider (tests/idp) and the FlyteAdmin stand-in.
+"""The flows and authenticators against the real providers and the FlyteAdmin stand-in.
+
+A test that takes ``oauth_server`` / ``oauth_admin`` / ``make_oauth_server`` runs against both test
+IdPs (node-oidc-provider, tests/idp, and django-oauth-toolkit, tests/idp2; tests/conftest.py); one
+that takes ``idp`` / ``flyteadmin`` / ``make_idp`` needs something only node-oidc-provider has here
+(``slow_down``, a device code lifetime, an abort step, a device endpoint in its discovery document)
+or checks our own side of the loopback only.
 
 Everything talks to 127.0.0.1. Users are driven by the rig (device_user, auth_code_user, pkce_browser);
 waits are on events and futures with bounded timeouts.
@@ -19,6 +25,7 @@ import requests
 
 from flyteauth_jupyter import (
     AccessTokenNotFoundError,
+    AuthenticationError,
     ClientCredentialsAuthenticator,
     CommandAuthenticator,
     DeviceCodeAuthenticator,
@@ -146,30 +153,33 @@ def start_device_login(admin: Any, **kwargs: Any):
 
 
 # ------------------------------------------------------------------------------- device flow
-def test_device_flow_approve(flyteadmin: Any, device_user: Any) -> None:
-    auth, future, recorder = start_device_login(flyteadmin, timeout=60)
+def test_device_flow_approve(oauth_server: Any, oauth_admin: Any, device_user: Any) -> None:
+    auth, future, recorder = start_device_login(oauth_admin, timeout=60)
     issued = recorder.first(DeviceCodeIssued)
     assert issued.user_code and issued.verification_uri_complete
     result = device_user.complete(issued.verification_uri, issued.user_code,
                                   verification_uri_complete=issued.verification_uri_complete)
     assert result["status"] == "approved"
     creds = future.result(timeout=30)
-    assert creds.refresh_token and creds.expires_at and creds.subject == "alice"
+    assert creds.refresh_token and creds.expires_at
+    # django-oauth-toolkit's device grant issues no id_token (and its access tokens are opaque)
+    assert bool(creds.id_token) is oauth_server.device_id_token
+    assert creds.subject == (oauth_server.subject("alice") if oauth_server.device_id_token else None)
     metadata = auth.fetch_grpc_call_auth_metadata()
     assert metadata[0] == "flyte-authorization"  # the server's key (pinned 3)
-    assert call_api(flyteadmin, metadata) == 200
+    assert call_api(oauth_admin, metadata) == 200
     assert isinstance(recorder.events[-1], Succeeded)
 
 
-def test_device_flow_by_typing_the_code(flyteadmin: Any, device_user: Any) -> None:
-    auth, future, recorder = start_device_login(flyteadmin, timeout=60)
+def test_device_flow_by_typing_the_code(oauth_admin: Any, device_user: Any) -> None:
+    auth, future, recorder = start_device_login(oauth_admin, timeout=60)
     issued = recorder.first(DeviceCodeIssued)
     device_user.complete(issued.verification_uri, issued.user_code)
     assert future.result(timeout=30).access_token
 
 
-def test_device_flow_deny(flyteadmin: Any, device_user: Any) -> None:
-    auth, future, recorder = start_device_login(flyteadmin, timeout=60)
+def test_device_flow_deny(oauth_admin: Any, device_user: Any) -> None:
+    auth, future, recorder = start_device_login(oauth_admin, timeout=60)
     issued = recorder.first(DeviceCodeIssued)
     device_user.complete(issued.verification_uri, issued.user_code,
                          verification_uri_complete=issued.verification_uri_complete, action="deny")
@@ -179,6 +189,7 @@ def test_device_flow_deny(flyteadmin: Any, device_user: Any) -> None:
     assert auth.get_credentials() is None
 
 
+# node only: django-oauth-toolkit has no abort step (its Deny is test_device_flow_deny)
 def test_device_flow_abort(flyteadmin: Any, device_user: Any) -> None:
     auth, future, recorder = start_device_login(flyteadmin, timeout=60)
     issued = recorder.first(DeviceCodeIssued)
@@ -188,6 +199,7 @@ def test_device_flow_abort(flyteadmin: Any, device_user: Any) -> None:
         future.result(timeout=30)
 
 
+# node only: the device code lifetime is a node knob (django-oauth-toolkit: 1800 s, not configurable)
 def test_device_code_expires_at_its_deadline(make_idp: Any, make_flyteadmin: Any) -> None:
     idp = make_idp(device_code_ttl=2)
     admin = make_flyteadmin(idp)
@@ -198,6 +210,7 @@ def test_device_code_expires_at_its_deadline(make_idp: Any, make_flyteadmin: Any
     assert "expired" in str(info.value)
 
 
+# node only: as above
 def test_device_code_expired_token_answer_from_the_server(make_idp: Any) -> None:
     # Poll past the code's life (our deadline widened on purpose) to get the server's own expired_token.
     idp = make_idp(device_code_ttl=2)
@@ -211,6 +224,7 @@ def test_device_code_expired_token_answer_from_the_server(make_idp: Any) -> None
     assert info.value.error == "expired_token" and info.value.status == 400
 
 
+# node only: django-oauth-toolkit never answers slow_down
 def test_device_flow_slow_down_is_kept(make_idp: Any, make_flyteadmin: Any, device_user: Any) -> None:
     idp = make_idp(device_interval=1, slow_down=True)
     admin = make_flyteadmin(idp)
@@ -238,22 +252,22 @@ def test_device_flow_slow_down_is_kept(make_idp: Any, make_flyteadmin: Any, devi
 
 
 # ------------------------------------------------------------------------------------- PKCE
-def test_pkce_approve_through_the_browser(flyteadmin: Any, pkce_browser: Any) -> None:
+def test_pkce_approve_through_the_browser(oauth_server: Any, oauth_admin: Any, pkce_browser: Any) -> None:
     browser = pkce_browser(action="approve")
     recorder = Recorder()
-    auth = PKCEAuthenticator(flyteadmin.endpoint, None, store=MemoryStore(), observer=recorder, timeout=60)
+    auth = PKCEAuthenticator(oauth_admin.endpoint, None, store=MemoryStore(), observer=recorder, timeout=60)
     creds = auth.refresh_credentials()
     outcome = browser.wait(30)
     assert outcome["status"] == "ok" and outcome["redirect_status"] == 200
-    assert creds.refresh_token and creds.subject == "alice"
+    assert creds.refresh_token and creds.subject == oauth_server.subject("alice")
     requested = recorder.first(AuthorizationRequested)
     assert "code_challenge_method=S256" in requested.url and "prompt=consent" in requested.url
-    assert call_api(flyteadmin, auth.fetch_grpc_call_auth_metadata()) == 200
+    assert call_api(oauth_admin, auth.fetch_grpc_call_auth_metadata()) == 200
 
 
-def test_pkce_deny_through_the_browser(flyteadmin: Any, pkce_browser: Any) -> None:
+def test_pkce_deny_through_the_browser(oauth_admin: Any, pkce_browser: Any) -> None:
     browser = pkce_browser(action="deny")
-    auth = PKCEAuthenticator(flyteadmin.endpoint, None, store=MemoryStore(), timeout=60)
+    auth = PKCEAuthenticator(oauth_admin.endpoint, None, store=MemoryStore(), timeout=60)
     with pytest.raises(AccessDeniedError) as info:
         auth.refresh_credentials()
     browser.wait(30)
@@ -261,6 +275,7 @@ def test_pkce_deny_through_the_browser(flyteadmin: Any, pkce_browser: Any) -> No
     assert auth.get_credentials() is None
 
 
+# our loopback receiver only: the server does not matter
 def test_pkce_state_mismatch_and_stray_requests_are_ignored(flyteadmin: Any, auth_code_user: Any) -> None:
     statuses: dict[str, int] = {}
     opener, outcome = follow_in_thread(auth_code_user)
@@ -299,11 +314,12 @@ def _busy_port() -> socket.socket:
     return sock
 
 
-def test_pkce_port_taken_on_ip_literal_uses_a_free_port(idp: Any, make_flyteadmin: Any, pkce_browser: Any) -> None:
+def test_pkce_port_taken_on_ip_literal_uses_a_free_port(oauth_server: Any, make_flyteadmin: Any,
+                                                        pkce_browser: Any) -> None:
     blocker = _busy_port()
     try:
         port = blocker.getsockname()[1]
-        admin = make_flyteadmin(idp, redirect_uri=f"http://127.0.0.1:{port}/callback")
+        admin = make_flyteadmin(oauth_server, redirect_uri=f"http://127.0.0.1:{port}/callback")
         browser = pkce_browser()
         recorder = Recorder()
         auth = PKCEAuthenticator(admin.endpoint, None, store=MemoryStore(), observer=recorder, timeout=60)
@@ -328,11 +344,12 @@ def test_pkce_port_taken_on_localhost_is_a_clear_error(idp: Any, make_flyteadmin
         blocker.close()
 
 
-def test_pkce_localhost_redirect_keeps_the_registered_uri(idp: Any, make_flyteadmin: Any, auth_code_user: Any) -> None:
+def test_pkce_localhost_redirect_keeps_the_registered_uri(oauth_server: Any, make_flyteadmin: Any,
+                                                          auth_code_user: Any) -> None:
     probe = _busy_port()
     port = probe.getsockname()[1]
     probe.close()
-    admin = make_flyteadmin(idp, redirect_uri=f"http://localhost:{port}/callback")
+    admin = make_flyteadmin(oauth_server, redirect_uri=f"http://localhost:{port}/callback")
     recorder = Recorder()
     opener, _ = follow_in_thread(auth_code_user)
     auth = PKCEAuthenticator(admin.endpoint, None, store=MemoryStore(), open_browser=opener, observer=recorder, timeout=30)
@@ -341,17 +358,17 @@ def test_pkce_localhost_redirect_keeps_the_registered_uri(idp: Any, make_flytead
 
 
 # ------------------------------------------------------------------------ client credentials
-def test_client_credentials_good_secret(flyteadmin: Any) -> None:
-    auth = ClientCredentialsAuthenticator(flyteadmin.endpoint, *CONFIDENTIAL, None, scopes=["api:read"])
+def test_client_credentials_good_secret(oauth_admin: Any) -> None:
+    auth = ClientCredentialsAuthenticator(oauth_admin.endpoint, *CONFIDENTIAL, None, scopes=["api:read"])
     assert auth.get_credentials() is None
     creds = auth.refresh_credentials()
     assert creds.access_token and creds.refresh_token is None and creds.expires_at
-    assert call_api(flyteadmin, auth.fetch_grpc_call_auth_metadata()) == 200
+    assert call_api(oauth_admin, auth.fetch_grpc_call_auth_metadata()) == 200
     assert auth.get_credentials() is creds  # cached in memory until near expiry
 
 
-def test_client_credentials_bad_secret(flyteadmin: Any) -> None:
-    auth = ClientCredentialsAuthenticator(flyteadmin.endpoint, "jupyter-confidential", "wrong-secret-value", None)
+def test_client_credentials_bad_secret(oauth_admin: Any) -> None:
+    auth = ClientCredentialsAuthenticator(oauth_admin.endpoint, "jupyter-confidential", "wrong-secret-value", None)
     with pytest.raises(InvalidClientError) as info:
         auth.refresh_credentials()
     text = str(info.value)
@@ -394,19 +411,20 @@ def test_command_hangs() -> None:
 
 
 # ------------------------------------------------------------------------------------ refresh
-def test_refresh_ok_and_rotated(flyteadmin: Any, auth_code_user: Any) -> None:
-    auth = pkce_login(flyteadmin, auth_code_user)
+def test_refresh_ok_and_rotated(oauth_admin: Any, auth_code_user: Any) -> None:
+    auth = pkce_login(oauth_admin, auth_code_user)
     before = auth.get_credentials()
     after = auth.refresh_credentials()
     assert after.access_token != before.access_token
     assert after.refresh_token and after.refresh_token != before.refresh_token  # rotation on
-    assert call_api(flyteadmin, auth.fetch_grpc_call_auth_metadata()) == 200
+    assert call_api(oauth_admin, auth.fetch_grpc_call_auth_metadata()) == 200
     again = auth.refresh_credentials()  # the rotated token works in turn
     assert again.refresh_token != after.refresh_token
 
 
-def test_refresh_without_rotation_keeps_the_refresh_token(make_idp: Any, make_flyteadmin: Any, auth_code_user: Any) -> None:
-    idp = make_idp(rt_rotation="never")
+def test_refresh_without_rotation_keeps_the_refresh_token(make_oauth_server: Any, make_flyteadmin: Any,
+                                                          auth_code_user: Any) -> None:
+    idp = make_oauth_server(rt_rotation="never")
     admin = make_flyteadmin(idp)
     auth = pkce_login(admin, auth_code_user)
     before = auth.get_credentials()
@@ -415,44 +433,52 @@ def test_refresh_without_rotation_keeps_the_refresh_token(make_idp: Any, make_fl
     assert auth.refresh_credentials().access_token  # still usable
 
 
-def test_refresh_revoked(flyteadmin: Any, auth_code_user: Any) -> None:
-    auth = pkce_login(flyteadmin, auth_code_user)
+def test_refresh_revoked(oauth_server: Any, oauth_admin: Any, auth_code_user: Any) -> None:
+    auth = pkce_login(oauth_admin, auth_code_user)
     creds = auth.get_credentials()
+    assert oauth_server.introspect(creds.refresh_token)["active"] is True
     assert auth.logout() is True  # RFC 7009 revocation at the IdP
+    assert oauth_server.introspect(creds.refresh_token)["active"] is False
     store = MemoryStore()
-    store.save(flyteadmin.service, creds)
-    other = PKCEAuthenticator(flyteadmin.endpoint, None, store=store, open_browser=False)
+    store.save(oauth_admin.service, creds)
+    other = PKCEAuthenticator(oauth_admin.endpoint, None, store=store, open_browser=False)
     with pytest.raises(AccessTokenNotFoundError):
         other.refresh_credentials(interactive=False)
-    assert store.load(flyteadmin.service) is None  # the dead token is not kept
+    assert store.load(oauth_admin.service) is None  # the dead token is not kept
 
 
-def test_replayed_rotated_refresh_token_is_refused(flyteadmin: Any, auth_code_user: Any) -> None:
-    auth = pkce_login(flyteadmin, auth_code_user)
+def test_replayed_rotated_refresh_token_is_refused_and_the_grant_revoked(oauth_server: Any, oauth_admin: Any,
+                                                                         auth_code_user: Any) -> None:
+    auth = pkce_login(oauth_admin, auth_code_user)
     old = auth.get_credentials()
-    auth.refresh_credentials()
-    stale = PKCEAuthenticator(flyteadmin.endpoint, None, store=MemoryStore(), open_browser=False)
+    new = auth.refresh_credentials()
+    revoked = oauth_server.grants()["revoked"]
+    stale = PKCEAuthenticator(oauth_admin.endpoint, None, store=MemoryStore(), open_browser=False)
     stale._set_credentials(old)
     with pytest.raises(AccessTokenNotFoundError):
         stale.refresh_credentials(interactive=False)
+    # reuse detection: the replay revoked the whole grant, the newest refresh token with it
+    assert oauth_server.grants()["revoked"] == revoked + 1
+    assert oauth_server.introspect(new.refresh_token)["active"] is False
 
 
 # -------------------------------------------------------------------------- config discovery
 @pytest.mark.parametrize("camel_case", [False, True])
-def test_remote_client_config_store_both_casings(idp: Any, make_flyteadmin: Any, camel_case: bool) -> None:
-    admin = make_flyteadmin(idp, camel_case=camel_case, audience="", scopes=("openid", "api:read"))
+def test_remote_client_config_store_both_casings(oauth_server: Any, make_flyteadmin: Any, camel_case: bool) -> None:
+    admin = make_flyteadmin(oauth_server, camel_case=camel_case, audience="", scopes=("openid", "api:read"))
     RemoteClientConfigStore.clear_cache()
     cfg = RemoteClientConfigStore(admin.endpoint).get_client_config()
     assert cfg.client_id == "jupyter-native"
-    assert cfg.token_endpoint == idp.token_endpoint
-    assert cfg.authorization_endpoint == idp.authorization_endpoint
-    assert cfg.device_authorization_endpoint == idp.device_authorization_endpoint
-    assert cfg.revocation_endpoint == idp.revocation_endpoint
+    assert cfg.token_endpoint == oauth_server.token_endpoint
+    assert cfg.authorization_endpoint == oauth_server.authorization_endpoint
+    assert cfg.device_authorization_endpoint == oauth_server.device_authorization_endpoint
+    assert cfg.revocation_endpoint == oauth_server.revocation_endpoint
     assert cfg.scopes == ["openid", "api:read"] and cfg.header_key == "flyte-authorization"
-    assert cfg.audience is None and cfg.issuer == idp.issuer
+    assert cfg.audience is None and cfg.issuer == oauth_server.issuer
     assert RemoteClientConfigStore(admin.endpoint).get_client_config() is cfg  # cached per endpoint
 
 
+# node only: django-oauth-toolkit advertises no device endpoint (test_no_device_endpoint_anywhere_...)
 def test_device_endpoint_filled_from_the_issuer(idp: Any, make_flyteadmin: Any) -> None:
     admin = make_flyteadmin(idp, device_endpoint=False)
     RemoteClientConfigStore.clear_cache()
@@ -460,14 +486,25 @@ def test_device_endpoint_filled_from_the_issuer(idp: Any, make_flyteadmin: Any) 
     assert cfg.device_authorization_endpoint == idp.device_authorization_endpoint
 
 
+def test_no_device_endpoint_anywhere_is_a_clear_error(idp2: Any, make_flyteadmin: Any) -> None:
+    # django-oauth-toolkit advertises none: with a FlyteAdmin that relays none either, say so
+    admin = make_flyteadmin(idp2, device_endpoint=False)
+    RemoteClientConfigStore.clear_cache()
+    assert RemoteClientConfigStore(admin.endpoint).get_client_config().device_authorization_endpoint is None
+    auth = DeviceCodeAuthenticator(admin.endpoint, None, store=MemoryStore(), timeout=10)
+    with pytest.raises(AuthenticationError, match="does not offer device sign-in") as info:
+        auth.refresh_credentials()
+    assert admin.service in str(info.value) and "PKCE" in str(info.value)
+
+
 # ------------------------------------------------------------------------------ single flight
-def test_32_threads_on_an_expired_token_cause_one_refresh(flyteadmin: Any, auth_code_user: Any) -> None:
+def test_32_threads_on_an_expired_token_cause_one_refresh(oauth_admin: Any, auth_code_user: Any) -> None:
     session = CountingSession()
     clock = SkewedClock()
-    auth = pkce_login(flyteadmin, auth_code_user, session=session, clock=clock)
+    auth = pkce_login(oauth_admin, auth_code_user, session=session, clock=clock)
     old = auth.get_credentials()
     session.grants.clear()
-    clock.offset = 3600.0  # the token now looks expired (the IdP's at_ttl is 3600 s)
+    clock.offset = 3600.0  # the token now looks expired (both IdPs' at_ttl is 3600 s)
     start = threading.Barrier(32)
     results: list[Any] = []
     errors: list[BaseException] = []
@@ -491,4 +528,4 @@ def test_32_threads_on_an_expired_token_cause_one_refresh(flyteadmin: Any, auth_
     assert not errors and len(results) == 32
     assert session.grants.count("refresh_token") == 1, session.grants
     assert len(set(results)) == 1 and results[0][1] != f"Bearer {old.access_token}"
-    assert call_api(flyteadmin, results[0]) == 200  # rotation: a second refresh would have killed the grant
+    assert call_api(oauth_admin, results[0]) == 200  # rotation: a second refresh would have killed the grant

@@ -39,7 +39,8 @@ def pkce_login(admin: Any, user: Any, store: Any, **kwargs: Any) -> PKCEAuthenti
     return auth
 
 
-def test_logout_while_the_provider_rotates_the_refresh_token(flyteadmin, idp, auth_code_user):
+def test_logout_while_the_provider_rotates_the_refresh_token(oauth_admin, oauth_server, auth_code_user):
+    flyteadmin, idp = oauth_admin, oauth_server  # both test IdPs (tests/conftest.py)
     store = MemoryStore()
     auth = pkce_login(flyteadmin, auth_code_user, store)
     old = auth.get_credentials()

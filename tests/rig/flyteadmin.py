@@ -5,7 +5,7 @@ Serves what a notebook client reads from FlyteAdmin (reference/flytekit-behaviou
 - ``GET /config/v1/flyte_client``: client_id, redirect_uri, scopes, authorization_metadata_key,
   service_http_endpoint (always empty, as flyteadmin), audience.
 - ``GET /.well-known/oauth-authorization-server``: the IdP's endpoints relayed (the 10 proto fields
-  plus ``revocation_endpoint``).
+  plus ``revocation_endpoint``), for either test IdP (tests/idp, or tests/idp2 through rig.idp2).
 - ``GET /api/v1/projects`` and ``GET /me``: protected; a bearer token in ``flyte-authorization`` or
   ``authorization`` is checked by the IdP's introspection endpoint (opaque tokens, with the
   confidential client) or against the IdP's JWKS (JWT access tokens, which oidc-provider refuses to
@@ -24,13 +24,16 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 from urllib.parse import urlsplit
 
 import requests
 
 from .background import Background
 from .idp import CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, DEVICE_GRANT, IdP
+
+if TYPE_CHECKING:
+    from .idp2 import DjangoIdP
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:53593/callback"
 PROJECTS = [
@@ -55,7 +58,7 @@ class FlyteAdminStandIn(Background):
 
     def __init__(
         self,
-        idp: IdP,
+        idp: "IdP | DjangoIdP",
         camel_case: bool = False,
         client_id: str = "jupyter-native",
         redirect_uri: str = DEFAULT_REDIRECT_URI,
@@ -128,7 +131,11 @@ class FlyteAdminStandIn(Background):
         })
 
     def oauth_metadata(self) -> dict[str, Any]:
-        md = self.idp.metadata
+        # FlyteAdmin relays its own configuration of the IdP (pinned 12): the IdP's RFC 8414 document
+        # where the rig has one apart from the OpenID one (rig.idp2), and the device endpoint the rig
+        # knows when the IdP does not advertise it (django-oauth-toolkit does not).
+        md = getattr(self.idp, "authorization_server_metadata", None) or self.idp.metadata
+        device = md.get("device_authorization_endpoint") or self.idp.device_authorization_endpoint
         grants = list(md.get("grant_types_supported", []))
         if not self.device_endpoint:
             grants = [g for g in grants if g != DEVICE_GRANT]
@@ -142,7 +149,7 @@ class FlyteAdminStandIn(Background):
             "jwks_uri": md["jwks_uri"],
             "code_challenge_methods_supported": list(md.get("code_challenge_methods_supported", [])),
             "grant_types_supported": grants,
-            "device_authorization_endpoint": md.get("device_authorization_endpoint", "") if self.device_endpoint else "",
+            "device_authorization_endpoint": device if self.device_endpoint else "",
             "revocation_endpoint": md.get("revocation_endpoint", ""),
         })
 

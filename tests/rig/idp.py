@@ -87,6 +87,10 @@ def ensure_node_modules(timeout: float = 300) -> None:
 class IdP:
     """A running node-oidc-provider on 127.0.0.1 (one node process)."""
 
+    name = "node-oidc-provider"
+    #: The device grant answers with an id_token when ``openid`` was asked for (rig.idp2's does not).
+    device_id_token = True
+
     def __init__(self, *, port: int = 0, host: str = HOST, **settings: Any) -> None:
         unknown = set(settings) - set(_SETTINGS)
         if unknown:
@@ -276,6 +280,10 @@ class IdP:
         r = s.post(self.introspection_endpoint, data={"token": token, "client_id": client_id}, timeout=10)
         r.raise_for_status()
         return r.json()
+
+    def subject(self, username: str) -> str:
+        """The OIDC ``sub`` of a user: the username itself (the account id)."""
+        return username
 
     users = USERS
     confidential_secret = CONFIDENTIAL_SECRET

@@ -8,7 +8,7 @@ session finishes (issue 10: "DEBUG logging captured across the whole suite conta
   each record's full text: the message with its arguments, and the formatted exception if any;
 * the secrets are what was really issued: every identity provider the run starts appends the tokens,
   device codes and authorization codes it hands out to a file in ``$FLYTEAUTH_RIG_SECRETS_DIR``
-  (tests/idp/provider.js, IDP_SECRETS_FILE), plus the token strings of every ``Credentials`` built in
+  (tests/idp/provider.js, IDP_SECRETS_FILE; tests/idp2, IDP2_SECRETS_FILE), plus the token strings of every ``Credentials`` built in
   this process (the fakes of the unit tests too) and the rig's client secret;
 * any secret found in any record fails the run with a report naming the logger, the place and a
   fingerprint, never the secret. Authorization codes are not looked for in ``urllib3`` records: the

@@ -1,10 +1,13 @@
-"""A "user" who signs in on the test IdP's pages as a person would, with requests.
+"""A "user" who signs in on the test IdPs' pages as a person would, with requests.
 
 ``DeviceUser.complete(...)`` opens the verification page, enters or confirms the user code, signs in
 and allows (or denies / aborts). ``AuthCodeUser.follow(url)`` follows an authorize URL through login
 and consent to the client's redirect, GETs that redirect (so a loopback receiver gets it) and returns
-it. Pages are recognised by the stable ids of tests/idp/provider.js. Each run is bounded in steps and
-time. Nothing here prints or logs tokens or codes.
+it. Pages are recognised by stable ids that both test IdPs use (tests/idp/provider.js and the
+templates of tests/idp2): ``login-form``, ``consent-form``, ``deny-form``, ``#error``, ``#done``,
+plus each one's device-code form. Both walk whatever page comes next, so the order differs freely:
+node-oidc-provider asks for the code, then the sign-in; django-oauth-toolkit the other way round.
+Each run is bounded in steps and time. Nothing here prints or logs tokens or codes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 MAX_STEPS = 20
+#: The form where a person types the user code: tests/idp's (oidc-provider's id) and tests/idp2's.
+DEVICE_CODE_FORMS = ("op.deviceInputForm", "device-code-form")
 
 
 class LoginPageError(Exception):
@@ -170,43 +175,43 @@ class DeviceUser(_Person):
         s, t = self.session, self.timeout
         if verification_uri_complete and not wrong_code:
             page = parse_page(s.get(verification_uri_complete, timeout=t))
-            # oidc-provider answers with a self-submitting form (xsrf + user_code): submit it as JS would
-            if "op.deviceConfirmForm" not in page.forms and "op.deviceInputForm" not in page.forms:
-                form = page.first_form()
-                if form is None:
-                    self._raise_error(page)
-                page = parse_page(self._submit(page, form))
         else:
             page = parse_page(s.get(verification_uri, timeout=t))
-        if "op.deviceInputForm" in page.forms:
-            code = "WRNG-CODE" if wrong_code else user_code
-            page = parse_page(self._submit(page, page.forms["op.deviceInputForm"], {"user_code": code}))
-        if page.has("error") and "op.deviceInputForm" in page.forms:
-            self._raise_error(page)  # wrong or expired code
-        if "op.deviceConfirmForm" not in page.forms:
-            self._raise_error(page)
-        extra = {"abort": "yes"} if action == "abort" else {}
-        page = parse_page(self._submit(page, page.forms["op.deviceConfirmForm"], extra))
-        if action == "abort":
-            return {"status": "aborted", "final_url": page.url, "message": page.texts.get("error", "")}
+        code = "WRNG-CODE" if wrong_code else user_code
         for _ in range(MAX_STEPS):
             if page.has("done"):
                 return {"status": "approved", "final_url": page.url}
-            if "login-form" in page.forms:
+            if "login-form" in page.forms:  # before the code (tests/idp2) or after it (tests/idp)
                 if page.has("error"):
-                    self._raise_error(page)  # wrong password shown again
+                    self._raise_error(page)  # a wrong password, shown again
                 pw = password + "-wrong" if wrong_password else password
                 page = parse_page(self._submit(page, page.forms["login-form"], {"username": username, "password": pw}))
-                if wrong_password and "login-form" in page.forms and page.has("error"):
-                    self._raise_error(page)
                 continue
-            if "consent-form" in page.forms:
+            code_form = next((f for f in DEVICE_CODE_FORMS if f in page.forms), None)
+            if code_form is not None:
+                if page.has("error"):
+                    self._raise_error(page)  # a wrong, expired or used code
+                page = parse_page(self._submit(page, page.forms[code_form], {"user_code": code}))
+                continue
+            if "op.deviceConfirmForm" in page.forms:  # tests/idp: "is this the code on your device?"
+                extra = {"abort": "yes"} if action == "abort" else {}
+                page = parse_page(self._submit(page, page.forms["op.deviceConfirmForm"], extra))
+                if action == "abort":
+                    return {"status": "aborted", "final_url": page.url, "message": page.texts.get("error", "")}
+                continue
+            if "consent-form" in page.forms:  # tests/idp2 has no separate abort: Deny it is
                 form = page.forms["consent-form" if action == "approve" else "deny-form"]
                 page = parse_page(self._submit(page, form))
-                if action == "deny":
-                    return {"status": "denied", "final_url": page.url, "message": page.texts.get("error", "")}
+                if action != "approve":
+                    status = "denied" if action == "deny" else "aborted"
+                    return {"status": status, "final_url": page.url, "message": page.texts.get("error", "")}
                 continue
-            self._raise_error(page)
+            form = page.first_form()
+            if form is None or page.has("error"):
+                self._raise_error(page)
+            # oidc-provider answers verification_uri_complete with a self-submitting form
+            # (xsrf + user_code): submit it as its script would
+            page = parse_page(self._submit(page, form))
         raise LoginPageError(f"device login did not finish in {MAX_STEPS} steps", url=page.url)
 
     def complete_in_thread(self, *args: Any, **kwargs: Any) -> "concurrent.futures.Future[dict[str, Any]]":
