@@ -156,8 +156,10 @@ def magics_reference(magics: str = MAGICS) -> dict[str, str]:
     for name in sorted(cls.magics.get("line", {})):
         method = getattr(cls, cls.magics["line"][name])
         doc = inspect.cleandoc(method.__doc__ or "")
-        doc = doc.removeprefix("::").strip("\n")
-        out[f"usage:{name}"] = f"```text\n%{name}\n```\n" if not doc else f"```text\n{doc}\n```"
+        if doc.startswith("::"):  # magic_arguments' usage text: show it as %name? prints it
+            out[f"usage:{name}"] = f"```text\n{doc.removeprefix('::').strip(chr(10))}\n```"
+        else:  # a magic without arguments: its usage line, then its docstring
+            out[f"usage:{name}"] = f"```text\n%{name}\n```\n\n{doc}"
     rows = ["| trait | type | default | what it does |", "|---|---|---|---|"]
     for trait_name, trait in sorted(cls.class_traits(config=True).items()):
         default = trait.default_value

@@ -3,8 +3,8 @@
 `make docs` (run by `make test`) builds the real site; these tests build a temporary copy of the tree
 with one thing broken and check that the build fails *because of it* (its output names the thing):
 a pinned name or one of its public methods without a docstring, a pinned name left off the API
-reference page, a link to a missing page or heading, and anything fetched from another origin (a
-web font, an image). The checks themselves (docs/_tools/checks.py) are also tested on small inputs.
+reference page, a link to a missing page or heading, a missing included file (a ``--8<--`` snippet),
+and anything fetched from another origin (a web font, an image). The checks themselves (docs/_tools/checks.py) are also tested on small inputs.
 """
 
 from __future__ import annotations
@@ -107,6 +107,16 @@ def test_a_broken_link_or_anchor_fails_the_build(tree: Path) -> None:
     assert run.returncode != 0
     assert "no-such-page.md" in run.stderr and "no-such-heading" in run.stderr, run.stderr[-3000:]
     assert "Aborted with" in run.stdout + run.stderr and "strict mode" in run.stdout + run.stderr
+
+
+def test_a_missing_included_file_fails_the_build(tree: Path) -> None:
+    included = tree / "tests" / "hub" / "jupyterhub_config.py"
+    text = included.read_text(encoding="utf-8")
+    assert "[start:refresh-hooks]" in text
+    included.write_text(text.replace("[start:refresh-hooks]", "[start:renamed]"), encoding="utf-8")
+    run = _build(tree)
+    assert run.returncode != 0
+    assert "refresh-hooks" in run.stdout + run.stderr, (run.stdout + run.stderr)[-3000:]
 
 
 def test_anything_from_another_origin_fails_the_build(tree: Path) -> None:
