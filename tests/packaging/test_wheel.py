@@ -10,6 +10,9 @@ beside jupyter_server (``python -m venv --without-pip``; this environment's pip 
 from that environment's own ``etc/jupyter``, ``%load_ext flyteauth_jupyter`` must register the magics
 from the installed copy, and ``flyteauth-token --help`` must answer.
 
+The version comes from one place (flyteauth_jupyter/_version.py): the files' names and the wheel's
+metadata carry it, and CHANGELOG.md's newest section is its release.
+
 Every step has a time limit; nothing is skipped (no index, no test: the test fails and says so).
 """
 
@@ -79,6 +82,13 @@ def test_names_carry_the_version_from_its_one_place(dist: dict[str, Path]) -> No
     with zipfile.ZipFile(dist["wheel"]) as whl:
         metadata = whl.read(f"flyteauth_jupyter-{version}.dist-info/METADATA").decode()
     assert f"\nVersion: {version}\n" in metadata
+
+
+def test_the_changelog_has_a_section_for_the_version() -> None:
+    """A new version comes with its entry: the newest section of CHANGELOG.md is this version's release."""
+    release = re.sub(r"(\.dev\d+|a\d+|b\d+|rc\d+)$", "", _version())
+    headings = re.findall(r"^## (\S+)", (REPO / "CHANGELOG.md").read_text(encoding="utf-8"), flags=re.MULTILINE)
+    assert headings and headings[0] == release, f"CHANGELOG.md's newest section is {headings[:1]}, not {release}"
 
 
 def test_twine_check_passes(dist: dict[str, Path]) -> None:
