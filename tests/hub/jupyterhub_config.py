@@ -1,8 +1,8 @@
 # JupyterHub configuration for flyteauth-jupyter's sign-in from the Hub's own login (%flyte_login
 # --flow hub) and for PKCE through one redirect URI for every user (<hub>/hub/user-redirect/
 # flyteauth/callback). The test rig (tests/rig/hub.py) and `make demo-hub` run it; it is also the
-# example for administrators: the lines marked "flyteauth" are the ones a real Hub needs (see the
-# README's "JupyterHub" section for the zero-to-jupyterhub Helm values that correspond).
+# example for administrators: the lines marked "flyteauth" are the ones a real Hub needs (see
+# docs/jupyterhub.md for the zero-to-jupyterhub Helm values that correspond).
 #
 # Settings (environment):
 #   FLYTEAUTH_HUB_IP (127.0.0.1)  FLYTEAUTH_HUB_PORT (8000)  FLYTEAUTH_HUB_API_PORT (8081)
@@ -67,6 +67,8 @@ c.GenericOAuthenticator.enable_auth_state = True
 c.GenericOAuthenticator.auth_refresh_age = int(env("FLYTEAUTH_HUB_REFRESH_AGE", "60"))
 
 
+# --8<-- [start:refresh-hooks] (docs/jupyterhub.md includes the lines down to [end:refresh-hooks])
+
 def add_expiry(authenticator, auth_state):
     """Record when the access token expires (the token response only says 'in N seconds')."""
     expires_in = (auth_state.get("token_response") or {}).get("expires_in")
@@ -98,6 +100,7 @@ async def refresh_before_expiry(authenticator, user, auth_state):
 
 c.GenericOAuthenticator.modify_auth_state_hook = add_expiry
 c.GenericOAuthenticator.refresh_user_hook = refresh_before_expiry
+# --8<-- [end:refresh-hooks]
 
 # flyteauth: let the user's own server read the user's auth_state (GET /hub/api/users/<name>) with
 # the least scope that allows it. A server's token gets the `server` role's scopes intersected with
