@@ -27,12 +27,12 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from ..control import Waiter, run_in_background
 from ..credentials import Credentials
 from ..errors import FlyteAuthError
-from ..transport.http import Transport
+from ..transport.http import Transport, host_port
 from ..transport.loopback import AuthorizationResponse, LoopbackReceiver
 from ..transport.relay import RelayReceiver, is_relay_uri
 from ..validate import scope_list
 from .events import AuthorizationRequested, Observer, notify
-from .pkce import CHALLENGE_METHOD, PKCEPair, generate_state, new_pkce
+from .pkce import CHALLENGE_METHOD, PKCEPair, check_s256, generate_state, new_pkce
 from .tokens import credentials_from_response
 
 log = logging.getLogger(__name__)
@@ -193,12 +193,16 @@ def run_authcode_flow(
     pkce: PKCEPair | None = None,
     state: str | None = None,
     inbox: RedirectInbox | None = None,
+    code_challenge_methods_supported: Iterable[str] | None = None,
 ) -> Credentials:
     """One browser sign-in attempt: receiver up, URL out, redirect in (or pasted), code exchanged.
 
     ``inbox`` (optional) holds this attempt's receiver while it waits, so a redirect address the user
     pastes can be handed to it from another thread (:meth:`RedirectInbox.submit`).
+    ``code_challenge_methods_supported`` (the server's metadata): refused only when it lists methods
+    without S256 (:func:`~flyteauth_jupyter.flows.pkce.check_s256`); absent, PKCE is used anyway.
     """
+    check_s256(code_challenge_methods_supported, host_port(authorization_endpoint))
     scopes = scope_list(scopes)
     pkce = pkce or new_pkce()
     state = state or generate_state()

@@ -59,7 +59,7 @@ def credentials_from_response(
         id_token = previous.id_token if previous is not None else None
     scope = body.get("scope")
     if isinstance(scope, str) and scope.strip():
-        scopes: tuple[str, ...] = tuple(scope.split())
+        scopes: tuple[str, ...] = scope_list(scope)  # space-separated (RFC 6749); GitHub separates with commas
     else:
         scopes = scope_list(requested_scopes)
     expires_at = clock.time() + expires_in if expires_in is not None else None
