@@ -31,6 +31,7 @@ from ..transport.http import Transport, host_port
 from ..transport.loopback import AuthorizationResponse, LoopbackReceiver
 from ..transport.relay import RelayReceiver, is_relay_uri
 from ..validate import scope_list
+from .client_auth import prepare
 from .events import AuthorizationRequested, Observer, notify
 from .pkce import CHALLENGE_METHOD, PKCEPair, check_s256, generate_state, new_pkce
 from .tokens import credentials_from_response
@@ -97,7 +98,8 @@ def exchange_code(
         "client_id": client_id,
         "code_verifier": code_verifier,
     }
-    response = transport.post_form(token_endpoint, data, auth=auth).raise_for_error("authorization code exchange")
+    body, request_auth = prepare(auth, data)
+    response = transport.post_form(token_endpoint, body, auth=request_auth).raise_for_error("authorization code exchange")
     kwargs: dict[str, Any] = {"clock": waiter.clock} if waiter is not None else {}
     return credentials_from_response(
         response.data, endpoint=endpoint, where=response.where, requested_scopes=scopes, **kwargs

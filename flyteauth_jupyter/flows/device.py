@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from ..errors import AuthenticationError, ExpiredTokenError, LoginTimeoutError, ProtocolError, TransportError
 from ..transport.http import Transport, host_port
+from .client_auth import prepare
 from .events import DeviceCodeIssued, NetworkRetry, Observer, Polling, SlowedDown, notify
 from ..validate import MAX_INTERVAL, as_number, scope_list, server_seconds
 from .tokens import credentials_from_response, parse_expires_in
@@ -145,7 +146,8 @@ def request_device_code(
         data["scope"] = scope
     if audience:
         data["resource" if is_entra_v1(device_authorization_endpoint) else "audience"] = audience
-    response = transport.post_form(device_authorization_endpoint, data, auth=auth)
+    body, request_auth = prepare(auth, data)
+    response = transport.post_form(device_authorization_endpoint, body, auth=request_auth)
     response.raise_for_error("device authorization request")
     return parse_device_authorization(response.data, where=response.where)
 
@@ -183,6 +185,7 @@ def poll_for_token(
         data = {"grant_type": GRANT_TYPE, "device_code": authorization.device_code, "client_id": client_id}
         if audience:
             data["audience"] = audience
+    data, request_auth = prepare(auth, data)
     while True:
         pause = wait
         left = waiter.remaining()
@@ -202,7 +205,7 @@ def poll_for_token(
         attempt += 1
         notify(observer, Polling(attempt=attempt, interval=interval))
         try:
-            response = transport.post_form(token_endpoint, data, auth=auth)
+            response = transport.post_form(token_endpoint, data, auth=request_auth)
         except (TransportError, ProtocolError) as exc:
             if isinstance(exc, ProtocolError) and not (exc.status or 0) >= 500:
                 raise

@@ -223,6 +223,7 @@ def google(pending: Answer | None = None, token_script: list[Answer] | None = No
     return Dialect(
         name="google",
         source="pipacs/o2#130, int128/kubelogin#846, openiddict/openiddict-core#1743",
+        authorize_path="/o/oauth2/v2/auth",
         documents={"/.well-known/openid-configuration": Answer(body=oidc_metadata(
             "{base}",
             authorization_endpoint="{base}/o/oauth2/v2/auth",

@@ -97,7 +97,7 @@ def follow(url: str) -> bool:
 
 def pkce_login(server: DialectServer, run: Run, cfg: Any = None, **kw: Any) -> Run:
     d = server.dialect
-    waiter = Waiter(30, what="the browser sign-in", clock=run.clock)
+    waiter = Waiter(30, what="the browser sign-in")  # the real clock: this wait is on the loopback receiver
     endpoints = {
         "authorization_endpoint": cfg.authorization_endpoint if cfg else server.url(d.authorize_path),
         "token_endpoint": cfg.token_endpoint if cfg else server.url(d.token_path),
@@ -316,6 +316,23 @@ def run_cognito_device(server: DialectServer, run: Run) -> Any:
     )
 
 
+def run_google_pkce_secret(server: DialectServer, run: Run) -> Any:
+    from flyteauth_jupyter.flows.client_auth import choose_client_auth
+
+    cfg = discover(server.base)
+    run.extra["cfg"] = cfg
+    auth = choose_client_auth("notebook-client", "CS-google-secret-0001", cfg.token_endpoint_auth_methods_supported)
+    return pkce_login(server, run, cfg, scopes=["openid", "email"], auth=auth,
+                      code_challenge_methods_supported=cfg.code_challenge_methods_supported)
+
+
+def check_google_pkce_secret(run: Run, server: DialectServer) -> None:
+    exchange = server.token_requests[0]
+    assert exchange.headers["authorization"].startswith("Basic ")  # basic: Google lists both methods
+    assert "client_secret" not in exchange.form and exchange.form["code_verifier"]
+    assert run.creds is not None and run.creds.refresh_token == "RT-google-refresh-0001"
+
+
 def plain_only() -> Dialect:
     return Dialect(name="plain-only", source="RFC 7636 section 4.2, RFC 8414 section 2", documents={
         "/.well-known/openid-configuration": Answer(body={
@@ -331,6 +348,8 @@ def run_plain_only(server: DialectServer, run: Run) -> Any:
 ROWS = [
     Row("google-device", "pipacs/o2#130, int128/kubelogin#846, openiddict/openiddict-core#1743",
         google, lambda s, r: device_login(s, r), check_google_device),
+    Row("google-pkce-client-secret", "Google OAuth 2.0 for desktop apps (a client secret that is not secret)",
+        lambda: google(token_script=[Answer(body=token("google"))]), run_google_pkce_secret, check_google_pkce_secret),
     Row("entra-v1-device", "MicrosoftDocs/azure-docs#48307, MicrosoftDocs/azure-docs#46110",
         lambda: entra_v1([entra_pending(), Answer(body=token("entra1", resource="https://management.core.windows.net/"))]),
         lambda s, r: device_login(s, r, audience="https://management.core.windows.net/"), check_entra_v1),
