@@ -63,6 +63,9 @@ class ClientConfig:
     #: RFC 8414 metadata: None when the server does not say (PKCE is still used; basic auth is assumed)
     code_challenge_methods_supported: list[str] | None = field(default=None, kw_only=True)
     token_endpoint_auth_methods_supported: list[str] | None = field(default=None, kw_only=True)
+    #: the browser sign-in's ``prompt``: None = OIDC Core 11's rule (consent with offline_access),
+    #: a string = sent as given, "" = never sent (flows.authcode.prompt_value)
+    prompt: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if isinstance(self.scopes, str):  # "openid offline_access" is two scopes, not its characters
@@ -314,7 +317,8 @@ class IssuerClientConfigStore(ClientConfigStore):
     (``deadline=``, a ``TransportTimeoutError`` naming host:port when it passes). Explicit settings win
     over the document: ``device_authorization_endpoint`` (for a provider whose metadata has none),
     ``scopes`` (default: ``openid``, plus ``offline_access`` when the document lists it, so a refresh
-    token is asked for where one is offered), ``audience``, ``redirect_uri``, ``header_key``. The result
+    token is asked for where one is offered), ``audience``, ``redirect_uri``, ``header_key``, and
+    ``prompt`` (kept in the config for the browser sign-in: docs/identity-providers.md). The result
     is cached for ``ttl`` seconds.
     """
 
@@ -328,6 +332,7 @@ class IssuerClientConfigStore(ClientConfigStore):
         audience: str | None = None,
         redirect_uri: str = ISSUER_REDIRECT_URI,
         header_key: str = "authorization",
+        prompt: str | None = None,
         insecure: bool = False,
         verify: bool | str | None = None,
         http_proxy_url: str | None = None,
@@ -350,6 +355,7 @@ class IssuerClientConfigStore(ClientConfigStore):
         self._audience = audience or None
         self._redirect_uri = redirect_uri
         self._header_key = header_key or "authorization"
+        self._prompt = prompt
         self._deadline = deadline
         self._transport = transport or Transport(
             session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline
@@ -433,6 +439,7 @@ class IssuerClientConfigStore(ClientConfigStore):
             issuer=doc_str(doc, "issuer"),
             code_challenge_methods_supported=doc_list(doc, "code_challenge_methods_supported"),
             token_endpoint_auth_methods_supported=doc_list(doc, "token_endpoint_auth_methods_supported"),
+            prompt=self._prompt,
         )
 
 

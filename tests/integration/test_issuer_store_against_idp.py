@@ -92,3 +92,31 @@ def test_a_wrong_issuer_path_is_refused(idp: Any) -> None:
     with pytest.raises(ProtocolError) as info:
         store.get_client_config()
     assert f"127.0.0.1:{idp.port}" in str(info.value) and "issuer URL" in str(info.value)
+
+
+@pytest.mark.parametrize("prompt, refresh_token", [(None, True), ("consent", True), ("", False)])
+def test_prompt_setting_and_the_refresh_token(idp: Any, auth_code_user: Any, prompt: Any, refresh_token: bool) -> None:
+    """The default obtains a refresh token here (node-oidc-provider drops offline_access without
+    prompt=consent, OIDC Core 11); "" never sends a prompt, and then none comes back."""
+    from flyteauth_jupyter.flows import authcode
+    from flyteauth_jupyter.control import Waiter
+    from flyteauth_jupyter.transport.http import Transport
+
+    cfg = store_for(idp, prompt=prompt, redirect_uri="http://127.0.0.1/callback").get_client_config()
+    assert cfg.prompt == prompt
+    seen: dict[str, str] = {}
+
+    def opener(url: str) -> bool:
+        seen["url"] = url
+        threading.Thread(target=lambda: auth_code_user.follow(url), daemon=True).start()
+        return True
+
+    creds = authcode.run_authcode_flow(
+        Transport(loopback_session()), authorization_endpoint=cfg.authorization_endpoint,
+        token_endpoint=cfg.token_endpoint, client_id=cfg.client_id, redirect_uri=cfg.redirect_uri,
+        waiter=Waiter(30), endpoint="prompt.test", scopes=cfg.scopes, open_browser=opener, issuer=cfg.issuer,
+        prompt=cfg.prompt,
+    )
+    assert creds.access_token
+    assert bool(creds.refresh_token) is refresh_token
+    assert ("prompt=consent" in seen["url"]) is (prompt != "")
