@@ -12,6 +12,12 @@ Every URL the documents advertise passes ``endpoint.check_server_url`` (HTTPS un
 ``insecure``), and one fetch of the configuration has one overall deadline (``deadline=``, default
 40 s) covering all its documents and retries: a server that accepts and never answers ends in a
 ``TransportTimeoutError`` naming host:port.
+
+``IssuerClientConfigStore(issuer, client_id, ...)`` serves any OIDC-protected API without FlyteAdmin
+(DESIGN.md pinned 20): it reads the issuer's OpenID Connect discovery document, else its RFC 8414
+document (path insertion for issuers with a path), refuses a document whose ``issuer`` is another
+(pinned 12: this check applies to metadata fetched from the issuer itself), checks every URL the same
+way, and takes explicit overrides (device authorization endpoint, scopes, audience, redirect URI).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -53,6 +60,12 @@ class ClientConfig:
     audience: str | None = None
     revocation_endpoint: str | None = field(default=None, kw_only=True)
     issuer: str | None = field(default=None, kw_only=True)
+    #: RFC 8414 metadata: None when the server does not say (PKCE is still used; basic auth is assumed)
+    code_challenge_methods_supported: list[str] | None = field(default=None, kw_only=True)
+    token_endpoint_auth_methods_supported: list[str] | None = field(default=None, kw_only=True)
+    #: the browser sign-in's ``prompt``: None = OIDC Core 11's rule (consent with offline_access),
+    #: a string = sent as given, "" = never sent (flows.authcode.prompt_value)
+    prompt: str | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         if isinstance(self.scopes, str):  # "openid offline_access" is two scopes, not its characters
@@ -140,6 +153,10 @@ def config_from_documents(
         audience=doc_str(client_doc, "audience"),
         revocation_endpoint=endpoint("revocation_endpoint"),
         issuer=doc_str(metadata, "issuer") or doc_str(extra, "issuer"),
+        code_challenge_methods_supported=doc_list(metadata, "code_challenge_methods_supported")
+        or doc_list(extra, "code_challenge_methods_supported"),
+        token_endpoint_auth_methods_supported=doc_list(metadata, "token_endpoint_auth_methods_supported")
+        or doc_list(extra, "token_endpoint_auth_methods_supported"),
     )
 
 
@@ -266,9 +283,193 @@ class RemoteClientConfigStore(ClientConfigStore):
         return response.data
 
 
+# ------------------------------------------------------------------------------------------------
+# Any OIDC-protected API: the issuer's own discovery document, no FlyteAdmin (DESIGN.md pinned 20)
+# ------------------------------------------------------------------------------------------------
+#: the loopback redirect URI used when none is given (RFC 8252 section 7.3: an IP literal, any free
+#: port when this one is busy; register http://127.0.0.1/callback with any port where the provider allows)
+ISSUER_REDIRECT_URI = "http://127.0.0.1:53593/callback"
+
+
+def same_issuer(advertised: Any, issuer: str) -> bool:
+    """RFC 8414 section 3.3: the document's ``issuer`` is the one it was fetched for (a trailing slash
+    on either side aside: ``https://host`` and ``https://host/`` name the same issuer)."""
+    return isinstance(advertised, str) and advertised.rstrip("/") == issuer.rstrip("/")
+
+
+def discovery_urls(issuer: str) -> list[str]:
+    """Where an issuer's metadata may be, in the order tried: OpenID Connect Discovery 1.0 section 4
+    (``/.well-known/openid-configuration`` appended to the issuer), then RFC 8414 section 3.1
+    (``/.well-known/oauth-authorization-server`` inserted between the host and the issuer's path)."""
+    parts = urlsplit(issuer)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    path = parts.path.rstrip("/")
+    return [origin + path + OIDC_METADATA_PATH, origin + OAUTH_METADATA_PATH + path]
+
+
+class IssuerClientConfigStore(ClientConfigStore):
+    """The client configuration from an issuer's own discovery document (any OIDC API; no FlyteAdmin).
+
+    The OpenID Connect document is read first, else the RFC 8414 one (path insertion for issuers
+    with a path: Okta's custom servers, Cognito's user pools, Keycloak's realms); the first one found
+    must name exactly this ``issuer`` (RFC 8414 section 3.3), or the store refuses it. Every URL it
+    advertises passes ``endpoint.check_server_url``; all the documents of one fetch share one deadline
+    (``deadline=``, a ``TransportTimeoutError`` naming host:port when it passes). Explicit settings win
+    over the document: ``device_authorization_endpoint`` (for a provider whose metadata has none),
+    ``scopes`` (default: ``openid``, plus ``offline_access`` when the document lists it, so a refresh
+    token is asked for where one is offered), ``audience``, ``redirect_uri``, ``header_key``, and
+    ``prompt`` (kept in the config for the browser sign-in: docs/identity-providers.md). The result
+    is cached for ``ttl`` seconds.
+    """
+
+    def __init__(
+        self,
+        issuer: str,
+        client_id: str,
+        *,
+        device_authorization_endpoint: str | None = None,
+        scopes: list[str] | str | None = None,
+        audience: str | None = None,
+        redirect_uri: str = ISSUER_REDIRECT_URI,
+        header_key: str = "authorization",
+        prompt: str | None = None,
+        insecure: bool = False,
+        verify: bool | str | None = None,
+        http_proxy_url: str | None = None,
+        session: requests.Session | None = None,
+        transport: Transport | None = None,
+        ttl: float = CACHE_TTL,
+        timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
+    ) -> None:
+        if not isinstance(client_id, str) or not client_id.strip():
+            raise ConfigurationError("A sign-in to an issuer needs a client id; pass the one registered with the provider.")
+        self.issuer = _user_issuer(issuer, insecure=insecure)
+        self.client_id = client_id.strip()
+        self._insecure = insecure
+        self._device = (
+            _user_url(device_authorization_endpoint, "device authorization endpoint", insecure=insecure)
+            if device_authorization_endpoint else None
+        )
+        self._scopes = list(scope_list(scopes)) or None
+        self._audience = audience or None
+        self._redirect_uri = redirect_uri
+        self._header_key = header_key or "authorization"
+        self._prompt = prompt
+        self._deadline = deadline
+        self._transport = transport or Transport(
+            session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline
+        )
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._cached: tuple[float, ClientConfig] | None = None
+
+    @property
+    def where(self) -> str:
+        """The issuer's host:port, for messages."""
+        return urlsplit(self.issuer).netloc
+
+    def __repr__(self) -> str:
+        return f"IssuerClientConfigStore(issuer={self.issuer!r}, client_id={self.client_id!r})"
+
+    def get_client_config(self) -> ClientConfig:
+        with self._lock:  # one fetch at a time; others wait and share its result
+            hit = self._cached
+            if hit and time.monotonic() - hit[0] < self._ttl:
+                return hit[1]
+            try:
+                with call_deadline(self._deadline):
+                    doc = self._metadata()
+            except TransportTimeoutError as exc:
+                raise TransportTimeoutError(
+                    f"{self.where} did not serve its OAuth metadata within {self._deadline:g} s; check the issuer URL "
+                    "and that the provider is reachable, then try again."
+                ) from exc
+            cfg = self._config(doc)
+            self._cached = (time.monotonic(), cfg)
+            return cfg
+
+    def _metadata(self) -> dict[str, Any]:
+        """The first discovery document that exists, checked against the issuer (RFC 8414 section 3.3)."""
+        statuses: list[str] = []
+        for url in discovery_urls(self.issuer):
+            try:
+                response = self._transport.get_json(url)
+            except ProtocolError as exc:  # an HTML 404 page, a redirect to a login page: not this document
+                statuses.append(f"HTTP {exc.status}" if exc.status else "no JSON")
+                continue
+            if not response.ok:
+                statuses.append(f"HTTP {response.status}")
+                continue
+            if not same_issuer(response.data.get("issuer"), self.issuer):
+                raise ProtocolError(
+                    f"{response.where} serves OAuth metadata for another issuer than {shown(self.issuer, 120)} "
+                    "(RFC 8414 section 3.3 requires the same); check the issuer URL, including its path."
+                )
+            return response.data
+        raise ProtocolError(
+            f"{self.where} serves no OpenID Connect or OAuth metadata for {shown(self.issuer, 120)} "
+            f"({', '.join(statuses)}); check the issuer URL, including its path."
+        )
+
+    def _config(self, doc: Mapping[str, Any]) -> ClientConfig:
+        where = self.where
+
+        def url(name: str) -> str | None:
+            value = doc_str(doc, name)
+            return check_server_url(value, what=name.replace("_", " "), where=where, insecure=self._insecure) if value else None
+
+        token_endpoint = url("token_endpoint")
+        if not token_endpoint:
+            raise ProtocolError(f"{where} advertises no token endpoint in its metadata; check the issuer URL.")
+        scopes = self._scopes
+        if scopes is None:
+            offered = doc_list(doc, "scopes_supported") or []
+            scopes = ["openid", "offline_access"] if "offline_access" in offered else ["openid"]
+        return ClientConfig(
+            token_endpoint=token_endpoint,
+            authorization_endpoint=url("authorization_endpoint"),  # type: ignore[arg-type]  # None: device only
+            redirect_uri=self._redirect_uri,
+            client_id=self.client_id,
+            device_authorization_endpoint=self._device or url("device_authorization_endpoint"),
+            scopes=scopes,
+            header_key=self._header_key,
+            audience=self._audience,
+            revocation_endpoint=url("revocation_endpoint"),
+            issuer=doc_str(doc, "issuer"),
+            code_challenge_methods_supported=doc_list(doc, "code_challenge_methods_supported"),
+            token_endpoint_auth_methods_supported=doc_list(doc, "token_endpoint_auth_methods_supported"),
+            prompt=self._prompt,
+        )
+
+
+def _user_url(url: Any, what: str, *, insecure: bool) -> str:
+    """A URL a person gave: http(s), no user:password@, HTTPS unless loopback or ``insecure``."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(f"The {what} is empty; give a URL such as https://login.example.com/...")
+    try:
+        return check_server_url(url.strip(), what=what, where="The given setting", insecure=insecure)
+    except ProtocolError as exc:
+        raise ConfigurationError(
+            f"The {what} {shown(url)} is not a usable https URL (plain http only for loopback or with insecure=True)."
+        ) from exc
+
+
+def _user_issuer(issuer: Any, *, insecure: bool) -> str:
+    value = _user_url(issuer, "issuer", insecure=insecure)
+    parts = urlsplit(value)
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"The issuer {shown(issuer)} must not have a query or fragment (RFC 8414 section 2).")
+    return value
+
+
 __all__ = [
     "ClientConfig",
     "ClientConfigStore",
+    "ISSUER_REDIRECT_URI",
+    "IssuerClientConfigStore",
+    "discovery_urls",
+    "same_issuer",
     "RemoteClientConfigStore",
     "StaticClientConfigStore",
     "config_from_documents",

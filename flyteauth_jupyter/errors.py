@@ -155,6 +155,11 @@ OAUTH_ERROR_CLASSES: dict[str, type[OAuthError]] = {
     "invalid_client": InvalidClientError,
     "invalid_scope": InvalidScopeError,
     "unauthorized_client": UnauthorizedClientError,
+    # Entra ID's device-flow names for the same outcomes (Microsoft identity platform, device code flow):
+    # the user declined; the device code is not one the server knows; v1's name for an expired code.
+    "authorization_declined": AccessDeniedError,
+    "bad_verification_code": InvalidGrantError,
+    "code_expired": ExpiredTokenError,
 }
 
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9_.:-]")

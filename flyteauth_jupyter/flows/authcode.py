@@ -3,8 +3,7 @@
 Each attempt gets a fresh verifier and state and its own loopback receiver, started before the
 browser is asked to open the authorization URL (so the redirect cannot arrive before anyone
 listens). The URL carries response_type=code, client_id, redirect_uri, scope, state, the S256
-challenge, ``prompt=consent`` when offline_access is requested (OIDC servers drop offline_access
-otherwise) and ``audience`` when set. The browser is launched with ``webbrowser.open`` (which honours
+challenge, ``prompt`` (see :func:`prompt_value`) and ``audience`` when set. The browser is launched with ``webbrowser.open`` (which honours
 ``BROWSER``) from a helper thread, so a launcher that blocks cannot stall the flow;
 AuthorizationRequested is reported either way, with the URL for the user to open by hand. The code
 is exchanged with its ``code_verifier``; the receiver is closed in ``finally``.
@@ -26,13 +25,14 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..control import Waiter, run_in_background
 from ..credentials import Credentials
-from ..errors import FlyteAuthError
-from ..transport.http import Transport
+from ..errors import ConfigurationError, FlyteAuthError
+from ..transport.http import Transport, host_port
 from ..transport.loopback import AuthorizationResponse, LoopbackReceiver
 from ..transport.relay import RelayReceiver, is_relay_uri
 from ..validate import scope_list
+from .client_auth import prepare
 from .events import AuthorizationRequested, Observer, notify
-from .pkce import CHALLENGE_METHOD, PKCEPair, generate_state, new_pkce
+from .pkce import CHALLENGE_METHOD, PKCEPair, check_s256, generate_state, new_pkce
 from .tokens import credentials_from_response
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,18 @@ DEFAULT_TIMEOUT = 300.0
 BROWSER_GRACE = 1.0  # how long we wait to learn whether the launcher succeeded
 
 BrowserOpener = Callable[[str], bool]
+
+
+def prompt_value(prompt: str | None, scopes: Iterable[str]) -> str | None:
+    """The ``prompt`` to send. None (the default) is OpenID Connect Core section 11's rule: ``consent``
+    when ``offline_access`` is asked for (a conforming provider may otherwise ignore it and issue no
+    refresh token: node-oidc-provider does), else nothing. A string is sent as given; ``""`` means
+    never send one (Entra ID and Keycloak show a consent screen at every sign-in when it is sent)."""
+    if prompt is None:
+        return "consent" if "offline_access" in scope_list(scopes) else None
+    if not isinstance(prompt, str) or not prompt.isprintable() or len(prompt) > 100:
+        raise ConfigurationError("prompt must be a short text such as consent, login, select_account or none.")
+    return " ".join(prompt.split()) or None
 
 
 def build_authorization_url(
@@ -53,8 +65,10 @@ def build_authorization_url(
     code_challenge: str,
     audience: str | None = None,
     extra: Mapping[str, str] | None = None,
+    prompt: str | None = None,
 ) -> str:
-    """The authorization request URL (query parameters appended to any the endpoint already has)."""
+    """The authorization request URL (query parameters appended to any the endpoint already has);
+    ``prompt`` as :func:`prompt_value` says."""
     scopes = scope_list(scopes)
     params: dict[str, str] = {
         "response_type": "code",
@@ -66,8 +80,9 @@ def build_authorization_url(
     params["state"] = state
     params["code_challenge"] = code_challenge
     params["code_challenge_method"] = CHALLENGE_METHOD
-    if "offline_access" in scopes:
-        params["prompt"] = "consent"
+    prompt_param = prompt_value(prompt, scopes)
+    if prompt_param:
+        params["prompt"] = prompt_param
     if audience:
         params["audience"] = audience
     params.update(extra or {})
@@ -97,7 +112,8 @@ def exchange_code(
         "client_id": client_id,
         "code_verifier": code_verifier,
     }
-    response = transport.post_form(token_endpoint, data, auth=auth).raise_for_error("authorization code exchange")
+    body, request_auth = prepare(auth, data)
+    response = transport.post_form(token_endpoint, body, auth=request_auth).raise_for_error("authorization code exchange")
     kwargs: dict[str, Any] = {"clock": waiter.clock} if waiter is not None else {}
     return credentials_from_response(
         response.data, endpoint=endpoint, where=response.where, requested_scopes=scopes, **kwargs
@@ -193,12 +209,17 @@ def run_authcode_flow(
     pkce: PKCEPair | None = None,
     state: str | None = None,
     inbox: RedirectInbox | None = None,
+    code_challenge_methods_supported: Iterable[str] | None = None,
+    prompt: str | None = None,
 ) -> Credentials:
     """One browser sign-in attempt: receiver up, URL out, redirect in (or pasted), code exchanged.
 
     ``inbox`` (optional) holds this attempt's receiver while it waits, so a redirect address the user
     pastes can be handed to it from another thread (:meth:`RedirectInbox.submit`).
+    ``code_challenge_methods_supported`` (the server's metadata): refused only when it lists methods
+    without S256 (:func:`~flyteauth_jupyter.flows.pkce.check_s256`); absent, PKCE is used anyway.
     """
+    check_s256(code_challenge_methods_supported, host_port(authorization_endpoint))
     scopes = scope_list(scopes)
     pkce = pkce or new_pkce()
     state = state or generate_state()
@@ -216,6 +237,7 @@ def run_authcode_flow(
             state=state,
             code_challenge=pkce.challenge,
             audience=audience,
+            prompt=prompt,
         )
         opened = False
         if open_browser:
@@ -251,4 +273,4 @@ def run_authcode_flow(
     )
 
 
-__all__ = ["DEFAULT_TIMEOUT", "RedirectInbox", "build_authorization_url", "make_receiver", "exchange_code", "open_in_browser", "run_authcode_flow"]
+__all__ = ["DEFAULT_TIMEOUT", "RedirectInbox", "build_authorization_url", "prompt_value", "make_receiver", "exchange_code", "open_in_browser", "run_authcode_flow"]

@@ -1,48 +1,24 @@
-"""The client credentials grant (RFC 6749 section 4.4) with ``client_secret_basic`` authentication.
+"""The client credentials grant (RFC 6749 section 4.4), with ``client_secret_basic`` by default.
 
 RFC 6749 section 2.3.1: the client id and the secret are each form-url-encoded before they are joined
-with ``:`` and base64-encoded (flytekit encodes only the secret). The secret lives only inside
-:class:`ClientSecretBasic`, whose repr redacts it.
+with ``:`` and base64-encoded (flytekit encodes only the secret). ``client_auth=`` (a
+:mod:`~flyteauth_jupyter.flows.client_auth` object, e.g. from ``choose_client_auth``) selects
+``client_secret_post`` where the provider allows only that. The secret lives only inside those
+objects, whose reprs redact it.
 """
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
-from urllib.parse import quote_plus
-
-import requests
 
 from ..control import SYSTEM_CLOCK, Clock
 from ..credentials import Credentials
 from ..transport.http import Transport
 from ..validate import scope_list
+from .client_auth import ClientAuth, ClientSecretBasic, basic_authorization_header, prepare
 from .tokens import credentials_from_response
 
 GRANT_TYPE = "client_credentials"
-
-
-def basic_authorization_header(client_id: str, client_secret: str) -> str:
-    """``Basic base64(urlencode(id) ":" urlencode(secret))`` per RFC 6749 section 2.3.1."""
-    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}"
-    return "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
-
-
-class ClientSecretBasic(requests.auth.AuthBase):
-    """requests auth that sets the client_secret_basic header; the secret never shows in repr."""
-
-    def __init__(self, client_id: str, client_secret: str) -> None:
-        self.client_id = client_id
-        self._secret = client_secret
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = basic_authorization_header(self.client_id, self._secret)
-        return request
-
-    def __repr__(self) -> str:
-        return f"ClientSecretBasic(client_id={self.client_id!r}, client_secret=<redacted>)"
-
-    __str__ = __repr__
 
 
 def fetch_client_credentials_token(
@@ -55,6 +31,7 @@ def fetch_client_credentials_token(
     scopes: Iterable[str] | None = None,
     audience: str | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    client_auth: ClientAuth | None = None,
 ) -> Credentials:
     """One client credentials token request; raise the mapped OAuth error on failure."""
     scopes = scope_list(scopes)
@@ -63,7 +40,8 @@ def fetch_client_credentials_token(
         data["scope"] = " ".join(scopes)
     if audience:
         data["audience"] = audience
-    response = transport.post_form(token_endpoint, data, auth=ClientSecretBasic(client_id, client_secret))
+    body, auth = prepare(client_auth or ClientSecretBasic(client_id, client_secret), data)
+    response = transport.post_form(token_endpoint, body, auth=auth)
     response.raise_for_error("client credentials request")
     return credentials_from_response(
         response.data, endpoint=endpoint, where=response.where, requested_scopes=scopes, clock=clock

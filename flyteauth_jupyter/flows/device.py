@@ -1,13 +1,27 @@
 """The RFC 8628 device authorization grant: ask for a code, show it, poll the token endpoint.
 
-Polling follows section 3.5 to the letter: the interval defaults to 5 s when the server sends none;
+Polling follows section 3.5: the interval defaults to 5 s when the server sends none;
 ``authorization_pending`` keeps polling; ``slow_down`` adds 5 s to the interval for this and every
-later request; ``access_denied``, ``expired_token`` and any other error stop at once. Network
-failures (and 5xx pages) back off exponentially until the deadline, which is min(``expires_in``, the
-caller's timeout). The flow waits only through its :class:`~flyteauth_jupyter.control.Waiter`, so a
-Cancel from another thread ends it within one poll, and a fake clock drives it in unit tests. Shown
-to the user (via events): the verification URI (the complete one when offered) and always the user
-code; never the device code.
+later request (or takes the server's new ``interval`` when it names a longer one, as GitHub does);
+``access_denied``, ``expired_token`` and any other error stop at once. Errors are read by their code
+whatever the HTTP status (400 by the RFC; Google answers 428 and 403, Auth0 403 and 429, Dex 401,
+GitHub 200). Network failures (and 5xx pages) back off exponentially until the deadline, which is
+min(``expires_in``, the caller's timeout). No wait goes past the deadline, and the first poll is
+brought forward to land just before it (``FINAL_POLL_LEAD``) when the interval is as long as the code's
+life (Keycloak up to 17 sends interval = lifespan: keycloak#12327); later polls never come sooner than
+the interval after the previous one, so when the next one no longer fits, the flow waits out the
+deadline. The flow waits only through its :class:`~flyteauth_jupyter.control.Waiter`, so a Cancel
+from another thread ends it within one poll, and a fake clock drives it in unit tests.
+
+Shown to the user (via events): the verification URI (the complete one when offered) and always the
+user code; never the device code. ``verification_url`` (Google, Entra ID v1) is read as
+``verification_uri``. A server's own ``message`` (Entra ID) is not shown: it repeats the URL and the
+code in the server's words, and our sentence says the same in one voice across providers.
+
+Entra ID v1 (a device authorization endpoint ending in ``/oauth2/devicecode``) speaks ADAL's dialect:
+the poll sends ``grant_type=device_code`` and the device code as ``code``, and the API is named by
+``resource`` (our ``audience``). A missing device authorization endpoint (Amazon Cognito has none)
+is one sentence that points to the browser sign-in.
 """
 
 from __future__ import annotations
@@ -18,8 +32,11 @@ from typing import Any
 
 from ..control import Waiter
 from ..credentials import Credentials
-from ..errors import ExpiredTokenError, LoginTimeoutError, ProtocolError, TransportError
-from ..transport.http import Transport
+from urllib.parse import urlsplit
+
+from ..errors import AuthenticationError, ExpiredTokenError, LoginTimeoutError, ProtocolError, TransportError
+from ..transport.http import Transport, host_port
+from .client_auth import prepare
 from .events import DeviceCodeIssued, NetworkRetry, Observer, Polling, SlowedDown, notify
 from ..validate import MAX_INTERVAL, as_number, scope_list, server_seconds
 from .tokens import credentials_from_response, parse_expires_in
@@ -29,6 +46,27 @@ DEFAULT_INTERVAL = 5.0
 SLOW_DOWN_STEP = 5.0
 MIN_INTERVAL = 1.0
 MAX_BACKOFF = 60.0
+#: the first poll, when the interval is as long as what is left, goes out this long before the deadline
+FINAL_POLL_LEAD = 1.0
+#: Entra ID v1's device authorization path (ADAL: AADConstants.DEVICE_ENDPOINT_PATH)
+ENTRA_V1_DEVICE_PATH = "/oauth2/devicecode"
+ENTRA_V1_GRANT_TYPE = "device_code"
+
+
+def is_entra_v1(device_authorization_endpoint: str) -> bool:
+    """True for Entra ID's v1 device endpoint (``.../oauth2/devicecode``, not ``.../oauth2/v2.0/devicecode``)."""
+    try:
+        return urlsplit(device_authorization_endpoint).path.rstrip("/").endswith(ENTRA_V1_DEVICE_PATH)
+    except ValueError:
+        return False
+
+
+def no_device_endpoint(where: str) -> AuthenticationError:
+    """The one sentence for a provider without device sign-in (``where``: its host:port)."""
+    return AuthenticationError(
+        f"{where} does not offer device sign-in (its metadata has no device_authorization_endpoint); use the "
+        "browser (PKCE) sign-in instead, or give the device authorization endpoint explicitly if the provider has one."
+    )
 
 
 @dataclass(frozen=True)
@@ -107,8 +145,9 @@ def request_device_code(
     if scope:
         data["scope"] = scope
     if audience:
-        data["audience"] = audience
-    response = transport.post_form(device_authorization_endpoint, data, auth=auth)
+        data["resource" if is_entra_v1(device_authorization_endpoint) else "audience"] = audience
+    body, request_auth = prepare(auth, data)
+    response = transport.post_form(device_authorization_endpoint, body, auth=request_auth)
     response.raise_for_error("device authorization request")
     return parse_device_authorization(response.data, where=response.where)
 
@@ -126,22 +165,37 @@ def poll_for_token(
     scopes: Iterable[str] | None = None,
     auth: Any = None,
     code_expires_at: float | None = None,
+    entra_v1: bool = False,
 ) -> Credentials:
     """Poll until the user approves (Credentials), or raise the error that ends the flow.
 
     ``code_expires_at`` (the waiter clock's monotonic time at which the device code expires) lets a
     deadline reached at the code's end say so (ExpiredTokenError) rather than "timed out".
+    ``entra_v1``: poll in Entra ID v1's dialect (``grant_type=device_code``, ``code``, ``resource``).
     """
     interval = authorization.interval
     wait = interval
     failures = 0
     attempt = 0
-    data: dict[str, Any] = {"grant_type": GRANT_TYPE, "device_code": authorization.device_code, "client_id": client_id}
-    if audience:
-        data["audience"] = audience
+    if entra_v1:
+        data: dict[str, Any] = {"grant_type": ENTRA_V1_GRANT_TYPE, "code": authorization.device_code, "client_id": client_id}
+        if audience:
+            data["resource"] = audience
+    else:
+        data = {"grant_type": GRANT_TYPE, "device_code": authorization.device_code, "client_id": client_id}
+        if audience:
+            data["audience"] = audience
+    data, request_auth = prepare(auth, data)
     while True:
+        pause = wait
+        left = waiter.remaining()
+        if left is not None and pause > left - FINAL_POLL_LEAD:
+            # The next poll would come at or after the deadline. The first one is brought forward to land
+            # just before it (an interval as long as the code's life); a later one cannot keep the interval
+            # after the previous poll, so the deadline is waited out (and ends the flow).
+            pause = max(0.0, left - FINAL_POLL_LEAD) if attempt == 0 else left
         try:
-            waiter.sleep(wait)  # LoginTimeoutError at min(expires_in, timeout), LoginCancelledError on cancel
+            waiter.sleep(pause)  # LoginTimeoutError at min(expires_in, timeout), LoginCancelledError on cancel
         except LoginTimeoutError:
             if code_expires_at is not None and waiter.clock.monotonic() >= code_expires_at:
                 raise ExpiredTokenError(
@@ -151,7 +205,7 @@ def poll_for_token(
         attempt += 1
         notify(observer, Polling(attempt=attempt, interval=interval))
         try:
-            response = transport.post_form(token_endpoint, data, auth=auth)
+            response = transport.post_form(token_endpoint, data, auth=request_auth)
         except (TransportError, ProtocolError) as exc:
             if isinstance(exc, ProtocolError) and not (exc.status or 0) >= 500:
                 raise
@@ -177,17 +231,25 @@ def poll_for_token(
         if error.error == "authorization_pending":
             continue
         if error.error == "slow_down":
-            interval += SLOW_DOWN_STEP
+            interval = min(max(interval + SLOW_DOWN_STEP, _server_interval(response.data, interval)), MAX_INTERVAL)
             wait = interval
             notify(observer, SlowedDown(interval=interval))
             continue
         raise error
 
 
+def _server_interval(body: Mapping[str, Any], current: float) -> float:
+    """A new ``interval`` a slow_down answer names (GitHub), when it is a sane number; else ``current``."""
+    value = as_number(body.get("interval"))
+    if value is None or not 0 < value <= MAX_INTERVAL:
+        return current
+    return value
+
+
 def run_device_flow(
     transport: Transport,
     *,
-    device_authorization_endpoint: str,
+    device_authorization_endpoint: str | None,
     token_endpoint: str,
     client_id: str,
     waiter: Waiter,
@@ -197,8 +259,12 @@ def run_device_flow(
     observer: Observer | None = None,
     auth: Any = None,
 ) -> Credentials:
-    """The whole device flow: request a code, announce it (DeviceCodeIssued), poll until done."""
+    """The whole device flow: request a code, announce it (DeviceCodeIssued), poll until done.
+
+    Without a device authorization endpoint: AuthenticationError, one sentence pointing to PKCE."""
     scopes = scope_list(scopes)
+    if not device_authorization_endpoint:
+        raise no_device_endpoint(host_port(token_endpoint))
     waiter.check()
     authorization = request_device_code(
         transport, device_authorization_endpoint, client_id=client_id, scopes=scopes, audience=audience, auth=auth
@@ -227,11 +293,15 @@ def run_device_flow(
         scopes=scopes,
         auth=auth,
         code_expires_at=code_expires_at,
+        entra_v1=is_entra_v1(device_authorization_endpoint),
     )
 
 
 __all__ = [
     "DEFAULT_INTERVAL",
+    "FINAL_POLL_LEAD",
+    "is_entra_v1",
+    "no_device_endpoint",
     "GRANT_TYPE",
     "SLOW_DOWN_STEP",
     "DeviceAuthorization",

@@ -2,7 +2,8 @@
 
 A successful answer replaces the access token; a new refresh token replaces the old one (rotation),
 and when none comes back the old one is kept (flytekit loses it). No scope is sent unless asked for,
-so the grant keeps its original scopes. Errors map to exceptions (``invalid_grant``: the refresh
+so the grant keeps its original scopes. A confidential client passes its ``auth``
+(:mod:`~flyteauth_jupyter.flows.client_auth`) to both the refresh and the revocation. Errors map to exceptions (``invalid_grant``: the refresh
 token is dead and the user must sign in again).
 """
 
@@ -16,6 +17,7 @@ from ..credentials import Credentials
 from ..errors import AccessTokenNotFoundError
 from ..transport.http import Transport
 from ..validate import scope_list
+from .client_auth import prepare
 from .tokens import credentials_from_response
 
 GRANT_TYPE = "refresh_token"
@@ -44,7 +46,8 @@ def refresh_access_token(
         data["scope"] = " ".join(scopes)
     if audience:
         data["audience"] = audience
-    response = transport.post_form(token_endpoint, data, auth=auth).raise_for_error("token refresh")
+    body, request_auth = prepare(auth, data)
+    response = transport.post_form(token_endpoint, body, auth=request_auth).raise_for_error("token refresh")
     return credentials_from_response(
         response.data,
         endpoint=endpoint,
@@ -68,7 +71,8 @@ def revoke_token(
     data = {"token": token, "token_type_hint": token_type_hint}
     if client_id:
         data["client_id"] = client_id
-    response = transport.post_form(revocation_endpoint, data, auth=auth, allow_empty=True)
+    body, request_auth = prepare(auth, data)
+    response = transport.post_form(revocation_endpoint, body, auth=request_auth, allow_empty=True)
     response.raise_for_error("token revocation")
 
 

@@ -18,6 +18,7 @@ from ..credentials import Credentials
 from ..errors import OAuthError, ProtocolError, oauth_error
 from ..transport.http import JsonResponse, Transport
 from ..validate import as_number, scope_list, server_seconds
+from .client_auth import prepare
 
 __all__ = ["credentials_from_response", "error_from_response", "parse_expires_in", "token_request", "oauth_error"]
 
@@ -59,7 +60,7 @@ def credentials_from_response(
         id_token = previous.id_token if previous is not None else None
     scope = body.get("scope")
     if isinstance(scope, str) and scope.strip():
-        scopes: tuple[str, ...] = tuple(scope.split())
+        scopes: tuple[str, ...] = scope_list(scope)  # space-separated (RFC 6749); GitHub separates with commas
     else:
         scopes = scope_list(requested_scopes)
     expires_at = clock.time() + expires_in if expires_in is not None else None
@@ -88,4 +89,5 @@ def token_request(
     what: str = "token request",
 ) -> dict[str, Any]:
     """POST a token request; return the JSON body of a 2xx answer, else raise the mapped error."""
-    return transport.post_form(token_endpoint, data, auth=auth).raise_for_error(what).data
+    body, request_auth = prepare(auth, data)
+    return transport.post_form(token_endpoint, body, auth=request_auth).raise_for_error(what).data

@@ -6,8 +6,9 @@ This module owns how we talk HTTP, not what we say: ``get_json`` (metadata docum
 ``Retry-After`` waits: each attempt's timeouts are cut to what is left (:class:`DeadlineTimeout`) and
 the retry policy stops once it has passed. Bodies are streamed and read up to ``MAX_BODY`` bytes
 (larger: ``ProtocolError``), each read bounded by what is left of the deadline, and parsed by the
-strict ``validate.loads``. urllib3 retries only idempotent requests (GET/HEAD); a token POST is never re-sent
-automatically, since a code or rotated refresh token must not be spent twice. ``requests``
+strict ``validate.loads``; a body sent as ``application/x-www-form-urlencoded`` (GitHub's answers to a
+request without ``Accept: application/json``, which we always send) is decoded as a form. urllib3
+retries only idempotent requests (GET/HEAD); a token POST is never re-sent automatically, since a code or rotated refresh token must not be spent twice. ``requests``
 exceptions become :class:`TransportError` / :class:`TransportTimeoutError` naming host:port; a body
 that is not JSON becomes :class:`ProtocolError` naming host:port and the HTTP status (never the
 body); an OAuth error body becomes the matching :class:`OAuthError` subclass. Nothing here logs a
@@ -25,7 +26,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 import urllib3
@@ -123,6 +124,29 @@ def cert_not_verified(exc: BaseException) -> bool:
             if isinstance(linked, BaseException):
                 todo.append(linked)
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+#: a token or device answer has a handful of fields; more in a form-encoded body is not one
+MAX_FORM_FIELDS = 64
+
+
+def _form_body(content: bytes, *, where: str, status: int) -> dict[str, str]:
+    """A form-encoded answer (GitHub's default without ``Accept: application/json``) as a dict of strings;
+    numbers stay strings (``validate`` reads numeric strings), repeated names keep the first value."""
+    try:
+        pairs = parse_qsl(content.decode("utf-8", errors="replace"), keep_blank_values=True,
+                          max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:
+        raise ProtocolError(
+            f"{where} sent a form-encoded body with more than {MAX_FORM_FIELDS} fields (HTTP {status}), which no "
+            "OAuth answer has; check the endpoint URL.",
+            status=status,
+        ) from None
+    data: dict[str, str] = {}
+    for name, value in pairs:
+        data.setdefault(name, value)
+    return data
 
 
 class IdempotentRetry(Retry):
@@ -427,7 +451,9 @@ class Transport:
         path = urlsplit(url).path or "/"
         ctype = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         data: Any = None
-        if content and ctype not in ("text/html", "application/xhtml+xml"):
+        if content and ctype == FORM_TYPE:
+            data = _form_body(content, where=where, status=status)
+        elif content and ctype not in ("text/html", "application/xhtml+xml"):
             try:
                 data = loads(content.decode("utf-8-sig", errors="replace"), where=where)
             except NotJSON:

@@ -71,8 +71,9 @@ CASES: dict[str, tuple[Any, tuple[type[FlyteAuthError], ...]]] = {
     "503 HTML": (_html(503), (ProtocolError,)),
     "truncated JSON": (truncated('{"access_token": "abc", "token_ty'), (TransportError,)),
     "wrong types": (wrong_types, (ProtocolError,)),
-    "wrong content type": (respond(200, "access_token=abc&token_type=bearer", "application/x-www-form-urlencoded"),
-                           (ProtocolError,)),
+    # a token-shaped text that is neither JSON nor a form (application/x-www-form-urlencoded is GitHub's
+    # dialect and is decoded: tests/unit/test_dialects.py)
+    "wrong content type": (respond(200, "access_token=abc&token_type=bearer", "text/plain"), (ProtocolError,)),
     "redirect loop": (redirect_loop, (TransportError, ProtocolError)),
     "self-signed certificate": ("tls", (TransportError,)),
 }

@@ -134,6 +134,18 @@ const CLIENTS = env.IDP_CLIENTS_FILE
       redirect_uris: ['http://127.0.0.1/callback'],
     },
     {
+      // A confidential client that signs in people (PKCE and device) and authenticates with
+      // client_secret_post: tests/integration/test_confidential_clients_against_idp.py.
+      client_id: 'jupyter-confidential-post-native',
+      client_name: 'Jupyter (confidential, post, native)',
+      client_secret: SECRET,
+      application_type: 'native',
+      token_endpoint_auth_method: 'client_secret_post',
+      grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
+      response_types: ['code'],
+      redirect_uris: ['http://127.0.0.1/callback'],
+    },
+    {
       client_id: 'jupyter-confidential-post',
       client_name: 'Jupyter (confidential, post)',
       client_secret: SECRET,

@@ -232,3 +232,28 @@ def test_hub_answers(user_model: dict[str, Any], issuer: Any) -> None:
     if isinstance(state, dict):
         only_ours(credentials_from_auth_state, state, expected=Expected(issuer), endpoint="flyte:443",
                   where="hub:8081", now=1_700_000_000.0)
+
+
+# ------------------------------------------------------------------ issuer discovery and form bodies
+ISSUER_FIELDS = META_FIELDS + ["code_challenge_methods_supported", "token_endpoint_auth_methods_supported",
+                               "scopes_supported"]
+
+
+@given(documents(ISSUER_FIELDS))
+def test_issuer_documents_give_a_config_or_our_error(doc: dict[str, Any]) -> None:
+    from flyteauth_jupyter.config import ClientConfig, IssuerClientConfigStore
+
+    store = IssuerClientConfigStore("https://idp.example.com", "client")
+    result = only_ours(store._config, doc)
+    if isinstance(result, ClientConfig):
+        assert result.token_endpoint.startswith("https://")
+        assert all(isinstance(s, str) and s for s in result.scopes)
+
+
+@given(st.binary(max_size=2000), st.integers(min_value=100, max_value=599))
+def test_form_bodies_parse_to_strings_or_our_error(body: bytes, status: int) -> None:
+    from flyteauth_jupyter.transport.http import _form_body
+
+    result = only_ours(_form_body, body, where="idp.test:443", status=status)
+    if isinstance(result, dict):
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in result.items())
