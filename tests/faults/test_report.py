@@ -76,3 +76,21 @@ def test_the_output_target_is_one_constant(results: Path, tmp_path: Path, monkey
     reliability.record("t", {"a": 1, "b": 2})
     assert reliability.main([]) == 0
     assert "| 1 | 2 |" in page.read_text()
+
+
+def test_tables_without_records_are_kept_as_the_target_shows_them(results: Path, tmp_path: Path) -> None:
+    """A fresh checkout that ran only some tests must not wipe the other tables (written before markers)."""
+    readme = tmp_path / "README.md"
+    readme.write_text(f"x\n{reliability.BEGIN}\n#### Fault matrix\n\n| case | a |\n|---|---|\n| refused | E |\n\n"
+                      f"#### Races\n\nMeasured.\n\n| case | n |\n|---|---|\n| two | 1 |\n{reliability.END}\ny\n")
+    reliability.record("races", {"case": "two", "n": 2}, title="Races", order=20)
+    reliability.record_rule("Rule one", "case one", "ok")
+    assert reliability.main(["--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "| refused | E |" in text and "| two | 2 |" in text and "| two | 1 |" not in text
+    assert text.index("#### Fault matrix") < text.index("#### Races") < text.index("#### Rules the suite checks")
+    assert text.count("<!-- reliability:table ") == 3
+    # a second run changes nothing; --fresh drops what has no records
+    assert reliability.main(["--readme", str(readme)]) == 0 and readme.read_text() == text
+    assert reliability.main(["--readme", str(readme), "--fresh"]) == 0
+    assert "#### Fault matrix" not in readme.read_text() and "#### Races" in readme.read_text()

@@ -15,6 +15,12 @@ Three layouts:
   line), each with a table of the other columns. The ``rules`` table uses it: :func:`record_rule`
   (fixture ``reliability_rule``) adds a checked case under a rule, and a new rule is a new section.
 
+Each rendered table starts with a marker line (``<!-- reliability:table NAME order=N -->``). When the
+report rewrites the target, a table that has no records in this run's folder (a fresh checkout that
+ran only some tests) is kept as the target has it, in its place by ``order``, instead of being
+dropped; ``--fresh`` drops such tables. A table the target shows without a marker (written before
+markers existed) is recognised by its heading, and ordered by its position (10, 20, ...).
+
 Nothing here is typed by hand into the README: change a figure by changing the test that records it.
 """
 
@@ -160,20 +166,78 @@ def _rows_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+EMPTY = "_No results recorded yet: run `make test`, then `make reliability-table`._"
+_TABLE_MARK = re.compile(r"^<!-- reliability:table (?P<name>[a-z0-9][a-z0-9_-]{0,63}) order=(?P<order>-?\d+) -->$")
+
+
+def _mark(name: str, order: Any) -> str:
+    return f"<!-- reliability:table {name} order={int(order)} -->"
+
+
+def rendered_tables(tables: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]) -> list[tuple[int, str, str, str]]:
+    """``(order, name, title, text)`` of every table with rows; ``text`` starts with its marker line."""
+    out = []
+    for name, (meta, rows) in tables.items():
+        if rows:
+            order = int(meta.get("order", 50))
+            out.append((order, name, str(meta.get("title") or name), f"{_mark(name, order)}\n{render_table(name, meta, rows)}"))
+    return out
+
+
+def _join(chunks: list[tuple[int, str, str, str]]) -> str:
+    return "\n\n".join(text for *_, text in sorted(chunks, key=lambda c: (c[0], c[1]))) or EMPTY
+
+
 def render(tables: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]]) -> str:
-    if not tables:
-        return "_No results recorded yet: run `make test`, then `make reliability-table`._"
-    ordered = sorted(tables.items(), key=lambda item: (item[1][0].get("order", 50), item[0]))
-    return "\n\n".join(render_table(name, meta, rows) for name, (meta, rows) in ordered if rows)
+    return _join(rendered_tables(tables))
 
 
-def update_target(readme: Path, body: str) -> bool:
-    """Replace the text between the markers; return whether the file changed."""
+def shown_tables(body: str) -> list[tuple[int, str, str, str]]:
+    """The tables a target's section shows now: ``(order, name, title, text)``, from their marker lines,
+    or (written before markers existed) from their ``#### `` headings, ordered by position."""
+    chunks: list[tuple[int, str, str, str]] = []
+    current: list[str] | None = None
+    meta: tuple[int, str] | None = None
+    legacy = 0
+
+    def close() -> None:
+        if current is not None and meta is not None:
+            text = "\n".join(current).strip("\n")
+            heading = next((line[5:].strip() for line in current if line.startswith("#### ")), meta[1])
+            chunks.append((meta[0], meta[1], heading, text))
+
+    lines = body.splitlines()
+    for i, line in enumerate(lines):
+        found = _TABLE_MARK.match(line.strip())
+        starts_legacy = line.startswith("#### ") and not (i and _TABLE_MARK.match(lines[i - 1].strip()))
+        if found or starts_legacy:
+            close()
+            if found:
+                meta, current = (int(found["order"]), found["name"]), [line]
+            else:
+                legacy += 1
+                name = re.sub(r"[^a-z0-9]+", "-", line[5:].lower()).strip("-")[:60] or f"table-{legacy}"
+                meta, current = (legacy * 10, name), [_mark(name, legacy * 10), line]
+        elif current is not None:
+            current.append(line)
+    close()
+    return chunks
+
+
+def update_target(readme: Path, body: str | list[tuple[int, str, str, str]], *, keep: bool = True) -> bool:
+    """Write the tables between the markers; return whether the file changed. Given rendered chunks and
+    ``keep``, a table the target shows that has no new rendering (same name or heading) is kept."""
     text = readme.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         raise SystemExit(f"{readme}: the reliability markers are missing")
     head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
+    old, tail = rest.split(END, 1)
+    if not isinstance(body, str):
+        chunks = list(body)
+        if keep:
+            names, titles = {c[1] for c in chunks}, {c[2] for c in chunks}
+            chunks += [c for c in shown_tables(old) if c[1] not in names and c[2] not in titles]
+        body = _join(chunks)
     new = f"{head}{BEGIN}\n{body}\n{END}{tail}"
     if new != text:
         readme.write_text(new, encoding="utf-8")
@@ -188,11 +252,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="the file to write between the markers (default: %(default)s)")
     parser.add_argument("--results", type=Path, default=None, help="results folder (default: %(default)s)")
     parser.add_argument("--print", action="store_true", help="print the section instead of writing the README")
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop the tables that have no records in the results folder (default: keep them as shown)")
     args = parser.parse_args(argv)
-    body = render(load(args.results))
+    tables = load(args.results)
     if args.print:
-        print(body)
+        print(render(tables))
         return 0
-    changed = update_target(args.readme, body)
+    changed = update_target(args.readme, rendered_tables(tables), keep=not args.fresh)
     print(f"{args.readme}: reliability section {'updated' if changed else 'unchanged'}", file=sys.stderr)
     return 0
