@@ -97,7 +97,7 @@ def test_a_method_path_naming_the_deployment_does_not_send_its_token_to_another_
     assert [m["authorization"] for _, m in own.handler.seen] == [TOKEN, TOKEN]
     reliability_rule(
         rules.ORIGINS,
-        "gRPC call to another server; its method path contains ://<deployment host:port>/",
+        "gRPC call to another server whose method path contains ://deployment-host:port/",
         "no token sent (none even fetched); the deployment's own calls carry it",
     )
 

@@ -207,8 +207,8 @@ def test_a_hostile_config_file_is_one_sentence_naming_it_and_never_a_hang(cache,
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.count("\n") == 1 and str(config) in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr) <= 500
-    reliability_rule(rules.HOSTILE_CONFIG, f"flyteauth-token (a subprocess), ~/.flyte/config.yaml {kind}",
-                     "exit 1, one line on stderr naming the file")
+    reliability_rule(rules.HOSTILE_CONFIG, "flyteauth-token as a subprocess; its config file " + ", ".join(HOSTILE_FILES),
+                     f"exit 1 within the {HOSTILE_RUN_BOUND} s bound, one line on stderr naming the file")
 
 
 def test_an_explicit_endpoint_does_not_read_a_broken_config_file(cache, reliability_rule):

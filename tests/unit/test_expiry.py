@@ -30,8 +30,8 @@ def jwt(**claims: object) -> str:
 FORMS = {
     "seconds": lambda t: t,
     "milliseconds": lambda t: t * 1000,
-    "numeric string": lambda t: str(t),
-    "numeric string, milliseconds": lambda t: str(t * 1000),
+    "a numeric string": lambda t: str(t),
+    "a numeric string of milliseconds": lambda t: str(t * 1000),
 }
 
 
@@ -51,17 +51,19 @@ def test_the_hub_refuses_an_expired_token_whatever_the_form_of_exp(form, reliabi
         credentials_from_auth_state({"access_token": "opaque-token-value", "id_token": jwt(iss=ISSUER),
                                      "expires_at": FORMS[form](int(now) - 30)},
                                     expected=Expected(ISSUER), endpoint=SVC, where="hub:8081", now=now)
-    reliability_rule(rules.EXPIRY, f"the Hub's sign-in, an expired token with exp in {form}",
-                     "refused as expired (HubSignInUnavailable)")
+    reliability_rule(rules.EXPIRY, "the Hub's sign-in: an expired token, exp (or the Hub's expires_at) in "
+                     + ", ".join(FORMS), "refused as expired (HubSignInUnavailable)")
 
 
 @pytest.mark.parametrize("form", FORMS)
-def test_every_reader_reads_exp_and_iat_alike(form):
+def test_every_reader_reads_exp_and_iat_alike(form, reliability_rule):
     iat, exp = 1_800_000_000, 1_800_000_040  # a 40 s token: refresh 20 s before expiry
     token = jwt(iat=FORMS[form](iat), exp=FORMS[form](exp))
     assert jwt_times(token) == (iat, exp)
     assert Credentials(token).expires_at == exp
     assert refresh_margin(Credentials(token)) == 20.0
+    reliability_rule(rules.EXPIRY, "exp and iat read by Credentials, the refresh margin, the keyring store and its two-layout reconciling",
+                     "the same instant from every form")
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -316,7 +316,7 @@ def test_a_jwt_folded_across_lines(tmp_path, fold, reliability_rule):
     cell = code_cell(stream(text + "\n")) if fold != "python concatenation" else v4.new_code_cell(text)
     findings = scan_notebook(write(tmp_path, notebook(cell)))
     assert (("JWT", fingerprint(JWT)) in {(f.kind, f.fingerprint) for f in findings}), findings
-    reliability_rule(rules.SCANNER_FORMS, "a JWT folded across lines (terminal wrap, indented, string concatenation, \\)",
+    reliability_rule(rules.SCANNER_FORMS, "a JWT folded across lines (terminal wrap, indentation, string concatenation, backslash)",
                      "found, unfolded")
 
 

@@ -49,7 +49,6 @@ def test_flytekit_first_then_flyte2(tmp_path):
 
 # ------------------------------------------------------------------ issue 16: hostile configuration files
 import os  # noqa: E402
-import time  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -78,7 +77,7 @@ def _hostile(kind: str, path: Path) -> None:
         path.write_text("admin:\n  endpoint: {host: flyte.example.com}\n")
     elif kind == "an alias bomb":
         path.write_text(ALIAS_BOMB)
-    elif kind == "larger than the limit":
+    elif kind == "larger than 256 KiB":
         path.write_text("admin:\n  endpoint: flyte.example.com\n" + "# padding\n" * 300_000)
     elif kind == "a named pipe":
         os.mkfifo(path)
@@ -90,7 +89,7 @@ def _hostile(kind: str, path: Path) -> None:
 
 HOSTILE = ["not UTF-8", "a directory", "nested 5,000 levels deep", "nested 600 levels deep (block style)",
            "a mapping where a value belongs",
-           "an alias bomb", "larger than the limit", "a named pipe", "not readable YAML"]
+           "an alias bomb", "larger than 256 KiB", "a named pipe", "not readable YAML"]
 
 
 def _one_sentence_naming(error: BaseException, path: Path) -> str:
@@ -107,16 +106,14 @@ def test_a_hostile_flytekit_config_is_one_sentence_naming_the_file(tmp_path, kin
     cwd.mkdir()
     config = home / ".flyte" / "config.yaml"
     _hostile(kind, config)
-    started = time.monotonic()
     with pytest.raises(ConfigurationError) as info:
         read_sdk_settings({}, cwd=cwd, home=home)
-    elapsed = time.monotonic() - started
     _one_sentence_naming(info.value, config)
-    reliability_rule(rules.HOSTILE_CONFIG, f"~/.flyte/config.yaml {kind}",
-                     f"ConfigurationError naming the file ({elapsed:.2f} s)")
+    reliability_rule(rules.HOSTILE_CONFIG, "~/.flyte/config.yaml " + ", ".join(HOSTILE),
+                     "one ConfigurationError sentence naming the file")
 
 
-@pytest.mark.parametrize("kind", ["not UTF-8", "nested 5,000 levels deep", "an alias bomb", "larger than the limit"])
+@pytest.mark.parametrize("kind", ["not UTF-8", "nested 5,000 levels deep", "an alias bomb", "larger than 256 KiB"])
 def test_a_hostile_flyte2_config_and_a_hostile_ini_file_are_one_sentence_too(tmp_path, kind):
     home, cwd = tmp_path / "home", tmp_path / "work"
     cwd.mkdir()
