@@ -43,7 +43,7 @@ install: $(STAMP) idp-deps hub-deps
 # pytest runs tests/packaging too: the wheel in a fresh venv (test_wheel.py) and the docs checks (test_docs.py)
 test: install chromium typecheck docs
 	$(BIN)/python -m pytest
-	$(BIN)/python -m tests.faults.report --readme $(RELIABILITY_PAGE)
+	$(BIN)/python -m tests.faults.report --target $(RELIABILITY_PAGE)
 
 # The documentation site (mkdocs.yml) into site/, every warning an error; docs/_tools/hooks.py fails it
 # on a missing docstring of a pinned name and on anything the built site would load from another origin.
@@ -56,7 +56,7 @@ wheel-test: $(STAMP)
 
 # Re-render the "Reliability and security" page's tables from the last run's recorded results.
 reliability-table:
-	$(BIN)/python -m tests.faults.report --readme $(RELIABILITY_PAGE)
+	$(BIN)/python -m tests.faults.report --target $(RELIABILITY_PAGE)
 
 # The package ships py.typed: keep the claim true ([tool.mypy] in pyproject.toml).
 typecheck: $(STAMP)

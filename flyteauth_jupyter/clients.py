@@ -11,8 +11,14 @@
 * :func:`grpc_auth_plugin` / :func:`grpc_call_credentials` make a ``grpc.AuthMetadataPlugin`` (grpc is
   imported only when they are called): the plug-in adds the same metadata to calls whose authority
   (``host:port``) is the authenticator's (or in ``origins``), nothing to others; a failure reaches
-  grpc as one secret-free sentence. gRPC sends call credentials only on secure channels (TLS or
-  ``grpc.local_channel_credentials()``).
+  grpc as one secret-free sentence. The authority is read from the front of the runtime's
+  ``service_url`` (``scheme://authority/service``), never searched for in the rest, which is the
+  call's method path and the caller's to choose. gRPC sends call credentials only on secure channels
+  (TLS or ``grpc.local_channel_credentials()``).
+
+Both compare origins in one normal form (IDNA host, lower case, explicit port:
+:func:`flyteauth_jupyter.endpoint.origin`, DESIGN.md pinned 22), so an internationalised endpoint
+matches the punycode host requests and gRPC actually connect to.
 
 ``fetch_grpc_call_auth_metadata()`` on the notebook's session waits for a login in progress, so a
 client built before the login finished simply waits on its first call.
@@ -23,21 +29,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 from requests.auth import AuthBase
 
-from .endpoint import parse_endpoint
+from .endpoint import DEFAULT_PORTS, Origin, origin, parse_endpoint
 from .errors import ConfigurationError, FlyteAuthError
 
 log = logging.getLogger(__name__)
 
 #: requests to these statuses (from the authenticator's own origin) trigger one refresh and one resend
 RETRY_STATUSES = (401,)
-DEFAULT_PORTS = {"http": 80, "https": 443}
-
-Origin = tuple[str, str, int]
 
 
 def _metadata(authenticator: Any) -> tuple[str, str] | None:
@@ -49,15 +52,9 @@ def _metadata(authenticator: Any) -> tuple[str, str] | None:
 
 
 def origin_of(url: str) -> Origin | None:
-    """``(scheme, host, port)`` of an absolute http(s) URL (default ports filled in), else None."""
-    try:
-        parts = urlsplit(url)
-        scheme, host, port = parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-    except ValueError:
-        return None
-    if scheme not in DEFAULT_PORTS or not host:
-        return None
-    return scheme, host, port if port is not None else DEFAULT_PORTS[scheme]
+    """``(scheme, host, port)`` of an absolute http(s) URL in the one normal form (IDNA host, lower case,
+    default port filled in: :func:`flyteauth_jupyter.endpoint.origin`), else None."""
+    return origin(url)
 
 
 def authenticator_url(authenticator: Any) -> str | None:
@@ -238,21 +235,26 @@ def session_with(authenticator: Any, *, header: str | None = None, origins: Iter
 
 
 def _authority(value: str) -> str | None:
-    """``host:port`` (lowercase; default port 443, 80 for http) of a URL, a gRPC ``service_url``
-    (``https://host:port/Service``, or ``://host:port/Service`` on local channels) or a bare ``host[:port]``."""
+    """``host:port`` in the one normal form (IDNA, lower case, explicit port: :func:`~flyteauth_jupyter.endpoint.origin`)
+    of a URL, of a bare ``host[:port]`` (HTTPS's port when none is given), or of what the gRPC runtime
+    hands a plug-in: ``service_url`` is ``scheme://authority/service`` (``://authority/service`` on local
+    channels). The authority is read from the front, once: the service part is the call's method path,
+    which the caller chooses and may itself contain ``://host:port/``."""
     if value.startswith("dns:///"):
         value = value[len("dns:///"):]
-    scheme, _, rest = value.rpartition("://") if "://" in value else ("", "", value)
-    authority = rest.split("/", 1)[0]
-    try:
-        parts = urlsplit(f"//{authority}")
-        host, port = (parts.hostname or "").lower(), parts.port
-    except ValueError:
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "", value
+    elif "/" in scheme or "?" in scheme or "@" in scheme:
+        return None  # no URL starts like this; refuse rather than guess
+    authority = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    if "@" in authority:
         return None
-    if not host:
+    scheme = scheme.lower() if scheme.lower() in DEFAULT_PORTS else "https"
+    found = origin(f"{scheme}://{authority}")
+    if found is None:
         return None
-    if port is None:
-        port = DEFAULT_PORTS.get(scheme.lower(), 443)
+    _, host, port = found
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

@@ -39,6 +39,14 @@ def jwt_claims(token: str | None) -> dict[str, Any]:
     return claims if isinstance(claims, dict) else {}
 
 
+def jwt_times(token: str | None) -> tuple[float | None, float | None]:
+    """``(iat, exp)`` of a JWT in epoch seconds, each read by :func:`~flyteauth_jupyter.validate.epoch_seconds`
+    (seconds, milliseconds or a numeric string; None when absent or unusable); (None, None) for a token
+    that is not a JWT. The one way the package reads a token's own times (DESIGN.md pinned 22)."""
+    claims = jwt_claims(token)
+    return epoch_seconds(claims.get("iat")), epoch_seconds(claims.get("exp"))
+
+
 def _redacted(value: str | None) -> str:
     return "None" if value is None else f"<redacted {len(value)} chars>"
 
@@ -65,9 +73,7 @@ class Credentials:
         if self.expires_at is not None:
             self.expires_at = epoch_seconds(self.expires_at)
         if self.expires_at is None:
-            exp = jwt_claims(self.access_token).get("exp")
-            if not isinstance(exp, bool):
-                self.expires_at = epoch_seconds(exp)
+            self.expires_at = jwt_times(self.access_token)[1]
         if isinstance(self.scopes, str):
             self.scopes = tuple(self.scopes.split())
         else:

@@ -8,6 +8,12 @@ unless ``insecure`` is set. The service name is the endpoint without scheme (``h
 A user name or password in the address (``https://user:password@host``) is refused without repeating
 it; messages show the endpoint only through :func:`shown`. :func:`check_server_url` applies the same
 rule to URLs a server advertises (token, device, authorization, revocation endpoints, issuer).
+
+:func:`origin` is the one normal form for origins (DESIGN.md pinned 22): ``(scheme, host, port)`` with
+the host in IDNA (A-labels, as requests and urllib3 send it: ``bücher.example`` is
+``xn--bcher-kva.example``), lower case, and the default port made explicit. Every "may this request
+carry the token" decision compares origins in this form (``clients.BearerAuth``, the gRPC plug-in), so
+a Unicode endpoint and the punycode host a request actually goes to are the same origin.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ from urllib.parse import urlsplit
 from .errors import ConfigurationError, ProtocolError, scrub
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: ``(scheme, host, port)``: lower case, IDNA host, explicit port (see :func:`origin`)
+Origin = tuple[str, str, int]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -104,6 +114,40 @@ def parse_endpoint(endpoint: str, *, insecure: bool = False) -> Endpoint:
     # The service name keeps the host as typed (flytekit keys its keyring by the endpoint string verbatim).
     service = parts.netloc
     return Endpoint(url=f"{scheme}://{service}", service=service, host=host, port=port, scheme=scheme)
+
+
+def normal_host(host: str) -> str | None:
+    """``host`` in the one normal form: IDNA A-labels (UTS 46 mapping, as requests applies it), lower
+    case, no brackets around an IPv6 literal; None when it cannot be a host name."""
+    host = host.strip().strip("[]")
+    if not host:
+        return None
+    if host.isascii():
+        return host.lower()
+    try:
+        import idna  # requests' own dependency; imported only for a non-ASCII host
+
+        return idna.encode(host, uts46=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+
+
+def origin(url: str) -> Origin | None:
+    """The origin of an absolute http(s) URL in the one normal form (pinned 22), else None.
+
+    ``https://Bücher.Example/x``, ``https://xn--bcher-kva.example:443`` and ``HTTPS://XN--BCHER-KVA.EXAMPLE``
+    are all ``("https", "xn--bcher-kva.example", 443)``."""
+    try:
+        parts = urlsplit(url.strip() if isinstance(url, str) else "")
+        scheme, raw_host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:
+        return None
+    if scheme not in DEFAULT_PORTS or not raw_host:
+        return None
+    host = normal_host(raw_host)
+    if host is None:
+        return None
+    return scheme, host, port if port is not None else DEFAULT_PORTS[scheme]
 
 
 def check_server_url(url: str, *, what: str, where: str, insecure: bool = False) -> str:

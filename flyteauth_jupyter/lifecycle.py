@@ -39,7 +39,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .control import SYSTEM_CLOCK, Clock, Timer, Waiter
-from .credentials import Credentials, jwt_claims
+from .credentials import Credentials, jwt_times
 from .errors import (
     AccessDeniedError,
     AccessTokenNotFoundError,
@@ -64,10 +64,9 @@ def refresh_margin(creds: Credentials) -> float:
     if creds.expires_in:
         lifetime = float(creds.expires_in)
     else:
-        claims = jwt_claims(creds.access_token)
-        exp, iat = claims.get("exp"), claims.get("iat")
-        if isinstance(exp, (int, float)) and isinstance(iat, (int, float)) and exp > iat:
-            lifetime = float(exp - iat)
+        iat, exp = jwt_times(creds.access_token)  # the one expiry parser (pinned 22)
+        if iat is not None and exp is not None and exp > iat:
+            lifetime = exp - iat
     if lifetime is None:
         return MAX_REFRESH_MARGIN
     return min(MAX_REFRESH_MARGIN, lifetime / 2.0)

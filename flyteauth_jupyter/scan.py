@@ -10,18 +10,21 @@ notebooks with nbformat and looks where a running kernel or a widget can leave d
 * cell metadata and cell attachments (the raw base64 strings and, when they decode to text, the text);
 * notebook metadata, and the saved widget state
   (``metadata.widgets["application/vnd.jupyter.widget-state+json"].state.<model id>.state``, every
-  string recursively, plus base64 buffers), reported per widget model.
-
-Cell *sources* are not scanned: they are the user's code, not something we wrote.
+  string recursively, plus base64 buffers), reported per widget model;
+* the source of every cell (code, markdown, raw): a secret in a saved notebook is a leak whoever
+  typed it, and the panel itself asks users to paste the redirect address into a
+  ``flyte_auth.submit_redirect("...")`` cell.
 
 It recognises JWTs (three base64url segments whose header is JSON with ``"alg"``), ``Bearer``
 header values, the OAuth field names (``access_token``, ``refresh_token``, ``id_token``,
 ``client_secret``, ``code_verifier``, ``device_code``, also with a prefix such as
 ``FLYTE_CREDENTIALS_CLIENT_SECRET`` or ``my_client_secret``) with a non-trivial value in JSON, Python
 reprs (``%env``), query strings, form bodies, ``env:``/``export`` lines and YAML or log lines
-(``access_token: ...``), authorization codes in URLs (with or without a state), the same inside a
-string that is base64-encoded text, and exact values the caller knows (``--value``,
-``--values-from-env``).  A report names the file, the place and the kind
+(``access_token: ...``), authorization codes in URLs (with or without a state) and in a redirect's query wherever it
+stands (``?code=...&state=...``, ``127.0.0.1:53593/callback?...``), the same inside a string that is
+base64-encoded text or inside a ``data:`` URI (base64 or %-encoded), JWTs and bearer tokens folded
+across lines (a terminal's wrap, indentation, string concatenation, backslash continuations), and exact
+values the caller knows (``--value``, ``--values-from-env``).  A report names the file, the place and the kind
 of secret, and shows at most a fingerprint (a few leading characters and the length), never the
 secret.
 
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import codecs
 import html
 import json
 import os
@@ -148,6 +152,24 @@ _BASE64_WHOLE = re.compile(r"[A-Za-z0-9+/_-]{24,}={0,2}")
 MAX_BASE64_DECODE = 4 * 1024 * 1024
 
 _URL = re.compile(r"""https?://[^\s"'<>\\`]+""", re.IGNORECASE)
+# A redirect address or its query is one word (no spaces, quotes or brackets) holding code= and state=.
+_CODE_PARAM = re.compile(r"code=", re.IGNORECASE)
+_WORD_STOP = frozenset(" \t\r\n\"'<>\\`()")
+MAX_QUERY_WORD = 2048
+MAX_CODE_PARAMS = 1000
+
+# data:[<mediatype>][;param=value]*[;base64],<data> (RFC 2397)
+_DATA_URI = re.compile(
+    r"""data:(?:[A-Za-z0-9.+-]+/[A-Za-z0-9.+-]+)?(?:;[A-Za-z0-9.+_-]+=[A-Za-z0-9.+_%-]+)*(?P<b64>;base64)?,"""
+    r"""(?P<data>[A-Za-z0-9+/=_%.~!$*:@-]{8,})""",
+    re.IGNORECASE,
+)
+MAX_DATA_URIS = 256
+
+# A line break inside a token: after at least 16 token characters, optionally a closing quote,
+# spaces and a backslash continuation; before the next token character, optionally indentation
+# and an opening quote. Removing these joins a token a terminal, an editor or a programmer folded.
+_FOLD = re.compile(r"""(?<=[A-Za-z0-9_\-.+/=]{16})["']?[ \t]*\\?\r?\n[ \t]*["']?(?=[A-Za-z0-9_\-.+/])""")
 
 _PLACEHOLDER_PARTS = ("redact", "hidden", "masked", "xxxx", "****", "...", "\u2026", "<", ">", "${", "{{", "%s")
 _PLACEHOLDER_WORDS = {"null", "none", "undefined", "true", "false", "string", "your-token", "changeme"}
@@ -224,6 +246,63 @@ def _auth_codes(text: str) -> Iterator[tuple[str, str]]:
                 yield KIND_AUTH_CODE, code
 
 
+def _redirect_queries(text: str) -> Iterator[tuple[str, str]]:
+    """A redirect's query outside a full URL (``?code=...&state=...``, ``host:port/callback?...``, the
+    ``flyte_auth.submit_redirect("...")`` argument): a ``code`` together with a ``state``."""
+    if "code=" not in text or "state=" not in text:
+        return
+    for n, m in enumerate(_CODE_PARAM.finditer(text)):
+        if n >= MAX_CODE_PARAMS:
+            return
+        start, end = m.start(), m.end()  # widen to the word (bounded: linear in the text)
+        low, high = max(0, start - MAX_QUERY_WORD), min(len(text), end + MAX_QUERY_WORD)
+        while start > low and text[start - 1] not in _WORD_STOP:
+            start -= 1
+        while end < high and text[end] not in _WORD_STOP:
+            end += 1
+        word = text[start:end]
+        if "state=" not in word or word.lower().startswith(("http://", "https://")):
+            continue  # full URLs are _auth_codes' (with or without a state)
+        query = word.rsplit("?", 1)[-1].split("#", 1)[0]
+        params = urllib.parse.parse_qs(query, keep_blank_values=True, max_num_fields=64)
+        if "state" in params:
+            for code in params.get("code", []):
+                if _nontrivial(code):
+                    yield KIND_AUTH_CODE, code
+
+
+def _data_uri_texts(text: str) -> Iterator[str]:
+    """The decoded contents of the ``data:`` URIs in ``text`` that are text (images and other binary
+    data are skipped)."""
+    if "data:" not in text.lower():
+        return
+    for n, m in enumerate(_DATA_URI.finditer(text)):
+        if n >= MAX_DATA_URIS:
+            return
+        data = m.group("data")
+        if m.group("b64"):
+            data = urllib.parse.unquote(data)
+            if len(data) > MAX_BASE64_DECODE or (len(data) > 4096 and not _starts_as_text(data[:4096])):
+                continue  # too big, or binary (an image): its first 3 KiB are not text
+            decoded = _decode_base64_text(data)
+            if decoded:
+                yield decoded
+        else:
+            yield urllib.parse.unquote(data)
+
+
+def _starts_as_text(prefix: str) -> bool:
+    """True when the base64 ``prefix`` (a multiple of 4 characters) decodes to the start of UTF-8 text."""
+    for decode in (base64.b64decode, base64.urlsafe_b64decode):
+        try:
+            raw = decode(prefix)
+            codecs.getincrementaldecoder("utf-8")().decode(raw, final=False)  # a character cut at the end is fine
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            continue
+        return True
+    return False
+
+
 def _variants(text: str) -> list[str]:
     """The text as saved, and as a reader would see it (no ANSI colours, HTML and %-escapes undone)."""
     base = _ANSI.sub("", text) if "\x1b" in text else text
@@ -242,7 +321,17 @@ def _variants(text: str) -> list[str]:
         decoded = _decode_base64_text(stripped)
         if decoded:
             out.append(decoded)
+    for t in list(out):
+        out.extend(_data_uri_texts(t))
     return out
+
+
+def _unfolded(text: str) -> str | None:
+    """``text`` with the line breaks inside tokens removed (see ``_FOLD``), or None when it has none."""
+    if "\n" not in text:
+        return None
+    joined = _FOLD.sub("", text)
+    return joined if joined != text else None
 
 
 def _decode_base64_text(text: str) -> str | None:
@@ -279,8 +368,16 @@ def _detect(text: str, known: list[tuple[str, str]]) -> Iterator[tuple[str, str]
                 yield f"known secret ({label})", value
         yield from _keyed(variant)
         yield from _auth_codes(variant)
+        yield from _redirect_queries(variant)
         yield from _bearers(variant)
         yield from _jwts(variant)
+        unfolded = _unfolded(variant)
+        if unfolded is not None:  # a folded token: the shapes that survive joining lines without false hits
+            for label, value in known:
+                if value in unfolded and value not in variant:
+                    yield f"known secret ({label})", value
+            yield from _bearers(unfolded)
+            yield from _jwts(unfolded)
 
 
 # --------------------------------------------------------------------------------------------
@@ -419,6 +516,12 @@ class _Scanner:
         cell_id = cell.get("id")
         if isinstance(cell_id, str) and cell_id:
             name += f" (id {self.label(cell_id)})"
+        source = cell.get("source")
+        if source:
+            kind = cell.get("cell_type")
+            label = f"{name}, {self.label(kind)} source" if isinstance(kind, str) and kind else f"{name}, source"
+            text = _as_text(source)
+            self.check_all(label, [text] if text is not None else _strings(source))
         if cell.get("metadata"):
             self.check_all(f"{name}, cell metadata", _strings(cell["metadata"]))
         attachments = cell.get("attachments")
@@ -567,8 +670,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m flyteauth_jupyter.scan",
         description=(
             "Look for OAuth/OIDC secrets (tokens, client secrets, authorization codes, code verifiers, "
-            "device codes) in notebook outputs, metadata, widget state and attachments. Cell sources "
-            "are not scanned. Exit 0: clean, 1: secrets found, 2: not a notebook or bad usage."
+            "device codes) in notebook cell sources, outputs, metadata, widget state and attachments. "
+            "Exit 0: clean, 1: secrets found, 2: not a notebook or bad usage."
         ),
     )
     p.add_argument("notebooks", nargs="+", metavar="NOTEBOOK", help="notebook files (.ipynb)")

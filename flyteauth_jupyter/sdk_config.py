@@ -19,13 +19,25 @@ aliases ``FLYTE_AUTH_TYPE`` and ``FLYTE_AUTH_COMMAND``), then the first YAML fil
 Client secrets are never read here: :class:`FlytekitSettings` records *where* the secret is (an
 environment variable name or a file) and :func:`read_client_secret` reads it when the authenticator is
 built, so no settings object, repr or history entry ever holds one.
+
+Configuration files are the user's, but not always what they think (issue 16): every file is read by
+:func:`read_config_text` (a regular file only, so a directory or a named pipe never blocks; at most
+:data:`MAX_CONFIG_BYTES`; UTF-8), YAML by a loader that refuses nesting deeper than
+:data:`MAX_CONFIG_DEPTH` and aliases that expand to more than :data:`MAX_YAML_NODES` nodes (an alias
+bomb), and every setting must be a single value (or a list of them). Any problem is one
+``ConfigurationError`` sentence naming the file. ``strict=False`` (what an explicit ``--endpoint``
+uses, which needs no file) reads the environment only when a file is broken and keeps the sentence in
+``FlytekitSettings.problem`` instead of raising.
 """
 
 from __future__ import annotations
 
 import configparser
+import dataclasses
+import errno
 import os
 import shlex
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +46,12 @@ from typing import Any
 from .errors import ConfigurationError
 
 TRUE = {"1", "true", "yes", "on", "t", "y"}
+#: no Flyte configuration file comes near this (flytectl's are about 1 KB)
+MAX_CONFIG_BYTES = 256 * 1024
+#: nesting levels a configuration file may have (flytectl's have three or four)
+MAX_CONFIG_DEPTH = 64
+#: YAML nodes a document may expand to, aliases expanded (a real configuration has a few dozen)
+MAX_YAML_NODES = 10_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,8 @@ class FlytekitSettings:
     command: tuple[str, ...] = ()
     config_file: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+    #: with ``strict=False``: why a configuration file was not read (one sentence naming it), else None
+    problem: str | None = field(default=None, compare=False)
 
     @property
     def has_client_secret(self) -> bool:
@@ -78,14 +98,55 @@ def find_config_file(env: Mapping[str, str], cwd: Path, home: Path) -> Path | No
     return None
 
 
+# -- reading a file, bounded ---------------------------------------------------------------------
+def read_config_text(path: Path) -> str:
+    """The text of the configuration file ``path``: a regular file of at most MAX_CONFIG_BYTES, UTF-8;
+    else a ConfigurationError naming it. Opened non-blocking, so a named pipe cannot stall the reader."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ConfigurationError(
+            f"The configuration file {path} cannot be read ({exc.strerror or errno.errorcode.get(exc.errno or 0, 'error')})."
+        ) from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise ConfigurationError(f"The configuration file {path} cannot be read.") from None
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a pipe or a device)"
+        raise ConfigurationError(f"The configuration file {path} is {what}; remove it or point the setting that "
+                                 "names it at a file.")
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+        except OSError as exc:
+            raise ConfigurationError(f"The configuration file {path} cannot be read ({exc.strerror or 'error'}).") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigurationError(f"The configuration file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB, which no "
+                                 "Flyte configuration is; check that it is the right file.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"The configuration file {path} is not UTF-8 text; save it as UTF-8.") from None
+
+
+def _too_deep(path: Path) -> ConfigurationError:
+    return ConfigurationError(f"The configuration file {path} nests more than {MAX_CONFIG_DEPTH} levels deep, which no "
+                              "Flyte configuration does; check that it is the right file.")
+
+
 # -- YAML: PyYAML when installed, else a small reader for flytectl's simple nested mappings -------
-def _parse_scalar(text: str) -> Any:
+def _parse_scalar(text: str, depth: int = 0) -> Any:
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
         return text[1:-1]
     if text.startswith("[") and text.endswith("]"):
+        if depth >= MAX_CONFIG_DEPTH:
+            raise RecursionError("nested too deeply")
         inner = text[1:-1].strip()
-        return [_parse_scalar(part) for part in inner.split(",")] if inner else []
+        return [_parse_scalar(part, depth + 1) for part in inner.split(",")] if inner else []
     lowered = text.lower()
     if lowered in ("true", "yes", "on"):
         return True
@@ -124,6 +185,8 @@ def simple_yaml(text: str) -> dict[str, Any]:
                 container: Any = [] if content.startswith("- ") or content == "-" else {}
                 p_parent[p_key] = container
                 stack.append((p_indent, container))
+                if len(stack) > MAX_CONFIG_DEPTH:
+                    raise RecursionError("nested too deeply")
         while len(stack) > 1 and indent <= stack[-1][0]:
             stack.pop()
         parent = stack[-1][1]
@@ -143,21 +206,101 @@ def simple_yaml(text: str) -> dict[str, Any]:
     return root
 
 
+class _Unbounded(Exception):
+    """The document nests too deeply or its aliases expand too far (``kind``: "depth" or "aliases")."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def _bounded_loader(yaml: Any) -> Any:
+    """A SafeLoader that counts, while composing: the nesting depth and each node's size with aliases
+    expanded (children's sizes memoised, so an alias bomb is refused after a few hundred steps)."""
+
+    class BoundedLoader(yaml.SafeLoader):  # type: ignore[misc,name-defined]
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._depth = 0
+            self._sizes: dict[int, int] = {}
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self._depth += 1
+            try:
+                if self._depth > MAX_CONFIG_DEPTH:
+                    raise _Unbounded("depth")
+                node = super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+            if id(node) not in self._sizes:  # an alias returns a node whose size is known
+                if isinstance(node, yaml.MappingNode):
+                    children = [n for pair in node.value for n in pair]
+                elif isinstance(node, yaml.SequenceNode):
+                    children = list(node.value)
+                else:
+                    children = []
+                size = 1 + sum(self._sizes.get(id(child), 1) for child in children)
+                if size > MAX_YAML_NODES:
+                    raise _Unbounded("aliases")
+                self._sizes[id(node)] = size
+            return node
+
+    return BoundedLoader
+
+
 def load_yaml(path: Path) -> dict[str, Any]:
-    text = path.read_text(encoding="utf-8")
+    """The YAML document in ``path`` (read with :func:`read_config_text`), bounded in depth and alias
+    expansion; {} when it is not a mapping. Any problem: one ConfigurationError sentence naming the file."""
+    text = read_config_text(path)
     try:
         import yaml  # type: ignore[import-untyped]
     except ImportError:
-        data: Any = simple_yaml(text)
+        try:
+            data: Any = simple_yaml(text)
+        except RecursionError:
+            raise _too_deep(path) from None
     else:
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_bounded_loader(yaml))  # noqa: S506 - a SafeLoader subclass
+        except _Unbounded as exc:
+            if exc.kind == "depth":
+                raise _too_deep(path) from None
+            raise ConfigurationError(
+                f"The configuration file {path} expands its YAML aliases to more than {MAX_YAML_NODES} values (an "
+                "alias bomb), which no Flyte configuration does; write the values out instead."
+            ) from None
         except yaml.YAMLError as exc:
-            raise ConfigurationError(f"The flytekit config file {path} is not valid YAML.") from exc
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark is not None else ""
+            raise ConfigurationError(f"The configuration file {path} is not valid YAML{at}.") from None
+        except RecursionError:
+            raise _too_deep(path) from None
     return data if isinstance(data, dict) else {}
 
 
+def load_ini(path: Path) -> configparser.ConfigParser:
+    """flytekit's legacy INI file in ``path``, read with :func:`read_config_text`; one sentence when broken."""
+    ini = configparser.ConfigParser()
+    try:
+        ini.read_string(read_config_text(path), source=str(path))
+    except configparser.Error as exc:
+        raise ConfigurationError(f"The configuration file {path} is not a valid INI file ({type(exc).__name__}).") from None
+    return ini
+
+
 # -- the settings -------------------------------------------------------------------------------
+_SCALARS = (str, int, float, bool)
+
+
+def _single(value: Any, where: str) -> Any:
+    """A setting's value: a scalar, or a flat list of scalars; anything else is one sentence."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, (list, tuple)) and len(value) <= 64 and all(isinstance(v, _SCALARS) for v in value):
+        return value
+    raise ConfigurationError(f"{where} is not a single value or a list of values; write it out plainly.")
+
+
 def _as_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -204,13 +347,14 @@ _ENTRIES: dict[str, tuple[str, str, tuple[str, str], str]] = {
 
 
 def read_flytekit_settings(
-    env: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None
+    env: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None, files: bool = True
 ) -> FlytekitSettings:
-    """flytekit's auth settings from the environment and its config file (environment wins)."""
+    """flytekit's auth settings from the environment and its config file (environment wins);
+    ``files=False``: the environment only."""
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
     home = Path.home() if home is None else home
-    path = find_config_file(env, cwd, home)
+    path = find_config_file(env, cwd, home) if files else None
     admin: dict[str, Any] = {}
     ini: configparser.ConfigParser | None = None
     if path is not None:
@@ -219,11 +363,7 @@ def read_flytekit_settings(
             section = document.get("admin")
             admin = section if isinstance(section, dict) else {}
         else:
-            ini = configparser.ConfigParser()
-            try:
-                ini.read(path, encoding="utf-8")
-            except configparser.Error as exc:
-                raise ConfigurationError(f"The flytekit config file {path} could not be parsed.") from exc
+            ini = load_ini(path)
 
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -232,9 +372,17 @@ def read_flytekit_settings(
         if env.get(env_key, "") != "":
             raw, sources[name] = env[env_key], env_key
         elif ini is not None and ini.has_option(section, option):
-            raw, sources[name] = ini.get(section, option), f"{path} [{section}] {option}"
+            try:
+                raw = ini.get(section, option)
+            except configparser.Error as exc:
+                raise ConfigurationError(
+                    f"The configuration file {path} has a value of [{section}] {option} that cannot be read "
+                    f"({type(exc).__name__})."
+                ) from None
+            sources[name] = f"{path} [{section}] {option}"
         elif yaml_key in admin and admin[yaml_key] not in (None, ""):
-            raw, sources[name] = admin[yaml_key], f"{path} admin.{yaml_key}"
+            raw = _single(admin[yaml_key], f"admin.{yaml_key} in the configuration file {path}")
+            sources[name] = f"{path} admin.{yaml_key}"
         if raw is None:
             continue
         if kind == "bool":
@@ -309,13 +457,14 @@ def find_flyte2_config_file(env: Mapping[str, str], cwd: Path, home: Path) -> Pa
 
 
 def read_flyte2_settings(
-    env: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None
+    env: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None, files: bool = True
 ) -> FlytekitSettings:
-    """The Flyte 2 SDK's auth settings from the environment and its config file (environment wins)."""
+    """The Flyte 2 SDK's auth settings from the environment and its config file (environment wins);
+    ``files=False``: the environment only."""
     env = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
     home = Path.home() if home is None else home
-    path = find_flyte2_config_file(env, cwd, home)
+    path = find_flyte2_config_file(env, cwd, home) if files else None
     admin: dict[str, Any] = {}
     if path is not None:
         section = load_yaml(path).get("admin")
@@ -329,7 +478,8 @@ def read_flyte2_settings(
                 raw, sources[name] = env[env_key], env_key
                 break
         if raw is None and admin.get(yaml_key) not in (None, ""):
-            raw, sources[name] = admin[yaml_key], f"{path} admin.{yaml_key}"
+            raw = _single(admin[yaml_key], f"admin.{yaml_key} in the configuration file {path}")
+            sources[name] = f"{path} admin.{yaml_key}"
         if raw is None:
             continue
         if kind == "bool":
@@ -344,12 +494,28 @@ def read_flyte2_settings(
 
 
 def read_sdk_settings(
-    env: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None
+    env: Mapping[str, str] | None = None, *, cwd: Path | None = None, home: Path | None = None, strict: bool = True
 ) -> FlytekitSettings:
     """flytekit's settings when they name an endpoint, else the Flyte 2 SDK's (what ``%flyte_login`` and
-    ``flyteauth-token`` use without ``--endpoint``)."""
-    settings = read_flytekit_settings(env, cwd=cwd, home=home)
+    ``flyteauth-token`` use without ``--endpoint``).
+
+    ``strict=False`` (for a caller that has its endpoint already: ``--endpoint``): a configuration file
+    that cannot be read does not raise; the settings come from the environment alone and ``problem``
+    says, in one sentence, which file was skipped and why."""
+    try:
+        return _read_sdk_settings(env, cwd=cwd, home=home, files=True)
+    except ConfigurationError as exc:
+        if strict:
+            raise
+        settings = _read_sdk_settings(env, cwd=cwd, home=home, files=False)
+        return dataclasses.replace(settings, problem=str(exc))
+
+
+def _read_sdk_settings(
+    env: Mapping[str, str] | None, *, cwd: Path | None, home: Path | None, files: bool
+) -> FlytekitSettings:
+    settings = read_flytekit_settings(env, cwd=cwd, home=home, files=files)
     if settings.endpoint:
         return settings
-    flyte2 = read_flyte2_settings(env, cwd=cwd, home=home)
+    flyte2 = read_flyte2_settings(env, cwd=cwd, home=home, files=files)
     return flyte2 if flyte2.endpoint else settings

@@ -59,7 +59,8 @@ def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy import
     from .sdk_config import read_sdk_settings
     from .stores import make_store
 
-    settings = read_sdk_settings()
+    # An explicit --endpoint needs no configuration file: a broken one is skipped, not fatal (issue 16).
+    settings = read_sdk_settings(strict=not args.endpoint)
     raw = args.endpoint or settings.endpoint
     if not raw:
         raise ConfigurationError(

@@ -29,6 +29,7 @@ from rig.grpc_admin import GrpcAdminStandIn, start_grpc_admin, stop_grpc_admin
 from rig.idp import IdP, ensure_node_modules
 from rig.idp2 import DjangoIdP
 from rig.reliability import record as _reliability_record
+from rig.reliability import record_rule as _reliability_rule
 from rig.user import AuthCodeUser, DeviceUser
 
 BROWSER_USER = Path(__file__).resolve().parent / "rig" / "browser_user.py"
@@ -281,6 +282,13 @@ def reliability_record() -> Callable[..., None]:
     """``reliability_record(table, row, *, key=None, title=None, note=None, order=50, matrix=None)``:
     record one row of a README reliability table (tests/rig/reliability.py, docs/test-rig.md)."""
     return _reliability_record
+
+
+@pytest.fixture
+def reliability_rule() -> Callable[..., None]:
+    """``reliability_rule(rule, case, outcome, *, test=None)``: one checked case under a rule in the
+    README's "Rules the suite checks" (one section per rule sentence; docs/test-rig.md)."""
+    return _reliability_rule
 
 
 # ------------------------------------------------------- DEBUG logs of the whole run (issue 10)

@@ -18,14 +18,14 @@ Credentials, so the kernel can neither spend nor cache it. Near expiry the kerne
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..credentials import Credentials, jwt_claims
+from ..credentials import Credentials, jwt_claims, jwt_times
 from ..errors import AuthenticationError, ProtocolError
+from ..validate import epoch_seconds
 
 #: the scope (on both the ``server`` and ``user`` roles) that lets a user's server read auth_state
 AUTH_STATE_SCOPE = "admin:auth_state!user"
@@ -103,15 +103,10 @@ def _same_issuer(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _expiry(claims: Mapping[str, Any], auth_state: Mapping[str, Any], now: float) -> float | None:
-    for candidate in (claims.get("exp"), auth_state.get("expires_at")):
-        value = _number(candidate)
+def _expiry(token: str, auth_state: Mapping[str, Any], now: float) -> float | None:
+    """The token's ``exp``, else the Hub's ``expires_at``, by the package's one expiry parser (seconds,
+    milliseconds or a numeric string: ``validate.epoch_seconds``); one further away than ten years is none."""
+    for value in (jwt_times(token)[1], epoch_seconds(auth_state.get("expires_at"))):
         if value is not None and 0 < value < now + MAX_SECONDS:
             return value
     return None
@@ -154,7 +149,7 @@ def credentials_from_auth_state(
                 f"The Hub's token is for {shown}, not {expected.audience[:80]!r} that {endpoint} expects; the Hub "
                 "must ask for the Flyte API's scope when you sign in."
             )
-    expires_at = _expiry(claims, auth_state, now)
+    expires_at = _expiry(token, auth_state, now)
     if expires_at is not None and expires_at <= now:
         raise HubSignInUnavailable(
             f"The Hub at {where} handed out an expired token and did not refresh it; its administrator must "

@@ -211,17 +211,18 @@ class FlyteAuthMagics(Magics):
             return "widget"
         return "text"
 
-    def flytekit_settings(self) -> FlytekitSettings:
+    def flytekit_settings(self, *, strict: bool = True) -> FlytekitSettings:
         from ..sdk_config import FlytekitSettings, read_sdk_settings
 
-        return read_sdk_settings() if self.use_flytekit_config else FlytekitSettings()
+        # strict=False: the endpoint is given, so a broken config file is skipped, not fatal (issue 16)
+        return read_sdk_settings(strict=strict) if self.use_flytekit_config else FlytekitSettings()
 
     def build_spec(self, args: argparse.Namespace, *, name: str) -> LoginSpec:
         from ..endpoint import parse_endpoint
         from .connect import LoginSpec
         from ..sdk_config import FlytekitSettings
 
-        settings = self.flytekit_settings()
+        settings = self.flytekit_settings(strict=not (args.endpoint or self.default_endpoint))
         raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
         if not raw_endpoint:
             raise ConfigurationError(

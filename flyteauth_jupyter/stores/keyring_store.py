@@ -12,9 +12,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from ..credentials import DEFAULT_ENDPOINT, Credentials, jwt_claims
+from ..credentials import DEFAULT_ENDPOINT, Credentials, jwt_times
 from ..endpoint import Endpoint
 from ..errors import scrub
+from ..validate import epoch_seconds
 from .base import (
     ACCESS_TOKEN,
     ALL_USERNAMES,
@@ -197,12 +198,9 @@ class KeyringStore:
             return None
         refresh = backend.get_password(name, REFRESH_TOKEN)
         id_token = backend.get_password(name, ID_TOKEN)
-        expires_at: float | None = None
-        exp = jwt_claims(access).get("exp")
-        if isinstance(exp, (int, float)) and not isinstance(exp, bool):
-            expires_at = float(exp)  # the token's own claim beats a possibly stale side entry
-        else:
-            expires_at = _parse_float(backend.get_password(name, EXPIRES_AT))
+        expires_at = jwt_times(access)[1]  # the token's own claim beats a possibly stale side entry
+        if expires_at is None:
+            expires_at = epoch_seconds(backend.get_password(name, EXPIRES_AT))
         return Credentials(
             access_token=access,
             refresh_token=refresh or None,
@@ -294,18 +292,15 @@ def _pair_mark(access: str | None, refresh: str | None) -> str:
 
 
 def _issued(creds: Credentials) -> tuple[float, float] | None:
-    claims = jwt_claims(creds.access_token) if creds.access_token else {}
-    iat, exp = claims.get("iat"), claims.get("exp")
-    numbers = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else None for v in (iat, exp)]
-    return None if numbers == [None, None] else (float(numbers[0] or 0), float(numbers[1] or 0))
+    iat, exp = jwt_times(creds.access_token)
+    return None if iat is None and exp is None else (iat or 0.0, exp or 0.0)
 
 
 def _reconcile(kit: Credentials | None, two: Credentials | None, mark: str | None) -> tuple[Credentials | None, bool]:
     """The newer of the flytekit pair and the Flyte 2 pair, and whether the layouts must be rewritten."""
     if kit is not None and mark is not None and mark != _pair_mark(kit.access_token, kit.refresh_token):
         # flytekit rewrote its entries since our save: our expiry entry describes an older token
-        claims_exp = jwt_claims(kit.access_token).get("exp") if kit.access_token else None
-        kit.expires_at = float(claims_exp) if isinstance(claims_exp, (int, float)) and not isinstance(claims_exp, bool) else None
+        kit.expires_at = jwt_times(kit.access_token)[1]
         kit.expires_in = None
     if two is None:
         return kit, False
@@ -330,15 +325,6 @@ def _reconcile(kit: Credentials | None, two: Credentials | None, mark: str | Non
         id_token=kit.id_token,
     )
     return winner, True
-
-
-def _parse_float(text: str | None) -> float | None:
-    if not text:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def _format_epoch(value: float) -> str:

@@ -36,6 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from ..control import Waiter
+from ..endpoint import origin
 from ..errors import (
     ConfigurationError,
     FlyteAuthError,
@@ -166,13 +167,15 @@ class RedirectReceiver:
     event, and paste-back (the user pastes the address the browser ended on when the redirect itself
     cannot reach the kernel).
 
-    A receiver provides ``start()``, ``close()``, ``_state``, ``_expected_issuer``, ``_lock``,
+    A receiver provides ``start()``, ``close()``, ``_state``, ``_expected_issuer``, ``_site`` (the
+    endpoint's host:port, for messages, or None), ``_lock``,
     ``_done``, ``_closed``, ``_result``, ``_error``, ``completed_by``, ``refused_paste_count`` and
     ``_path_ok(path)``.
     """
 
     _state: str
     _expected_issuer: str | None
+    _site: str | None
     _lock: threading.Lock
     _done: threading.Event
     _closed: bool
@@ -214,6 +217,7 @@ class RedirectReceiver:
             path_ok=self._path_ok,
             expected_issuer=self._expected_issuer,
             on_refused=self._count_refused_paste,
+            where=self._site,
         )
         with self._lock:
             if self._done.is_set():
@@ -417,7 +421,7 @@ class LoopbackReceiver(RedirectReceiver):
         with self._lock:
             if self._done.is_set():
                 return 400, "Already handled", "This sign-in was already completed; return to the notebook.", "already"
-            self._result, self._error = interpret_redirect(params, self._expected_issuer)
+            self._result, self._error = interpret_redirect(params, self._expected_issuer, where=self._site)
             self.completed_by = "redirect"
             self._done.set()
         if self._result is not None:
@@ -436,23 +440,35 @@ class LoopbackReceiver(RedirectReceiver):
 
 
 def interpret_redirect(
-    params: dict[str, str], expected_issuer: str | None
+    params: dict[str, str], expected_issuer: str | None, *, where: str | None = None
 ) -> tuple[AuthorizationResponse | None, FlyteAuthError | None]:
     """What an authorization response whose state already matched means: a code, or the error to raise.
 
-    Shared by the loopback receiver and the Jupyter relay receiver (RFC 6749 4.1.2, RFC 9207).
+    Shared by the loopback receiver and the Jupyter relay receiver (RFC 6749 4.1.2, RFC 9207), for a
+    redirect that arrived and for one pasted. Every error names ``where`` (the endpoint's host:port the
+    sign-in is for; else the expected issuer's host:port), as every message does (pinned 7).
     """
+    where = where or _issuer_host_port(expected_issuer)
+    for_site = f" for {where}" if where else ""
     iss = params.get("iss") or None
     if iss and expected_issuer and iss.rstrip("/") != expected_issuer.rstrip("/"):
         return None, ProtocolError(
-            "The sign-in redirect came from a different authorization server than the one asked "
+            f"The sign-in redirect{for_site} came from a different authorization server than the one asked "
             "(RFC 9207 iss mismatch); sign in again."
         )
     if "error" in params:
-        return None, oauth_error(params["error"], params.get("error_description"))
+        return None, oauth_error(params["error"], params.get("error_description"), where=where)
     if params.get("code"):
         return AuthorizationResponse(code=params["code"], state=params.get("state", ""), iss=iss), None
-    return None, ProtocolError("The sign-in redirect carried neither a code nor an error; sign in again.")
+    return None, ProtocolError(f"The sign-in redirect{for_site} carried neither a code nor an error; sign in again.")
+
+
+def _issuer_host_port(issuer: str | None) -> str | None:
+    found = origin(issuer) if issuer else None
+    if found is None:
+        return None
+    _, host, port = found
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -504,6 +520,7 @@ def accept_pasted_redirect(
     path_ok: Callable[[str], bool],
     expected_issuer: str | None,
     on_refused: Callable[[], None] | None = None,
+    where: str | None = None,
 ) -> tuple[AuthorizationResponse | None, FlyteAuthError | None]:
     """Check a pasted redirect for the receiver waiting on ``state``; return :func:`interpret_redirect`'s outcome.
 
@@ -529,7 +546,7 @@ def accept_pasted_redirect(
                 "The pasted address is not the sign-in redirect (wrong path); paste the address your browser "
                 "ended on after signing in, not the sign-in link."
             )
-        result, error = interpret_redirect(params, expected_issuer)
+        result, error = interpret_redirect(params, expected_issuer, where=where)
         if error is not None and not isinstance(error, OAuthError):
             if "code" not in params and "error" not in params:
                 raise ProtocolError(

@@ -231,6 +231,7 @@ class RelayReceiver(RedirectReceiver):
         self.redirect_uri = self.registered_uri = redirect_uri
         self._state = state
         self._expected_issuer = expected_issuer
+        self._site = site
         self._directory = directory
         self._path = urlsplit(redirect_uri).path or "/"
         self._lock = threading.Lock()
@@ -271,7 +272,7 @@ class RelayReceiver(RedirectReceiver):
             if params is not None:
                 with self._lock:
                     if not self._done.is_set():  # a paste may have won meanwhile
-                        self._result, self._error = interpret_redirect(params, self._expected_issuer)
+                        self._result, self._error = interpret_redirect(params, self._expected_issuer, where=self._site)
                         self.completed_by = "redirect"
                         self._done.set()
                 break

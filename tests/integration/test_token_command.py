@@ -55,8 +55,9 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 def run(cache: dict[str, Any], *args: str, module: bool = False, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "flyteauth_jupyter.token", *args] if module else [str(SCRIPT), *args]
+    kwargs.setdefault("timeout", RUN_TIMEOUT)
     return subprocess.run(argv, env=cache["env"], cwd=cache["cwd"], capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=RUN_TIMEOUT, **kwargs)
+                          stdin=subprocess.DEVNULL, **kwargs)
 
 
 def device_login(admin: Any, device_user: Any, store: KeyringStore):
@@ -177,3 +178,47 @@ def test_flytekit_command_mode_uses_it(flyteadmin, device_user, cache, monkeypat
     assert authenticator._creds.access_token == creds.access_token
     key, value = authenticator.fetch_grpc_call_auth_metadata()
     assert api(flyteadmin, {key: value}) == 200
+
+
+# ------------------------------------------------------------------ issue 16: hostile configuration files
+ALIAS_BOMB = "\n".join(
+    ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    + [f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi")]
+    + ["admin:", "  endpoint: *i"]
+) + "\n"
+HOSTILE_FILES = {
+    "an alias bomb": lambda path: path.write_text(ALIAS_BOMB),
+    "not UTF-8": lambda path: path.write_bytes(b"admin:\n  endpoint: caf\xe9.example.com\n"),
+    "a directory": lambda path: path.mkdir(),
+    "nested 5,000 levels deep": lambda path: path.write_text("x: " + "[" * 5000 + "]" * 5000 + "\n"),
+}
+#: a bound for the whole run, not a timing claim: the alias bomb used to keep the command busy past 30 s
+HOSTILE_RUN_BOUND = 30
+
+
+@pytest.mark.parametrize("kind", HOSTILE_FILES)
+def test_a_hostile_config_file_is_one_sentence_naming_it_and_never_a_hang(cache, kind, reliability_rule):
+    from rig import rules
+
+    config = cache["cwd"] / ".flyte" / "config.yaml"
+    config.parent.mkdir(exist_ok=True)
+    HOSTILE_FILES[kind](config)
+    result = run(cache, timeout=HOSTILE_RUN_BOUND)  # no --endpoint: the command needs the file
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and str(config) in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr) <= 500
+    reliability_rule(rules.HOSTILE_CONFIG, "flyteauth-token as a subprocess; its config file " + ", ".join(HOSTILE_FILES),
+                     f"exit 1 within the {HOSTILE_RUN_BOUND} s bound, one line on stderr naming the file")
+
+
+def test_an_explicit_endpoint_does_not_read_a_broken_config_file(cache, reliability_rule):
+    from rig import rules
+
+    config = cache["cwd"] / ".flyte" / "config.yaml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(ALIAS_BOMB)
+    result = run(cache, "--endpoint", "http://127.0.0.1:9", timeout=HOSTILE_RUN_BOUND)
+    assert result.returncode == 1 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert "No usable sign-in for 127.0.0.1:9" in result.stderr and "config" not in result.stderr
+    reliability_rule(rules.HOSTILE_CONFIG, "flyteauth-token --endpoint URL beside a broken config file",
+                     "the file is not needed, so not read: the usual answer for the endpoint")

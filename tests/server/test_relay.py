@@ -23,7 +23,8 @@ def _free_port() -> int:
 
 
 class Server:
-    """A real Jupyter server subprocess on 127.0.0.1 with the extension; its log goes to ``log_path``."""
+    """A real Jupyter server subprocess on 127.0.0.1 with the extension; its log (stdout and stderr, every
+    logger: Jupyter's, tornado's access, application and general logs) goes to ``log_path``."""
 
     def __init__(self, tmp_path, *extra: str, env: dict | None = None) -> None:
         self.port = _free_port()
@@ -37,7 +38,7 @@ class Server:
             [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              f"--IdentityProvider.token={TOKEN}", "--ServerApp.jpserver_extensions={'flyteauth_jupyter.server': True}",
              f"--ServerApp.root_dir={tmp_path}", *extra] + (["--allow-root"] if os.geteuid() == 0 else []),
-            env=full_env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._log, text=True,
+            env=full_env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, text=True,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -257,3 +258,68 @@ def test_the_kernel_accepts_only_a_private_file_with_its_own_state(tmp_path):
     assert take_redirect("mine", relay) is None  # a symlink is never followed
     _plant(relay, "mine", {"code": "real", "state": "mine"})
     assert take_redirect("mine", relay) == {"code": "real", "state": "mine"}
+
+
+# ------------------------------------------------------- issue 16: every log path of the relay is scrubbed
+def _wait_for_log(server: Server, text: str, count: int = 1) -> str:
+    """The server's log once ``text`` appears in it ``count`` times (bounded: 10 s)."""
+    deadline = time.monotonic() + 10
+    log = server.log()
+    while log.count(text) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+        log = server.log()
+    return log
+
+
+def _secret_free(log: str, *markers: str) -> None:
+    leaked = [m for m in markers if m in log]
+    assert not leaked, f"the server log holds {leaked}: " + "\n".join(
+        line for line in log.splitlines() if any(m in line for m in leaked))[:2000]
+
+
+def test_a_relay_that_fails_with_500_logs_no_code_or_state(jupyter_server, reliability_rule):
+    from rig import rules
+
+    base, relay = jupyter_server
+    state, code = "state-marker-500", "code-marker-500"
+    register_pending(state, relay)
+    relay_file(state, relay).mkdir()  # the hand-off cannot be written: the handler fails unexpectedly
+    try:
+        resp = requests.get(f"{base}/flyteauth/callback", params={"code": code, "state": state, "iss": "http://iss-marker-500"},
+                            headers={"Authorization": f"token {TOKEN}", "Referer": f"http://idp/consent?state={state}&code={code}"},
+                            timeout=10)
+        assert resp.status_code == 500
+        assert code not in resp.text and state not in resp.text
+        log = _wait_for_log(jupyter_server, "500 GET /flyteauth/callback")
+        assert "Uncaught exception" in log or "Traceback" in log  # the failure itself is logged ...
+        _secret_free(log, code, state, "iss-marker-500")  # ... without the code, the state or any value
+        assert "/flyteauth/callback?code=[secret]&state=[secret]" in log
+    finally:
+        relay_file(state, relay).rmdir()
+    reliability_rule(rules.RELAY_LOGS, "the relay fails (500): error log, traceback, access log, request headers",
+                     "the request is logged with [secret] for every query value")
+
+
+def test_a_refused_relay_request_logs_no_code_or_state(tmp_path, reliability_rule):
+    """403 from Jupyter's authorizer (tornado's warning log) and the login redirect (the code in ?next=)."""
+    from rig import rules
+
+    here = os.path.dirname(__file__)
+    server = Server(tmp_path, "--log-level=DEBUG", "--ServerApp.authorizer_class=deny_kernels_authorizer.DenyKernels",
+                    env={"PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))})
+    try:
+        register_pending("state-marker-403", server.relay)
+        assert get(server.base, code="code-marker-403", state="state-marker-403").status_code == 403
+        # not signed in to Jupyter: sent to the login page, which names the relay address in ?next=
+        anonymous = requests.Session()
+        resp = anonymous.get(f"{server.base}/flyteauth/callback", params={"code": "code-marker-302", "state": "state-marker-302"},
+                             timeout=10, allow_redirects=True)
+        assert resp.history and resp.history[0].status_code == 302 and "/login" in resp.url
+        log = _wait_for_log(server, "/login", 1)
+        log = _wait_for_log(server, "GET /flyteauth/callback", 2)
+        _secret_free(log, "code-marker-403", "state-marker-403", "code-marker-302", "state-marker-302")
+    finally:
+        server.stop()
+    _secret_free(server.log(), "code-marker-403", "state-marker-403", "code-marker-302", "state-marker-302")
+    reliability_rule(rules.RELAY_LOGS, "refused by Jupyter's authorizer (403); not signed in to Jupyter (302 to /login?next=)",
+                     "neither the warning nor the login page's access line holds a value")

@@ -185,3 +185,41 @@ def test_request_line_is_never_logged(http: requests.Session, caplog: pytest.Log
 def test_page_is_escaped() -> None:
     page = render_page("<b>t</b>", "a & <script>x</script>").decode()
     assert "<script>" not in page and "&lt;script&gt;" in page and "http" not in page.split("<style>")[0]
+
+
+# ------------------------------------------------------------------ issue 16: a denial names host:port
+SITE = "flyte.example.com:8443"
+
+
+@pytest.mark.parametrize("how", ["redirect", "paste"])
+def test_a_denied_sign_in_names_the_endpoint_host_and_port(http: requests.Session, how: str) -> None:
+    with LoopbackReceiver("http://127.0.0.1:0/callback", state=STATE, site=SITE) as rx:
+        params = {"error": "access_denied", "error_description": "End-User aborted interaction", "state": STATE}
+        if how == "redirect":
+            http.get(rx.redirect_uri, params=params, timeout=5)
+        else:
+            rx.submit_redirect(requests.Request("GET", rx.redirect_uri, params=params).prepare().url)
+        with pytest.raises(AccessDeniedError) as info:
+            rx.wait(Waiter(5))
+    message = str(info.value)
+    assert "denied" in message and SITE in message and len(message) <= 500
+
+
+def test_every_refusal_of_a_redirect_names_the_endpoint(http: requests.Session) -> None:
+    from flyteauth_jupyter.transport.loopback import interpret_redirect
+
+    for params in ({"error": "invalid_scope"}, {"code": CODE, "iss": "http://idp.evil"}, {"state": STATE}):
+        result, error = interpret_redirect(params, "http://idp.good", where=SITE)
+        assert result is None and error is not None and SITE in str(error), params
+    _, error = interpret_redirect({"error": "access_denied"}, "http://idp.good:9000")  # no endpoint: the issuer's
+    assert "idp.good:9000" in str(error)
+
+
+def test_the_relay_receiver_names_the_endpoint_too(tmp_path) -> None:
+    from flyteauth_jupyter.transport.relay import RelayReceiver, write_redirect
+
+    rx = RelayReceiver("https://hub.example/user/a/flyteauth/callback", state=STATE, site=SITE, directory=tmp_path)
+    with rx:
+        write_redirect({"error": "access_denied", "state": STATE}, tmp_path)
+        with pytest.raises(AccessDeniedError, match=SITE):
+            rx.wait(Waiter(5))

@@ -15,6 +15,7 @@ import pytest
 from nbformat import v4
 
 from flyteauth_jupyter.scan import Finding, NotANotebookError, fingerprint, main, scan_notebook
+from rig import rules
 
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
@@ -270,9 +271,94 @@ def test_clean_notebook_passes(tmp_path, capsys):
     assert out.count("\n") == 1 and "no secrets found in 1 notebook" in out
 
 
-def test_sources_are_not_scanned(tmp_path):
-    cell = v4.new_code_cell(f"token = '{JWT}'  # the user's own code", execution_count=None)
-    assert scan_notebook(write(tmp_path, notebook(cell))) == []
+# ------------------------------------------------------------------ issue 16: the four forms it missed
+
+
+@pytest.mark.parametrize("argument", [
+    f"http://127.0.0.1:53593/callback?code={CODE}&state=Zx8Kq2Lw9Tn4",  # the whole address (what the panel asks for)
+    f"127.0.0.1:53593/callback?code={CODE}&state=Zx8Kq2Lw9Tn4",  # as some address bars show it
+    f"?code={CODE}&state=Zx8Kq2Lw9Tn4",  # the query alone
+    f"state=Zx8Kq2Lw9Tn4&code={CODE}",
+])
+def test_the_code_in_a_submit_redirect_cell(tmp_path, argument, reliability_rule):
+    cell = v4.new_code_cell(f'flyte_auth.submit_redirect("{argument}")', execution_count=3)
+    findings = scan_notebook(write(tmp_path, notebook(cell)))
+    assert [(f.kind, f.fingerprint) for f in findings] == [("authorization code in redirect URL", fingerprint(CODE))]
+    assert findings[0].where.endswith("source")
+    reliability_rule(rules.SCANNER_FORMS, "the authorization code in a flyte_auth.submit_redirect(\"...\") cell",
+                     "found (cell source; address, host:port/path, or query alone)")
+
+
+def test_sources_of_every_cell_type_are_scanned(tmp_path, reliability_rule):
+    cells = [
+        v4.new_markdown_cell(f"Call the API with `Authorization: Bearer {JWT}`."),
+        v4.new_code_cell(f"token = '{OPAQUE}'\nheaders = {{'Authorization': f'Bearer {OPAQUE}'}}", execution_count=None),
+        v4.new_raw_cell(f"refresh_token: {REFRESH}"),
+    ]
+    findings = scan_notebook(write(tmp_path, notebook(*cells)))
+    assert {(f.where.rsplit(", ", 1)[-1], f.fingerprint) for f in findings} == {
+        ("markdown source", fingerprint(JWT)),  # a bearer token, which is a JWT
+        ("code source", fingerprint(OPAQUE)),
+        ("raw source", fingerprint(REFRESH)),
+    }
+    reliability_rule(rules.SCANNER_FORMS, "a bearer JWT in a markdown cell (and code and raw cell sources)", "found")
+
+
+@pytest.mark.parametrize("fold", ["terminal", "indented", "python concatenation", "backslash"])
+def test_a_jwt_folded_across_lines(tmp_path, fold, reliability_rule):
+    pieces = [JWT[i:i + 40] for i in range(0, len(JWT), 40)]
+    text = {
+        "terminal": "\n".join(pieces),
+        "indented": "token:\n    " + "\n    ".join(pieces),
+        "python concatenation": "token = (\n" + "\n".join(f'    "{p}"' for p in pieces) + "\n)",
+        "backslash": "export TOKEN=" + "\\\n".join(pieces),
+    }[fold]
+    cell = code_cell(stream(text + "\n")) if fold != "python concatenation" else v4.new_code_cell(text)
+    findings = scan_notebook(write(tmp_path, notebook(cell)))
+    assert (("JWT", fingerprint(JWT)) in {(f.kind, f.fingerprint) for f in findings}), findings
+    reliability_rule(rules.SCANNER_FORMS, "a JWT folded across lines (terminal wrap, indentation, string concatenation, backslash)",
+                     "found, unfolded")
+
+
+@pytest.mark.parametrize("uri", [
+    "data:text/plain;base64," + base64.b64encode(f"access_token={OPAQUE}".encode()).decode(),
+    "data:application/json;charset=utf-8;base64," + base64.b64encode(json.dumps({"refresh_token": REFRESH}).encode()).decode(),
+    "data:text/plain," + __import__("urllib.parse").parse.quote(f"Authorization: Bearer {OPAQUE}"),
+    "data:text/plain;base64," + base64.b64encode(JWT.encode()).decode(),
+])
+def test_a_token_inside_a_data_uri_in_html_output(tmp_path, uri, reliability_rule):
+    html_out = v4.new_output("display_data", data={"text/html": f'<a download="token.txt" href="{uri}">Download</a>'})
+    findings = scan_notebook(write(tmp_path, notebook(code_cell(html_out))))
+    assert findings and all(f.where.endswith("text/html") for f in findings)
+    assert {f.fingerprint for f in findings} & {fingerprint(OPAQUE), fingerprint(REFRESH), fingerprint(JWT)}
+    reliability_rule(rules.SCANNER_FORMS, "a token inside a data: URI in HTML output (base64 or %-encoded)", "found, decoded")
+
+
+def test_images_in_data_uris_and_ordinary_code_stay_clean(tmp_path):
+    png = base64.b64encode(bytes(range(256)) * 16).decode()
+    cells = [
+        code_cell(v4.new_output("display_data", data={"text/html": f'<img src="data:image/png;base64,{png}">'})),
+        v4.new_code_cell("creds = flyte_auth.wait(timeout=300)\n"
+                         "print(len(creds.access_token))\n"
+                         "client = Client(access_token=creds.access_token, refresh_token=creds.refresh_token)\n"
+                         "exit_code = run(code=compile(src, 'x', 'exec'), state=state)\n"
+                         "flyte_auth.submit_redirect(pasted_address)\n"
+                         "flyte_auth.submit_redirect(\"<paste the address here>\")\n"),
+        v4.new_markdown_cell("Paste it: `flyte_auth.submit_redirect(\"http://127.0.0.1:53593/callback?code=...&state=...\")`\n"
+                             "The header is `Authorization: Bearer <access token>`; a JWT looks like `eyJhbGciOi...`.\n"
+                             "A long line that wraps\nacross two lines of prose without any token in it at all."),
+    ]
+    assert scan_notebook(write(tmp_path, notebook(*cells))) == []
+
+
+def test_the_example_notebooks_scan_clean(reliability_rule):
+    paths = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+    assert len(paths) >= 5
+    for path in paths:
+        assert scan_notebook(path) == [], path.name
+    assert main([str(p) for p in paths]) == 0
+    reliability_rule(rules.SCANNER_FORMS, f"false positives: the {len(paths)} example notebooks, sources included",
+                     "0 findings")
 
 
 # ------------------------------------------------------------------ CLI contract

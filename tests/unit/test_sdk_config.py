@@ -45,3 +45,115 @@ def test_flytekit_first_then_flyte2(tmp_path):
     assert read_sdk_settings({}, cwd=cwd, home=home).endpoint == "flyte2.example.com"
     assert read_sdk_settings({"FLYTE_PLATFORM_URL": "kit.example.com"}, cwd=cwd, home=home).endpoint == "kit.example.com"
     assert read_sdk_settings({}, cwd=tmp_path / "empty", home=home).endpoint is None
+
+
+# ------------------------------------------------------------------ issue 16: hostile configuration files
+import os  # noqa: E402
+
+import pytest  # noqa: E402
+
+from flyteauth_jupyter.errors import ConfigurationError  # noqa: E402
+from rig import rules  # noqa: E402
+
+ALIAS_BOMB = "\n".join(
+    ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    + [f"{n}: &{n} [{', '.join(['*' + p] * 9)}]" for p, n in zip("abcdefgh", "bcdefghi")]
+    + ["admin:", "  endpoint: *i", "  clientId: *i"]
+) + "\n"
+
+
+def _hostile(kind: str, path: Path) -> None:
+    """Make ``path`` (a config file's place) into one hostile form."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "not UTF-8":
+        path.write_bytes(b"admin:\n  endpoint: dns:///flyte.example.com\n  clientId: caf\xe9\n")
+    elif kind == "a directory":
+        path.mkdir()
+    elif kind == "nested 5,000 levels deep":
+        path.write_text("admin:\n  endpoint: flyte.example.com\nx: " + "[" * 5000 + "]" * 5000 + "\n")
+    elif kind == "nested 600 levels deep (block style)":
+        path.write_text("admin:\n  endpoint: flyte.example.com\n" + "".join(f"{' ' * i}k{i}:\n" for i in range(1, 600)))
+    elif kind == "a mapping where a value belongs":
+        path.write_text("admin:\n  endpoint: {host: flyte.example.com}\n")
+    elif kind == "an alias bomb":
+        path.write_text(ALIAS_BOMB)
+    elif kind == "larger than 256 KiB":
+        path.write_text("admin:\n  endpoint: flyte.example.com\n" + "# padding\n" * 300_000)
+    elif kind == "a named pipe":
+        os.mkfifo(path)
+    elif kind == "not readable YAML":
+        path.write_text("admin: [unclosed\n")
+    else:  # pragma: no cover
+        raise AssertionError(kind)
+
+
+HOSTILE = ["not UTF-8", "a directory", "nested 5,000 levels deep", "nested 600 levels deep (block style)",
+           "a mapping where a value belongs",
+           "an alias bomb", "larger than 256 KiB", "a named pipe", "not readable YAML"]
+
+
+def _one_sentence_naming(error: BaseException, path: Path) -> str:
+    message = str(error)
+    assert isinstance(error, ConfigurationError), repr(error)
+    assert str(path) in message and len(message) <= 500 and "\n" not in message, message
+    assert error.__cause__ is None or error.__suppress_context__, "no chained traceback for a user's file"
+    return message
+
+
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_a_hostile_flytekit_config_is_one_sentence_naming_the_file(tmp_path, kind, reliability_rule):
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    cwd.mkdir()
+    config = home / ".flyte" / "config.yaml"
+    _hostile(kind, config)
+    with pytest.raises(ConfigurationError) as info:
+        read_sdk_settings({}, cwd=cwd, home=home)
+    _one_sentence_naming(info.value, config)
+    reliability_rule(rules.HOSTILE_CONFIG, "~/.flyte/config.yaml " + ", ".join(HOSTILE),
+                     "one ConfigurationError sentence naming the file")
+
+
+@pytest.mark.parametrize("kind", ["not UTF-8", "nested 5,000 levels deep", "an alias bomb", "larger than 256 KiB"])
+def test_a_hostile_flyte2_config_and_a_hostile_ini_file_are_one_sentence_too(tmp_path, kind):
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    cwd.mkdir()
+    _hostile(kind, cwd / "config.yaml")  # the Flyte 2 SDK's first choice
+    with pytest.raises(ConfigurationError) as info:
+        read_sdk_settings({}, cwd=cwd, home=home)
+    _one_sentence_naming(info.value, cwd / "config.yaml")
+    ini = tmp_path / "flytekit.config"
+    if kind == "not UTF-8":
+        ini.write_bytes(b"[platform]\nurl = caf\xe9.example.com\n")
+    else:
+        ini.write_text("[platform]\nurl = %(url)s\n")  # an interpolation that refers to itself
+    with pytest.raises(ConfigurationError) as info:
+        read_sdk_settings({"FLYTECTL_CONFIG": str(ini)}, cwd=cwd, home=home)
+    _one_sentence_naming(info.value, ini)
+
+
+def test_the_flyte2_search_skips_what_is_not_a_file_as_flyte_does(tmp_path):
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    cwd.mkdir()
+    _hostile("a named pipe", cwd / "config.yaml")
+    _hostile("a directory", cwd / ".flyte" / "config.yaml")
+    write(home / ".flyte" / "config.yaml", "admin:\n  endpoint: home.example.com\n")
+    assert read_flyte2_settings({}, cwd=cwd, home=home).endpoint == "home.example.com"
+
+
+def test_a_broken_file_can_be_reported_instead_of_raised(tmp_path):
+    """What an explicit endpoint uses: the environment's settings, and the file's problem as a sentence."""
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    cwd.mkdir()
+    _hostile("an alias bomb", home / ".flyte" / "config.yaml")
+    got = read_sdk_settings({"FLYTE_CREDENTIALS_CLIENT_ID": "from-env"}, cwd=cwd, home=home, strict=False)
+    assert got.client_id == "from-env" and got.endpoint is None
+    assert got.problem and str(home / ".flyte" / "config.yaml") in got.problem
+
+
+def test_ordinary_values_still_read(tmp_path):
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    cwd.mkdir()
+    write(home / ".flyte" / "config.yaml", "anchors:\n  scopes: &s [openid, offline_access]\nadmin:\n"
+          "  endpoint: dns:///flyte.example.com\n  scopes: *s\n  insecure: false\n")
+    got = read_sdk_settings({}, cwd=cwd, home=home)
+    assert got.endpoint == "flyte.example.com" and got.scopes == ("openid", "offline_access") and got.problem is None
