@@ -14,11 +14,16 @@ session finishes (issue 10: "DEBUG logging captured across the whole suite conta
   fingerprint, never the secret. Authorization codes are not looked for in ``urllib3`` records: the
   rig's own browser user requests the redirect URL, which carries the code by design.
 
-Short values (< 12 characters) are ignored: they could appear in a record by chance.
+Short values (< 12 characters) are ignored: they could appear in a record by chance. So are token
+strings that occur in the package's own string literals: hypothesis draws example strings from the
+literals of the code under test, so a property test may build ``Credentials("FlyteAuthMagics")``, and a
+log message quoting the literal is no leak (a token issued at run time is never one of our literals).
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import logging
 import os
 import tempfile
@@ -126,6 +131,22 @@ class SessionLogScan:
             Credentials.__post_init__ = self._original_post_init  # type: ignore[method-assign]
             self._original_post_init = None
 
+    @staticmethod
+    @functools.lru_cache(maxsize=1)
+    def _package_literals() -> str:
+        """Every string literal of the package's source, joined (see the module docstring)."""
+        import flyteauth_jupyter
+
+        found: list[str] = []
+        for path in Path(flyteauth_jupyter.__file__).parent.rglob("*.py"):
+            try:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
+            except (OSError, SyntaxError, ValueError):
+                continue
+            found.extend(node.value for node in ast.walk(tree)
+                         if isinstance(node, ast.Constant) and isinstance(node.value, str))
+        return "\n\x00".join(found)
+
     def secrets(self) -> dict[str, str]:
         """value -> kind, for every secret issued during the session (long enough to look for)."""
         found: dict[str, str] = {}
@@ -134,8 +155,10 @@ class SessionLogScan:
                 kind, _, value = line.partition("\t")
                 if len(value) >= MIN_SECRET:
                     found.setdefault(value, kind)
+        literals = self._package_literals()
         for value in sorted(self._credential_tokens):
-            found.setdefault(value, "token")
+            if value not in literals:
+                found.setdefault(value, "token")
         found.setdefault(CONFIDENTIAL_SECRET, "client_secret")
         return found
 

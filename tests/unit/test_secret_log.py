@@ -34,3 +34,19 @@ def test_a_logged_secret_is_found_and_reported_without_the_secret():
 def test_the_session_scan_is_on():
     assert logging.getLogger("flyteauth_jupyter").level == logging.DEBUG
     assert any(type(h).__name__ == "_Collector" for h in logging.getLogger("flyteauth_jupyter").handlers)
+
+
+def test_a_credentials_token_that_is_one_of_our_literals_is_no_leak():
+    """hypothesis draws strings from the package's literals: ``Credentials("FlyteAuthMagics")`` in a
+    property test, then a warning naming ``%config FlyteAuthMagics...``, was reported as a leak once."""
+    scan = SessionLogScan()
+    ours = logging.getLogger("flyteauth_jupyter.test_secret_log")
+    ours.addHandler(scan.collector)
+    try:
+        scan._credential_tokens.update({"FlyteAuthMagics", "at-made-at-run-time-0123456789"})
+        ours.warning("set %s (or %%config FlyteAuthMagics.token_cache = 'file')", "FLYTEAUTH_TOKEN_CACHE=file")
+        ours.debug("held at-made-at-run-time-0123456789")
+    finally:
+        ours.removeHandler(scan.collector)
+    leaks, _ = scan.finish()
+    assert [leak.fingerprint for leak in leaks] == ["at-m...(30 chars)"]
