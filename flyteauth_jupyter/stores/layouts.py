@@ -82,9 +82,10 @@ def decide(snap: Snapshot) -> Decision:
 
 
 def _settled(kit: Credentials | None, two: Credentials | None, mark: str | None) -> Decision:
+    stored_id = kit.id_token if kit is not None else None
     kit = _trusted(kit, whole=mark is None or mark == _mark_of(kit))
-    if two is None:
-        return Decision(kit)
+    if two is None:  # one layout: rewritten only to drop an id token of another sign-in
+        return Decision(kit, rewrite=bool(stored_id) and kit is not None and not kit.id_token)
     if kit is None:
         return Decision(_alone(two), rewrite=True)
     joined = _joined(kit, two, mark)

@@ -122,6 +122,18 @@ def test_flytekit_signs_in_as_bob_and_alices_id_token_goes(backend, store):
         "access_token": bob, "refresh_token": RT_BOB}
 
 
+def test_flytekit_alone_signs_in_as_bob_and_alices_id_token_goes(backend):
+    """The same without the Flyte 2 layout (``flyte2=False``): one layout, still one grant."""
+    store = KeyringStore(keyring=backend, flyte2=False, fallback=MemoryStore())
+    alice_signed_in(store)
+    bob = jwt("bob", iat=2_000_000)
+    backend.entries[(SVC, "access_token")] = bob
+    backend.entries[(SVC, "refresh_token")] = RT_BOB
+    got = store.load(SVC)
+    assert (got.access_token, got.refresh_token, got.id_token, got.subject) == (bob, RT_BOB, None, "bob")
+    assert entry(backend, "id_token") is None and entry(backend, "tokens") is None
+
+
 def test_subjects_of_different_issuers_are_not_compared(backend, store):
     """Azure-style: the access token's issuer differs from the id token's, so their ``sub`` may differ
     for one person; the id token stays with the pair we wrote with it."""
@@ -256,3 +268,81 @@ def test_a_sign_out_in_progress_reads_as_signed_out():
     del backend.entries[(SVC, "access_token")]
     assert KeyringStore(keyring=backend, fallback=MemoryStore()).load(SVC) is None
     assert not backend.entries  # the reader held the lock: it finished the sign-out
+
+
+# -- every interleaving of one read with one save ----------------------------------------------------------
+class Scripted(MemoryKeyring):
+    """A keyring whose state advances by the writer's recorded operations as a schedule says, between
+    the reader's calls: the reader's i-th call sees the first ``schedule[i]`` writes done."""
+
+    def __init__(self, entries: dict, writes: list, schedule: tuple[int, ...]) -> None:
+        super().__init__()
+        self.entries = dict(entries)
+        self.writes, self.schedule, self.done, self.reads = writes, schedule, 0, 0
+
+    def get_password(self, service, username):
+        upto = self.schedule[self.reads] if self.reads < len(self.schedule) else len(self.writes)
+        while self.done < upto:
+            op, key, value = self.writes[self.done]
+            if op == "set":
+                self.entries[key] = value
+            else:
+                self.entries.pop(key, None)
+            self.done += 1
+        self.reads += 1
+        return self.entries.get((service, username))
+
+
+class Recording(MemoryKeyring):
+    def __init__(self, entries: dict) -> None:
+        super().__init__()
+        self.entries = dict(entries)
+        self.log: list = []
+
+    def set_password(self, service, username, password):
+        self.log.append(("set", (service, username), password))
+        super().set_password(service, username, password)
+
+    def delete_password(self, service, username):
+        self.log.append(("delete", (service, username), None))
+        super().delete_password(service, username)
+
+
+def test_no_interleaving_of_a_read_with_a_save_takes_the_spent_refresh_token():
+    """Exhaustively: the reader's calls placed anywhere among the writer's writes. Whatever it saw, a
+    reader that saw the new refresh token anywhere keeps it, and it never pairs the new access token
+    with the old refresh token (the pair a replay would come from)."""
+    import itertools
+
+    from flyteauth_jupyter.stores.layouts import decide
+
+    old = Credentials("at-old-0123456789abcdef", "rt-old-0123456789abcdef", SVC, id_token=jwt("alice"),
+                      expires_in=600)
+    new = Credentials("at-new-0123456789abcdef", "rt-new-0123456789abcdef", SVC, id_token=jwt("alice", iat=9),
+                      expires_in=600)
+    seeded = MemoryKeyring()
+    KeyringStore(keyring=seeded, fallback=MemoryStore())._write(seeded, SVC, old)
+    recorder = Recording(seeded.entries)
+    KeyringStore(keyring=recorder, fallback=MemoryStore())._write(recorder, SVC, new)
+    writes = recorder.log
+    probe = Scripted(seeded.entries, [], ())
+    KeyringStore(keyring=probe, fallback=MemoryStore())._snapshot(probe, SVC)
+    n_reads = probe.reads
+
+    outcomes = set()
+    for cut in itertools.combinations(range(len(writes) + n_reads), n_reads):
+        schedule = tuple(position - index for index, position in enumerate(cut))  # writes done before each read
+        backend = Scripted(seeded.entries, writes, schedule)
+        snap = KeyringStore(keyring=backend, fallback=MemoryStore())._snapshot(backend, SVC)
+        decision = decide(snap)
+        got = decision.creds
+        pair = (got.access_token, got.refresh_token) if got else None
+        saw_new = any(c is not None and c.refresh_token == new.refresh_token for c in (snap.kit, snap.two))
+        assert pair != (new.access_token, old.refresh_token), schedule
+        if saw_new:
+            assert got is not None and got.refresh_token == new.refresh_token, schedule
+        if snap.settled:
+            assert pair in ((old.access_token, old.refresh_token), (new.access_token, new.refresh_token)), schedule
+            assert not decision.rewrite, schedule
+        outcomes.add(pair)
+    assert (new.access_token, new.refresh_token) in outcomes and (old.access_token, old.refresh_token) in outcomes
