@@ -211,8 +211,8 @@ class KeyringStore:
         """Remove every entry for ``service`` in both layouts and in the fallback (file and memory)."""
         name = service_name(service)
         self._fallback.discard(name)
-        if self.using_fallback and self._refused:
-            return  # a refused backend (e.g. the Flyte 2 plaintext file) is never touched
+        if self.using_fallback:  # a refused backend is never touched, a failed one was cleared when it failed
+            return
         try:
             backend = self._checked_backend()
         except Exception as exc:  # noqa: BLE001
