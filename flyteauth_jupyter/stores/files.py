@@ -148,9 +148,10 @@ class FileStore:
         return self._memory().load(name)
 
     def discard(self, service: str | Endpoint) -> None:
-        """Remove ``service``'s file (and its memory entry); never raises, never falls back."""
+        """Remove ``service``'s file (and, once the file cache was refused, its memory entry); never
+        raises, never falls back."""
         name = service_name(service)
-        if self._fallback is not None:
+        if self._fallback is not None and self._refusal is not None:
             self._fallback.delete(name)
         with contextlib.suppress(Exception):
             self._delete_file(name)

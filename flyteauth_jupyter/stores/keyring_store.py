@@ -119,12 +119,15 @@ class KeyringStore:
     def describe(self, service: str | Endpoint) -> str:
         """``the keyring (SecretService)``; after a fallback, the fallback's phrase saying so."""
         fallback = self._fallback
+        refused = self._refused
         if self._reason is None:
             try:
                 return f"the keyring ({backend_label(usable_backend(self.backend()))})"
-            except Exception:  # noqa: BLE001 - not known yet to be unusable: name it plainly
+            except Unusable:  # not used yet, and it will not be: say where the tokens will go
+                refused = True
+            except Exception:  # noqa: BLE001 - a backend that cannot even be named: the plain phrase
                 return "the keyring"
-        failed = "no usable keyring" if self._refused else "the keyring failed"
+        failed = "no usable keyring" if refused else "the keyring failed"
         if isinstance(fallback, FileStore) and not fallback.using_fallback:
             return f"{fallback.describe(service)} ({failed})"
         if isinstance(fallback, FileStore):

@@ -112,11 +112,11 @@ def _settled(kit: Credentials | None, two: Credentials | None, mark: str | None)
 
 
 def _unsettled(snap: Snapshot) -> Decision:
-    if DELETING in (snap.before, snap.after):  # a sign-out in progress (or cut short): nothing is kept
+    if snap.after == DELETING:  # a sign-out in progress (or cut short): nothing is kept
         return Decision(None, rewrite=True)
-    if snap.before is not None and snap.after is None:  # the marker went away meanwhile: signed out
+    if snap.after is None:  # the marker went away meanwhile: a sign-out finished
         return Decision(None)
-    target = (snap.after or "").removeprefix(PENDING)
+    target = snap.after.removeprefix(PENDING)  # the pair being written, or written last
     kit, two = snap.kit, snap.two
     if kit is not None and target == _mark_of(kit):
         return Decision(_trusted(kit, whole=True), rewrite=True)

@@ -346,3 +346,26 @@ def test_no_interleaving_of_a_read_with_a_save_takes_the_spent_refresh_token():
             assert not decision.rewrite, schedule
         outcomes.add(pair)
     assert (new.access_token, new.refresh_token) in outcomes and (old.access_token, old.refresh_token) in outcomes
+
+
+def test_every_interleaving_of_a_read_with_a_sign_out_reads_old_or_nothing():
+    """A sign-out in another process while a kernel reads: the reader sees the old pair whole, or
+    nothing; never a pair put together from what was left."""
+    import itertools
+
+    from flyteauth_jupyter.stores.layouts import decide
+
+    old = Credentials("at-old-0123456789abcdef", "rt-old-0123456789abcdef", SVC, id_token=jwt("alice"),
+                      expires_in=600)
+    seeded = MemoryKeyring()
+    KeyringStore(keyring=seeded, fallback=MemoryStore())._write(seeded, SVC, old)
+    recorder = Recording(seeded.entries)
+    KeyringStore(keyring=recorder, fallback=MemoryStore())._clear(recorder, SVC)
+    writes = recorder.log
+    probe = Scripted(seeded.entries, [], ())
+    KeyringStore(keyring=probe, fallback=MemoryStore())._snapshot(probe, SVC)
+    for cut in itertools.combinations(range(len(writes) + probe.reads), probe.reads):
+        schedule = tuple(position - index for index, position in enumerate(cut))
+        backend = Scripted(seeded.entries, writes, schedule)
+        got = decide(KeyringStore(keyring=backend, fallback=MemoryStore())._snapshot(backend, SVC)).creds
+        assert got is None or (got.access_token, got.refresh_token) == (old.access_token, old.refresh_token), schedule
