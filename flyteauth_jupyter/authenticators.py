@@ -49,8 +49,8 @@ DEFAULT_HEADER_KEY = "authorization"
 
 
 def _default_store() -> Any:
-    """The store ``$FLYTEAUTH_TOKEN_CACHE`` names (default: the keyring, memory fallback built in);
-    memory when that store cannot be built."""
+    """The store ``$FLYTEAUTH_TOKEN_CACHE`` names (default: the keyring where a usable one exists, else
+    the private file cache; fallbacks built in, see stores.make_store); memory when it cannot be built."""
     from .stores import MemoryStore, make_store
 
     try:
@@ -63,16 +63,9 @@ def _default_store() -> Any:
 def reachable_stores(own: Any = None) -> list[Any]:
     """Every token store this process can reach besides ``own``: the system keyring (when a working
     backend is configured), the private file cache and process memory (for a complete sign-out)."""
-    from . import stores
+    from .stores import reachable_stores as every_store  # stores/factory.py owns the list (wave 3)
 
-    found: list[Any] = []
-    with contextlib.suppress(Exception):
-        keyring_store = stores.KeyringStore(fallback=stores.MemoryStore())
-        keyring_store._checked_backend()  # a fail/null backend has nothing to clear
-        found.append(keyring_store)
-    found.append(stores.FileStore())
-    found.append(stores.PROCESS_FALLBACK)
-    return [store for store in found if store is not own]
+    return every_store(own)
 
 
 #: How long logout() waits for a refresh in flight to end (its requests have their own timeouts).

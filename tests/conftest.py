@@ -51,6 +51,15 @@ def _stopped_after(make: Callable[..., T], stop: Callable[[T], None]) -> Iterato
         stop(thing)
 
 
+@pytest.fixture(autouse=True)
+def _private_token_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's token file cache and lock files in a directory of its own. Without a keyring (as in
+    this process) the default token store is the private file cache (DESIGN.md pinned 19): no test may
+    find another's sign-in there, and none may write to the developer's ~/.cache. A test that sets
+    XDG_CACHE_HOME itself overrides this; child processes inherit it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+
+
 # ------------------------------------------------------------------------------------- IdP
 @pytest.fixture(scope="session")
 def idp() -> Iterator[IdP]:

@@ -95,8 +95,8 @@ class FlyteAuthMagics(Magics):
         ["keyring", "file", "memory"],
         default_value=None,
         allow_none=True,
-        help="Where tokens are kept: the system keyring (memory when there is none), a private file under "
-        "~/.cache/flyteauth_jupyter/tokens, or memory only. None: $FLYTEAUTH_TOKEN_CACHE, else keyring.",
+        help="Where tokens are kept: the system keyring, a private file under ~/.cache/flyteauth_jupyter/tokens, "
+        "or memory only. None: $FLYTEAUTH_TOKEN_CACHE, else the keyring where a usable one exists, else the file.",
     ).tag(config=True)
     use_flytekit_config = Bool(
         True, help="Read flytekit's configuration (environment and config file) for missing settings."

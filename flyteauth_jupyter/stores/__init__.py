@@ -1,8 +1,18 @@
 """Token stores: where authenticators keep ``Credentials`` between calls, kernels and SDKs.
 
-The protocol (:class:`TokenStore`) is five members: ``load(service)``, ``save(service, creds)``,
-``delete(service)``, ``lock(service)`` (a context manager serialising refreshes across processes) and
-``fallback_reason`` (None, or one sentence saying why tokens are only kept in memory).
+The protocol (:class:`TokenStore`) is six members: ``load(service)``, ``save(service, creds)`` (with
+``lock(service)`` held), ``delete(service)``, ``lock(service)`` (a context manager serialising
+refreshes across processes), ``fallback_reason`` (None, or one sentence saying why the tokens are
+not where they would normally be) and ``describe(service)`` (the short phrase naming where they are
+kept: "the keyring (SecretService)", "the private file ~/.cache/flyteauth_jupyter/tokens/ab12….json",
+"memory only (this kernel)"; :func:`describe_store` for any store). Neither phrase holds a secret.
+
+Which store (DESIGN.md pinned 19, :func:`make_store`, ``$FLYTEAUTH_TOKEN_CACHE`` or
+``%config FlyteAuthMagics.token_cache``): by default the keyring where a usable one exists
+(:mod:`.backends` says which count), else the private 0600 file cache, one file per endpoint
+(:class:`FileStore`); ``memory`` is the strict opt-out. A keyring that fails later (locked, raises,
+value too large) falls back to the file cache, said once; memory only when the file cache itself
+is refused (a shared or symlinked path).
 
 :class:`KeyringStore` writes two layouts under the keyring service = the endpoint without scheme
 (``host[:port]``, DESIGN.md pinned 2), so one login serves flytekit, the Flyte 2 SDK and us:
@@ -11,38 +21,27 @@ The protocol (:class:`TokenStore`) is five members: ``load(service)``, ``save(se
 layout        username          value
 ============  ================  ==============================================================
 flytekit      ``access_token``  raw token (flytekit ``KeyringStore``: read by flytekit as is)
-flytekit      ``refresh_token`` raw token; never overwritten with "no refresh token"
+flytekit      ``refresh_token`` raw token (absent when the pair has none)
 flytekit      ``id_token``      raw token
 ours (extra)  ``expires_at``    epoch seconds as text (flytekit ignores extra usernames)
 ours (extra)  ``expires_in``    the token's lifetime in seconds, so a reader knows its refresh margin
 Flyte 2 SDK   ``tokens``        JSON ``{"access_token": ..., "refresh_token": ...}``
-
-ours (extra)  ``flyteauth_pair``  a fingerprint (sha256 prefix) of the pair last written to both layouts
+ours (extra)  ``flyteauth_pair``  fingerprint of the pair last written to both layouts; ``w:...``
+                                while a write of ours is in progress (:mod:`.layouts`)
 ============  ================  ==============================================================
 
-Two layouts, one truth (DESIGN.md pinned 18): each SDK refreshes on its own and rewrites only its
-own layout, so after a rotation one layout holds a superseded refresh token (with rotation and
-replay detection, one use of it revokes the user's whole grant). ``load`` therefore reads both and,
-when they disagree, takes the newer pair and writes it to both before anyone can send the old one.
-"Newer" is decided without asking the IdP: the layout that no longer matches ``flyteauth_pair`` was
-written after our last save, so it is the newer one; when neither matches (both SDKs wrote since),
-the access tokens' JWT ``iat`` (then ``exp``) decide, and failing that the flytekit layout wins. An
-``expires_at`` entry is trusted only while the flytekit pair still matches the fingerprint (flytekit
-writes no expiry, so after its refresh the entry describes an older token).
+Two layouts, one truth (pinned 18, issues 16.1 and 16.2; the rules: :mod:`.layouts`): ``load``
+reads both and the marker twice, takes the newer whole pair, and combines tokens of the two layouts
+only when they belong to one grant (:mod:`.grants`). A read never writes, except to rewrite
+disagreeing layouts under the store's cross-process lock, taken without waiting, after reading
+again; a pair with one layout mid-write is never taken as the newer one. Any keyring problem never
+breaks a login. Nothing here ever logs, reprs or raises a token.
 
-Any keyring problem (no backend,
-locked, D-Bus, value too large, a "fail" or "null" backend, any exception) never breaks a login: the
-store switches to process memory, sets ``fallback_reason`` and logs one warning. Nothing here ever
-logs, reprs or raises a token.
-
-:class:`FileStore` is the explicit opt-in for machines without a keyring (Colab, containers, hub
-images): one private JSON file per service. :func:`make_store` picks a store by name, by default from
-``$FLYTEAUTH_TOKEN_CACHE`` (``keyring``, the default, | ``file`` | ``memory``).
-
-Where each part lives: :mod:`.base` (the usernames of both layouts, service names, the cache
-directories, the :class:`TokenStore` protocol), :mod:`.lock` (the cross-process lock),
-:mod:`.memory`, :mod:`.keyring_store` (the layouts and their reconciliation), :mod:`.files` (the
-file cache) and :mod:`.factory` (``make_store``). Import from this package: its names are the API.
+Where each part lives: :mod:`.base` (usernames, service names, directories, the protocol),
+:mod:`.grants` (which tokens belong together), :mod:`.layouts` (both layouts as one pair),
+:mod:`.backends` (which keyring backends count), :mod:`.lock` (the cross-process lock),
+:mod:`.memory`, :mod:`.keyring_store`, :mod:`.files` and :mod:`.factory` (``make_store``,
+``reachable_stores``). Import from this package: its names are the API.
 """
 
 from __future__ import annotations
@@ -69,13 +68,16 @@ from .base import (
     TOKEN_CACHE_ENV,
     TOKEN_CACHE_KINDS,
     TokenStore,
+    describe_store,
     lock_dir,
     service_name,
     token_dir,
 )
-from .factory import make_store, token_cache_kind
+from .backends import FLYTE2_PLAINTEXT, usable_backend
+from .factory import make_store, reachable_stores, token_cache_kind
 from .files import FileStore
-from .keyring_store import FLYTE2_PLAINTEXT, KeyringStore
+from .grants import merge_saved, same_grant
+from .keyring_store import KeyringStore
 from .lock import LOCK_POLL_INTERVAL, process_lock
 from .memory import PROCESS_FALLBACK, MemoryStore
 
@@ -93,6 +95,11 @@ __all__ = [
     "KeyringStore",
     "FileStore",
     "make_store",
+    "reachable_stores",
+    "describe_store",
+    "same_grant",
+    "merge_saved",
+    "usable_backend",
     "token_cache_kind",
     "token_dir",
     "TOKEN_CACHE_ENV",

@@ -27,9 +27,10 @@ FLYTE2_TOKENS = "tokens"
 PAIR_MARK = "flyteauth_pair"
 #: Every username either layout uses under a service (delete clears them all; the Flyte 2 entry last).
 ALL_USERNAMES = (ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, EXPIRES_AT, EXPIRES_IN, PAIR_MARK, FLYTE2_TOKENS)
-#: Environment variable choosing the default token store: ``keyring`` (default) | ``file`` | ``memory``.
+#: Environment variable choosing the token store: ``auto`` (the default: the keyring where a usable
+#: one exists, else the private file cache) | ``keyring`` | ``file`` | ``memory``.
 TOKEN_CACHE_ENV = "FLYTEAUTH_TOKEN_CACHE"
-TOKEN_CACHE_KINDS = ("keyring", "file", "memory")
+TOKEN_CACHE_KINDS = ("auto", "keyring", "file", "memory")
 FILE_CACHE_HINT = (
     f"set {TOKEN_CACHE_ENV}=file (or %config FlyteAuthMagics.token_cache = 'file') to keep them in a private "
     "file instead."
@@ -72,9 +73,18 @@ def token_dir() -> Path:
 
 @runtime_checkable
 class TokenStore(Protocol):
-    """What authenticators need from a token store."""
+    """What authenticators need from a token store.
 
-    fallback_reason: str | None
+    ``save`` is called with ``lock(service)`` held (the lifecycle refreshes and saves under it), so
+    that a reader holding the lock never sees a write of ours half done. ``fallback_reason`` is None,
+    or one secret-free sentence saying why the tokens are not where they would normally be kept (a
+    keyring that failed or was refused); ``describe(service)`` is the short phrase naming where they
+    are kept now ("the keyring (SecretService)", "the private file ~/.cache/...json", "memory only
+    (this kernel)"), reflecting any fallback that happened; neither ever holds a secret.
+    """
+
+    @property
+    def fallback_reason(self) -> str | None: ...
 
     def load(self, service: str) -> Credentials | None: ...
 
@@ -83,6 +93,26 @@ class TokenStore(Protocol):
     def delete(self, service: str) -> None: ...
 
     def lock(self, service: str) -> contextlib.AbstractContextManager[None]: ...
+
+    def describe(self, service: str) -> str: ...
+
+
+def describe_store(store: Any, service: str | Endpoint) -> str:
+    """``store.describe(service)``, for any store (one without ``describe`` is named by its class);
+    never raises."""
+    try:
+        return str(store.describe(service_name(service)))
+    except Exception:  # noqa: BLE001 - a phrase for a status line never breaks anything
+        return "memory only (this kernel)" if store is None else f"a {type(store).__name__}"
+
+
+def short_path(path: Path) -> str:
+    """``path`` with the home directory written as ``~`` (a status line's form of a path)."""
+    home = os.path.expanduser("~")
+    text = str(path)
+    if home and home != "/" and (text == home or text.startswith(home.rstrip(os.sep) + os.sep)):
+        return "~" + text[len(home.rstrip(os.sep)):]
+    return text
 
 
 def _copy(creds: Credentials, service: str) -> Credentials:

@@ -1,24 +1,24 @@
 """Tokens in the system keyring, in flytekit's and the Flyte 2 SDK's layouts (:class:`KeyringStore`;
-the layouts and how the two are reconciled: the package docstring)."""
+the layouts: the package docstring; how a read of both becomes one pair, and when a read may write:
+:mod:`.layouts`; which backend counts as a keyring: :mod:`.backends`)."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import hashlib
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..credentials import DEFAULT_ENDPOINT, Credentials, jwt_times
 from ..endpoint import Endpoint
-from ..errors import scrub
 from ..validate import epoch_seconds
+from ..errors import TokenStoreError, scrub
+from .backends import FLYTE2_PLAINTEXT, Unusable, backend_label, usable_backend
 from .base import (
     ACCESS_TOKEN,
-    ALL_USERNAMES,
     DEFAULT_LOCK_TIMEOUT,
     EXPIRES_AT,
     EXPIRES_IN,
@@ -28,13 +28,22 @@ from .base import (
     PAIR_MARK,
     REFRESH_TOKEN,
     service_name,
+    short_path,
     _lifetime,
     _parse_lifetime,
 )
+from .files import FileStore
+from .grants import merge_saved
+from .layouts import DELETING, PENDING, Snapshot, decide, pair_mark
 from .lock import process_lock
-from .memory import MemoryStore, process_fallback
+from .memory import MemoryStore, process_fallback, warn_once
 
 logger = logging.getLogger("flyteauth_jupyter.stores")
+
+__all__ = ["FLYTE2_PLAINTEXT", "KeyringStore"]
+
+#: how long a sign-out waits for a refresh in another process to finish writing before it clears anyway
+DELETE_LOCK_WAIT = 10.0
 
 
 class _ClassOrInstanceMethod:
@@ -62,11 +71,14 @@ def _clean_text(text: str, secrets: tuple[str | None, ...]) -> str:
 
 
 class KeyringStore:
-    """Tokens in the system keyring, in flytekit's and the Flyte 2 SDK's layouts (see module doc).
+    """Tokens in the system keyring, in flytekit's and the Flyte 2 SDK's layouts (see the package doc).
 
     ``keyring``: a ``keyring.backend.KeyringBackend``; default: the configured one, looked up at each
     use (so ``keyring.set_keyring`` is honoured). ``flyte2``: also write/read/delete the Flyte 2 SDK
-    entry. ``fallback``: the memory store used once the keyring fails (default: one per process).
+    entry. ``fallback``: where tokens go once the keyring fails or is refused; default: the private
+    file cache (:class:`FileStore`), which falls back to this process's memory when it is refused
+    itself. Tokens parked in the fallback while the keyring failed are read before the keyring (they
+    are newer) and removed by the next successful save to the keyring.
     """
 
     def __init__(
@@ -74,23 +86,57 @@ class KeyringStore:
         *,
         keyring: Any = None,
         flyte2: bool = True,
-        fallback: MemoryStore | None = None,
+        fallback: FileStore | MemoryStore | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
         self._backend = keyring
         self.flyte2 = flyte2
-        self._fallback = process_fallback() if fallback is None else fallback
+        self._fallback: FileStore | MemoryStore = (
+            FileStore(fallback=process_fallback(), lock_timeout=lock_timeout) if fallback is None else fallback
+        )
         self.lock_timeout = lock_timeout
-        self.fallback_reason: str | None = None
+        self._reason: str | None = None
+        self._what: str | None = None  # the phrase in the reason: what went wrong with the keyring
+        self._failed_for: str | None = None  # ... and for which service it was first noticed
+        self._refused = False  # the keyring was never usable (fail/null/refused backend), not broken
         self._guard = threading.RLock()
 
-    # -- backend access ----------------------------------------------------------------------------
+    # -- state -----------------------------------------------------------------------------------------
     @property
     def using_fallback(self) -> bool:
-        return self.fallback_reason is not None
+        return self._reason is not None
+
+    @property
+    def fallback_reason(self) -> str | None:
+        """None while the keyring works; else one sentence: where the tokens are now, and why."""
+        fallback = self._fallback
+        if self._reason is not None and isinstance(fallback, FileStore) and fallback.using_fallback:
+            return (
+                f"Tokens for {self._failed_for} are kept in memory because {self._what}, and the private file "
+                f"cache was refused ({fallback.refusal_why}); they will last only for this kernel."
+            )
+        return self._reason
+
+    def describe(self, service: str | Endpoint) -> str:
+        """``the keyring (SecretService)``; after a fallback, the fallback's phrase saying so."""
+        fallback = self._fallback
+        refused = self._refused
+        if self._reason is None:
+            try:
+                return f"the keyring ({backend_label(usable_backend(self.backend()))})"
+            except Unusable:  # not used yet, and it will not be: say where the tokens will go
+                refused = True
+            except Exception:  # noqa: BLE001 - a backend that cannot even be named: the plain phrase
+                return "the keyring"
+        failed = "no usable keyring" if refused else "the keyring failed"
+        if isinstance(fallback, FileStore) and not fallback.using_fallback:
+            return f"{fallback.describe(service)} ({failed})"
+        if isinstance(fallback, FileStore):
+            return f"memory only (this kernel; {failed} and the private file cache was refused)"
+        return f"memory only (this kernel; {failed})"
 
     def backend(self) -> Any:
-        """The keyring backend in use (resolving the configured one when none was given)."""
+        """The keyring backend configured (resolving keyring's default when none was given)."""
         if self._backend is not None:
             return self._backend
         import keyring  # lazy: `import flyteauth_jupyter` stays fast
@@ -98,91 +144,112 @@ class KeyringStore:
         return keyring.get_keyring()
 
     def _checked_backend(self) -> Any:
-        backend = self.backend()
-        module = type(backend).__module__
-        if module.startswith("keyring.backends.null"):
-            raise _Disabled("the configured keyring backend is the null backend, which stores nothing")
-        if module.startswith("keyring.backends.fail"):
-            raise _Disabled("no keyring backend is available on this machine")
-        if _is_flyte2_plaintext(backend):
-            raise _Disabled(FLYTE2_PLAINTEXT)
-        return backend
+        """The backend to use (see :mod:`.backends`); raises :class:`.backends.Unusable` when there is none."""
+        return usable_backend(self.backend())
 
     def _fall_back(self, service: str, exc: BaseException, secrets: tuple[str | None, ...] = ()) -> None:
         with self._guard:
-            if self.fallback_reason is not None:
+            if self._reason is not None:
                 return
-            if isinstance(exc, _Disabled):
+            if isinstance(exc, Unusable):
                 what = str(exc)
+                self._refused = True
             else:
                 detail = _clean_text(str(exc), secrets)
                 what = f"the system keyring failed ({type(exc).__name__}{': ' + detail if detail else ''})"
-            self.fallback_reason = (
-                f"Tokens for {service} are kept in memory because {what}; they will last only for this kernel; "
-                f"{FILE_CACHE_HINT}"
-            )
-            if self._fallback.note_warning(self.fallback_reason):  # once per kernel and reason
-                logger.warning("%s", self.fallback_reason)
+            self._what, self._failed_for = what, service
+            fallback = self._fallback
+            if isinstance(fallback, FileStore):
+                self._reason = (
+                    f"Tokens for {service} are kept in the private file cache in {short_path(fallback.directory)} "
+                    f"(readable only by you) because {what}."
+                )
+                registry = fallback._fallback
+            else:
+                self._reason = (
+                    f"Tokens for {service} are kept in memory because {what}; they will last only for this kernel; "
+                    f"{FILE_CACHE_HINT}"
+                )
+                registry = fallback
+            warn_once(self._reason, registry)  # once per kernel and reason
 
     # -- protocol ------------------------------------------------------------------------------------
     def load(self, service: str | Endpoint) -> Credentials | None:
-        """The stored credentials for ``service`` (flytekit layout first, then Flyte 2), or None."""
+        """The stored credentials for ``service``: tokens parked in the fallback while the keyring
+        failed, else both keyring layouts read as one pair (:mod:`.layouts`). A read writes only to
+        reconcile the layouts, and only under the cross-process lock, after reading again."""
         name = service_name(service)
         if self.using_fallback:
             return self._fallback.load(name)
+        parked = self._fallback.peek(name)
+        if parked is not None:
+            return parked
         try:
-            backend = self._checked_backend()
-            kit = self._load_flytekit(backend, name)
-            if not self.flyte2:
-                return kit
-            creds, heal = _reconcile(kit, self._load_flyte2(backend, name), backend.get_password(name, PAIR_MARK))
-            if heal and creds is not None:  # the newer pair, in both layouts, before the old one is sent
-                self._save_keyring(backend, name, creds)
-            return creds
-        except Exception as exc:  # noqa: BLE001 - any keyring trouble means memory, never a failed login
+            return self._read(self._checked_backend(), name)
+        except Exception as exc:  # noqa: BLE001 - any keyring trouble means the fallback, never a failed login
             self._fall_back(name, exc)
             return self._fallback.load(name)
 
     def save(self, service: str | Endpoint, creds: Credentials) -> None:
-        """Write ``creds`` in both layouts; a missing refresh/id token keeps the stored one."""
+        """Write ``creds`` in both layouts (the caller holds ``lock(service)``, as the lifecycle does);
+        a missing refresh/id token keeps the stored one when both belong to one grant."""
         name = service_name(service)
         secrets = (creds.access_token, creds.refresh_token, creds.id_token)
         if not self.using_fallback:
+            backend = None
             try:
-                self._save_keyring(self._checked_backend(), name, creds)
-                return
+                backend = self._checked_backend()
+                stored = None if creds.refresh_token and creds.id_token else self._load_flytekit(backend, name)
+                self._write(backend, name, merge_saved(stored, creds))
             except Exception as exc:  # noqa: BLE001
                 self._fall_back(name, exc, secrets)
+                if backend is not None:  # what a half-done write left must not outlive it (a stale refresh token)
+                    self._clear_quietly(backend, name)
+            else:
+                self._fallback.discard(name)  # tokens parked there while the keyring failed are older now
+                return
         self._fallback.save(name, creds)
 
     @_ClassOrInstanceMethod
     def delete(self, service: str | Endpoint) -> None:
-        """Remove every entry for ``service`` in both layouts (and in the memory fallback)."""
+        """Remove every entry for ``service`` in both layouts and in the fallback (file and memory)."""
         name = service_name(service)
-        self._fallback.delete(name)
-        if self.using_fallback:
+        self._fallback.discard(name)
+        if self.using_fallback:  # a refused backend is never touched, a failed one was cleared when it failed
             return
         try:
             backend = self._checked_backend()
-            from keyring.errors import PasswordDeleteError
-
-            for username in ALL_USERNAMES if self.flyte2 else ALL_USERNAMES[:-1]:
-                try:
-                    backend.delete_password(name, username)
-                except PasswordDeleteError:
-                    pass
         except Exception as exc:  # noqa: BLE001
             self._fall_back(name, exc)
+            return
+        with self._held_if_possible(name, DELETE_LOCK_WAIT):
+            try:
+                self._clear(backend, name)
+            except Exception as exc:  # noqa: BLE001
+                self._fall_back(name, exc)
 
     def lock(self, service: str | Endpoint, *, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
         """Cross-process lock for refreshing ``service``'s tokens (see :func:`process_lock`)."""
         return process_lock(service, timeout=self.lock_timeout if timeout is None else timeout)
 
+    @contextlib.contextmanager
+    def _held_if_possible(self, name: str, wait: float) -> Iterator[bool]:
+        """The lock when it comes within ``wait`` seconds (re-entrant); else go on without it."""
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(process_lock(name, timeout=min(self.lock_timeout, wait)))
+                held = True
+            except TokenStoreError:
+                held = False
+            yield held
+
     # -- flytekit-compatible static helpers ----------------------------------------------------------
     @staticmethod
     def store(credentials: Credentials) -> Credentials:
         """flytekit's ``KeyringStore.store``: save under ``credentials.for_endpoint``; return them."""
-        KeyringStore().save(credentials.for_endpoint or DEFAULT_ENDPOINT, credentials)
+        store, name = KeyringStore(), service_name(credentials.for_endpoint or DEFAULT_ENDPOINT)
+        with store.lock(name):
+            store.save(name, credentials)
         return credentials
 
     @staticmethod
@@ -190,10 +257,35 @@ class KeyringStore:
         """flytekit's ``KeyringStore.retrieve``."""
         return KeyringStore().load(for_endpoint)
 
-    # -- layouts -------------------------------------------------------------------------------------
+    # -- reading ---------------------------------------------------------------------------------------
+    def _read(self, backend: Any, name: str) -> Credentials | None:
+        decision = decide(self._snapshot(backend, name))
+        if not decision.rewrite:
+            return decision.creds
+        # The layouts disagree, or a write of ours was in progress: rewrite them only when the lock
+        # can be had at once (re-entrant), after reading again. A holder elsewhere is writing them.
+        with self._held_if_possible(name, 0.0) as held:
+            if not held:
+                return decision.creds
+            decision = decide(self._snapshot(backend, name))
+            if decision.rewrite:
+                if decision.creds is None:
+                    self._clear(backend, name)
+                else:
+                    self._write(backend, name, decision.creds)
+            return decision.creds
+
+    def _snapshot(self, backend: Any, name: str) -> Snapshot:
+        if not self.flyte2:
+            return Snapshot(self._load_flytekit(backend, name), None)
+        before = backend.get_password(name, PAIR_MARK)
+        kit = self._load_flytekit(backend, name)
+        two = self._load_flyte2(backend, name)
+        return Snapshot(kit, two, before, backend.get_password(name, PAIR_MARK))
+
     @staticmethod
     def _load_flytekit(backend: Any, name: str) -> Credentials | None:
-        access = backend.get_password(name, ACCESS_TOKEN)
+        access = backend.get_password(name, ACCESS_TOKEN)  # first: a writer of ours writes it last
         if not access:
             return None
         refresh = backend.get_password(name, REFRESH_TOKEN)
@@ -228,103 +320,63 @@ class KeyringStore:
             return None
         return Credentials(access_token=access or None, refresh_token=refresh or None, for_endpoint=name)
 
-    def _save_keyring(self, backend: Any, name: str, creds: Credentials) -> None:
-        from keyring.errors import PasswordDeleteError
-
-        refresh = creds.refresh_token
-        if refresh:
-            backend.set_password(name, REFRESH_TOKEN, refresh)
-        if creds.access_token:
-            backend.set_password(name, ACCESS_TOKEN, creds.access_token)
-        else:
-            with contextlib.suppress(PasswordDeleteError):
-                backend.delete_password(name, ACCESS_TOKEN)
-        if creds.id_token:
-            backend.set_password(name, ID_TOKEN, creds.id_token)
-        if creds.expires_at is not None:
-            backend.set_password(name, EXPIRES_AT, _format_epoch(creds.expires_at))
-        else:
-            with contextlib.suppress(PasswordDeleteError):
-                backend.delete_password(name, EXPIRES_AT)
-        lifetime = _lifetime(creds)
-        if lifetime is not None:  # without it a reader assumes a long life and refreshes short tokens at once
-            backend.set_password(name, EXPIRES_IN, str(lifetime))
-        else:
-            with contextlib.suppress(PasswordDeleteError):
-                backend.delete_password(name, EXPIRES_IN)
+    # -- writing (with the lock held) ------------------------------------------------------------------
+    def _write(self, backend: Any, name: str, creds: Credentials) -> None:
+        """Both layouts hold exactly ``creds`` afterwards (see :mod:`.layouts` for the order)."""
+        mark = pair_mark(creds.access_token, creds.refresh_token)
         if self.flyte2:
-            if not refresh:  # keep whichever refresh token is stored
-                refresh = backend.get_password(name, REFRESH_TOKEN) or None
-            payload = {"access_token": creds.access_token or "", "refresh_token": refresh}
+            backend.set_password(name, PAIR_MARK, PENDING + mark)
+        _put(backend, name, REFRESH_TOKEN, creds.refresh_token)
+        _put(backend, name, ID_TOKEN, creds.id_token)
+        _put(backend, name, EXPIRES_AT, None if creds.expires_at is None else _format_epoch(creds.expires_at))
+        lifetime = _lifetime(creds)  # without it a reader assumes a long life and refreshes short tokens at once
+        _put(backend, name, EXPIRES_IN, None if lifetime is None else str(lifetime))
+        _put(backend, name, ACCESS_TOKEN, creds.access_token)
+        if self.flyte2:
+            payload = {"access_token": creds.access_token or "", "refresh_token": creds.refresh_token}
             backend.set_password(name, FLYTE2_TOKENS, json.dumps(payload))
-            backend.set_password(name, PAIR_MARK, _pair_mark(creds.access_token, refresh))
+            backend.set_password(name, PAIR_MARK, mark)
+
+    def _clear(self, backend: Any, name: str) -> None:
+        """Remove every entry of both layouts; readers see ``w:-`` (a sign-out) until the last is gone."""
+        marked = self.flyte2 and backend.get_password(name, PAIR_MARK) is not None
+        if marked:
+            backend.set_password(name, PAIR_MARK, DELETING)
+        usernames = (ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, EXPIRES_AT, EXPIRES_IN)
+        for username in usernames + ((FLYTE2_TOKENS,) if self.flyte2 else ()) + (PAIR_MARK,):
+            _put(backend, name, username, None)
+
+    def _clear_quietly(self, backend: Any, name: str) -> None:
+        """:meth:`_clear` entry by entry, ignoring every error (a keyring that just failed)."""
+        for username in (ACCESS_TOKEN, REFRESH_TOKEN, ID_TOKEN, EXPIRES_AT, EXPIRES_IN, FLYTE2_TOKENS, PAIR_MARK):
+            if username != FLYTE2_TOKENS or self.flyte2:
+                with contextlib.suppress(Exception):
+                    _put(backend, name, username, None)
 
     def __repr__(self) -> str:
         try:
             backend = type(self.backend()).__name__ if self._backend is not None else "default"
         except Exception:  # noqa: BLE001
             backend = "unavailable"
-        state = "memory fallback" if self.using_fallback else "keyring"
+        if not self.using_fallback:
+            state = "keyring"
+        elif isinstance(self._fallback, FileStore) and not self._fallback.using_fallback:
+            state = "file fallback"
+        else:
+            state = "memory fallback"
         return f"KeyringStore(backend={backend}, flyte2={self.flyte2}, state={state!r})"
 
 
-#: The Flyte 2 SDK registers ``flyte._keyring.file.SimplePlainTextKeyring`` (entry point
-#: ``flyte_keyring_file``): base64 in ``~/.flyte/keyring.cfg``, chosen inside IPython when no other
-#: backend exists. We never write tokens there silently: it is a fallback reason like "no backend".
-FLYTE2_PLAINTEXT = (
-    "the only keyring here is the Flyte 2 SDK's plaintext file (~/.flyte/keyring.cfg, tokens merely base64-encoded)"
-)
+def _put(backend: Any, name: str, username: str, value: str | None) -> None:
+    """Set ``username`` to ``value``, or remove it when ``value`` is empty."""
+    if value:
+        backend.set_password(name, username, value)
+        return
+    from keyring.errors import PasswordDeleteError
 
+    with contextlib.suppress(PasswordDeleteError):
+        backend.delete_password(name, username)
 
-def _is_flyte2_plaintext(backend: Any) -> bool:
-    backends = getattr(backend, "backends", None)  # keyring's ChainerBackend
-    members = list(backends) if isinstance(backends, (list, tuple)) and backends else [backend]
-    return any(type(b).__module__.startswith("flyte._keyring.file") for b in members)
-
-
-class _Disabled(Exception):
-    """The keyring backend cannot store anything (fail/null backend); carries a phrase, not a secret."""
-
-
-def _pair_mark(access: str | None, refresh: str | None) -> str:
-    """A fingerprint of a token pair (not reversible; safe beside the tokens themselves)."""
-    return hashlib.sha256(f"{access or ''}\n{refresh or ''}".encode("utf-8")).hexdigest()[:32]
-
-
-def _issued(creds: Credentials) -> tuple[float, float] | None:
-    iat, exp = jwt_times(creds.access_token)
-    return None if iat is None and exp is None else (iat or 0.0, exp or 0.0)
-
-
-def _reconcile(kit: Credentials | None, two: Credentials | None, mark: str | None) -> tuple[Credentials | None, bool]:
-    """The newer of the flytekit pair and the Flyte 2 pair, and whether the layouts must be rewritten."""
-    if kit is not None and mark is not None and mark != _pair_mark(kit.access_token, kit.refresh_token):
-        # flytekit rewrote its entries since our save: our expiry entry describes an older token
-        kit.expires_at = jwt_times(kit.access_token)[1]
-        kit.expires_in = None
-    if two is None:
-        return kit, False
-    if kit is None:
-        return two, True
-    refresh_two = two.refresh_token or kit.refresh_token  # flyte's ExternalCommand stores no refresh token
-    if two.access_token == kit.access_token and refresh_two == kit.refresh_token:
-        return kit, False
-    kit_mark = _pair_mark(kit.access_token, kit.refresh_token)
-    two_mark = _pair_mark(two.access_token, refresh_two)
-    if mark == kit_mark and mark != two_mark:
-        flyte2_newer = True
-    elif mark == two_mark and mark != kit_mark:
-        flyte2_newer = False
-    else:  # both written since our save (or never by us): the tokens' own times, else flytekit's layout
-        kit_time, two_time = _issued(kit), _issued(two)
-        flyte2_newer = kit_time is not None and two_time is not None and two_time > kit_time
-    if not flyte2_newer:
-        return kit, True
-    winner = Credentials(
-        access_token=two.access_token, refresh_token=refresh_two, for_endpoint=kit.for_endpoint,
-        id_token=kit.id_token,
-    )
-    return winner, True
 
 
 def _format_epoch(value: float) -> str:

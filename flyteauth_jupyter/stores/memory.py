@@ -9,14 +9,15 @@ import threading
 from ..credentials import Credentials
 from ..endpoint import Endpoint
 from .base import DEFAULT_LOCK_TIMEOUT, service_name, _copy
+from .grants import merge_saved
 from .lock import process_lock
 
 logger = logging.getLogger("flyteauth_jupyter.stores")
 
 
 class MemoryStore:
-    """Tokens in process memory (thread-safe). Same merge rule as the keyring: a save without a
-    refresh token keeps the stored one."""
+    """Tokens in process memory (thread-safe). Same merge rule as every store (:func:`.grants.merge_saved`):
+    a save without a refresh or id token keeps the stored one only when both belong to one grant."""
 
     fallback_reason: str | None = None
 
@@ -36,18 +37,20 @@ class MemoryStore:
     def save(self, service: str | Endpoint, creds: Credentials) -> None:
         name = service_name(service)
         with self._guard:
-            old = self._data.get(name)
-            new = _copy(creds, name)
-            if new.refresh_token is None and old is not None:
-                new.refresh_token = old.refresh_token
-            if new.id_token is None and old is not None:
-                new.id_token = old.id_token
-            self._data[name] = new
+            self._data[name] = _copy(merge_saved(self._data.get(name), creds), name)
 
     def delete(self, service: str | Endpoint) -> None:
         name = service_name(service)
         with self._guard:
             self._data.pop(name, None)
+
+    #: a look without side effects, and a removal that never raises (the keyring store's parked tokens)
+    peek = load
+    discard = delete
+
+    def describe(self, service: str | Endpoint) -> str:
+        """Where the tokens are kept: ``memory only (this kernel)``."""
+        return "memory only (this kernel)"
 
     def clear(self) -> None:
         with self._guard:
@@ -88,3 +91,10 @@ def process_fallback() -> MemoryStore:
     from . import PROCESS_FALLBACK
 
     return PROCESS_FALLBACK
+
+
+def warn_once(text: str, registry: MemoryStore | None = None) -> None:
+    """Log ``text`` as a warning the first time ``registry`` (default: the process's fallback store)
+    sees it: once per kernel and reason."""
+    if (registry if registry is not None else process_fallback()).note_warning(text):
+        logger.warning("%s", text)

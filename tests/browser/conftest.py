@@ -63,7 +63,7 @@ def lab_env(run_dir: Path, flyteadmin: FlyteAdminStandIn) -> tuple[dict[str, str
         "JUPYTERLAB_SETTINGS_DIR": home / ".jupyter" / "lab" / "user-settings",
         "JUPYTERLAB_WORKSPACES_DIR": home / ".jupyter" / "lab" / "workspaces",
     }
-    env, keyring_file = isolated_env(run_dir, flyteadmin.endpoint, extra_dirs=dirs)
+    env, keyring_file = isolated_env(run_dir, flyteadmin.endpoint, extra_dirs=dirs, record_tokens=True)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     dirs["JUPYTER_CONFIG_DIR"] = Path(env["JUPYTER_CONFIG_DIR"])
     settings = dirs["JUPYTERLAB_SETTINGS_DIR"]

@@ -427,8 +427,10 @@ function rigDeviceCodes(res) {
 }
 
 // Test-rig only: what happened at the token endpoint, counted (GET /rig/grants), so a test can say
-// "exactly one refresh per expiry" and "the grant was never revoked" from the provider's side.
-const GRANT_STATS = { success: {}, error: {}, revoked: 0 };
+// "exactly one refresh per expiry" and "the grant was never revoked" from the provider's side;
+// `requests` counts every request the provider answered (the /rig/ feeds excepted), so a test can
+// say "no request reached the IdP".
+const GRANT_STATS = { success: {}, error: {}, revoked: 0, requests: 0 };
 function countGrants(provider) {
   provider.on('grant.success', (ctx) => {
     const type = String(ctx.oidc?.params?.grant_type || 'unknown');
@@ -563,6 +565,7 @@ const server = http.createServer((req, res) => {
   if (!provider) return send(res, 503, errorPage({ error: 'temporarily_unavailable', error_description: 'starting' }));
   if (req.method === 'GET' && req.url === '/rig/device-codes') return rigDeviceCodes(res);
   if (req.method === 'GET' && req.url === '/rig/grants') return rigGrants(res);
+  GRANT_STATS.requests += 1;
   if (!DEV_INTERACTIONS && req.url.startsWith('/interaction/')) {
     return interactions(provider, req, res).catch((err) => {
       console.error('interaction error:', err?.message || err);

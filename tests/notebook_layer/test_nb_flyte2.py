@@ -204,7 +204,8 @@ def test_rotation_in_one_layout_then_a_call_through_the_other(f2, connect_admin,
 def test_flyte_plaintext_keyring_is_named_in_the_panel_and_never_written(shell, flyteadmin, isolated_config, monkeypatch,
                                                                          device_user):
     """flyte registers a base64 file keyring that becomes the keyring inside IPython when nothing else
-    exists: the panel says so in one sentence, naming the private file cache; nothing goes to the file."""
+    exists: it is refused, the tokens go to the private file cache (the default without a usable
+    keyring, pinned 19), the panel says so in one sentence naming both; nothing goes to flyte's file."""
     import keyring
     from flyte._keyring import file as flyte_file
     from flyte._keyring.file import SimplePlainTextKeyring
@@ -227,10 +228,11 @@ def test_flyte_plaintext_keyring_is_named_in_the_panel_and_never_written(shell, 
             session, creds = device_login(shell, flyteadmin, device_user, ca_cert=None)
         assert session.status == "signed_in" and creds.access_token
         notice = session.view.notice or ""
-        assert "Flyte 2 SDK's plaintext file" in notice and "FLYTEAUTH_TOKEN_CACHE=file" in notice
+        assert "Flyte 2 SDK's plaintext file" in notice and "private file cache" in notice
         assert notice.count(". ") == 0 and len(notice) <= 500  # one sentence
         assert "plaintext file" in session.widget.notice.value
         assert not plaintext.file_path.exists()  # nothing written there, silently or otherwise
+        assert stores.FileStore().load(flyteadmin.service).access_token == creds.access_token  # but here
         assert plaintext.file_path.is_relative_to(isolated_config)  # (HOME is the test's empty folder)
     finally:
         keyring.set_keyring(previous)

@@ -91,7 +91,7 @@ class Run:
 
 def kernel_env(run_dir: Path, endpoint: str, connect_admin: ConnectAdmin) -> Run:
     """The environment a notebook run gets: isolated dirs, the endpoints, BROWSER, the secret, a file keyring."""
-    env, keyring_file = isolated_env(run_dir, endpoint)
+    env, keyring_file = isolated_env(run_dir, endpoint, record_tokens=True)
     browser_result = run_dir / "browser-user.json"
     env.update({
         # the Flyte 2 platform stand-in (ConnectRPC over TLS) that notebooks/04's flyte cells call

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from .connect_admin import ConnectAdmin
+from .file_keyring import RECORD_ENV, history_path
 from .grpc_admin import start_grpc_admin, stop_grpc_admin
 from .idp import CONFIDENTIAL_SECRET, USERS, IdP, ensure_node_modules
 
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         if not os.environ.get("FLYTEAUTH_TOKEN_CACHE") and not keyring_usable():
             SCRATCH.mkdir(mode=0o700, exist_ok=True)
             keyring_file = SCRATCH / "keyring.json"
+            # an earlier demo's keyring kept every token ever written in keyring.json.history (issue 17.9)
+            history_path(keyring_file).unlink(missing_ok=True)
+            env.pop(RECORD_ENV, None)
             env.update(PYTHON_KEYRING_BACKEND="rig.file_keyring.FileKeyring", FLYTEAUTH_RIG_KEYRING=str(keyring_file),
                        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")])))
             print(f"Token cache       : no keyring on this machine, so a demo keyring in {keyring_file} "

@@ -6,11 +6,15 @@ Select it in a child process with::
     PYTHON_KEYRING_BACKEND=rig.file_keyring.FileKeyring
     FLYTEAUTH_RIG_KEYRING=<tmp>/keyring.json
 
-Entries live in ``FLYTEAUTH_RIG_KEYRING`` as ``{service: {username: password}}``; every write is made
-under an ``flock`` and replaces the file atomically, so several kernels can share it. Each value ever
-written is also appended to ``<file>.history`` (one JSON object a line), so that a test can learn the
-real tokens a kernel obtained (to hand them to the secret scanner) even after a logout deleted them.
-Both files are in a per-run temporary directory; nothing here prints or logs a value.
+Entries live in ``FLYTEAUTH_RIG_KEYRING`` as ``{service: {username: password}}`` (0600); every write
+is made under an ``flock`` and replaces the file atomically (a temporary file in the same directory
+and ``os.replace``), so several kernels can share it. A deleted entry is gone from the file.
+
+Only when ``FLYTEAUTH_RIG_KEYRING_RECORD=1`` is set (the test harnesses of tests/notebooks and
+tests/browser, through rig.isolation, in a per-run temporary directory) is each value ever written
+also appended to ``<file>.history``, so that a test can learn the real tokens a kernel obtained (to
+hand them to the secret scanner) even after a logout deleted them. ``make demo`` never sets it: a
+history there kept every token after the sign-out (issue 17.9). Nothing here prints or logs a value.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +32,8 @@ from keyring.backend import KeyringBackend
 from keyring.errors import PasswordDeleteError
 
 ENV = "FLYTEAUTH_RIG_KEYRING"
+#: "1": keep a history of every value written (test harnesses only, see the module doc)
+RECORD_ENV = "FLYTEAUTH_RIG_KEYRING_RECORD"
 
 
 def history_path(path: str | Path) -> Path:
@@ -71,9 +78,15 @@ class FileKeyring(KeyringBackend):
         return data if isinstance(data, dict) else {}
 
     def _write(self, data: dict[str, Any]) -> None:
-        tmp = self.path.with_name(f"{self.path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, self.path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)  # 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle)
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def get_password(self, service: str, username: str) -> str | None:
         with self._locked() as data:
@@ -83,8 +96,10 @@ class FileKeyring(KeyringBackend):
         with self._locked() as data:
             data.setdefault(service, {})[username] = password
             self._write(data)
-            with open(history_path(self.path), "a", encoding="utf-8") as hist:
-                hist.write(json.dumps({"service": service, "username": username, "password": password}) + "\n")
+            if os.environ.get(RECORD_ENV) == "1":
+                fd = os.open(history_path(self.path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "a", encoding="utf-8") as hist:
+                    hist.write(json.dumps({"service": service, "username": username, "password": password}) + "\n")
 
     def delete_password(self, service: str, username: str) -> None:
         with self._locked() as data:

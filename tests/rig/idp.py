@@ -266,7 +266,8 @@ class IdP:
 
     def grants(self) -> dict[str, Any]:
         """The provider's token-endpoint counters (GET /rig/grants): ``success`` and ``error`` by
-        grant type / error code, ``revoked`` (grants revoked, e.g. on a replayed refresh token)."""
+        grant type / error code, ``revoked`` (grants revoked, e.g. on a replayed refresh token), and
+        ``requests``: every request the provider answered, its /rig/ feeds excepted."""
         s = requests.Session()
         s.trust_env = False
         r = s.get(self.url("/rig/grants"), timeout=10)

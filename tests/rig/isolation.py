@@ -3,7 +3,8 @@
 Shared by the nbval harness (tests/notebooks) and the browser suite (tests/browser): a fresh HOME and
 XDG/IPython/Jupyter dirs under the run's directory, none of the machine's Flyte, Jupyter, keyring or
 BROWSER settings, the endpoint in FLYTE_PLATFORM_URL (as a user's would be configured), loopback
-exempt from any proxy, and a keyring that is a JSON file in the run's directory (rig/file_keyring.py),
+exempt from any proxy, and a keyring that is a JSON file in the run's directory (rig/file_keyring.py;
+with ``record_tokens`` it records the values written, so a test's secret scan knows the real tokens),
 never the machine's keyring.
 """
 
@@ -23,10 +24,13 @@ DROPPED_ENV = re.compile(
 LOOPBACK = "127.0.0.1,localhost,::1"
 
 
-def isolated_env(run_dir: Path, endpoint: str, *, extra_dirs: dict[str, Path] | None = None) -> tuple[dict[str, str], Path]:
+def isolated_env(run_dir: Path, endpoint: str, *, extra_dirs: dict[str, Path] | None = None,
+                 record_tokens: bool = False) -> tuple[dict[str, str], Path]:
     """``(environment, keyring file)`` for processes of one run in ``run_dir`` against ``endpoint``.
 
     ``extra_dirs`` (name -> path below the run's HOME or anywhere) are created 0700 and exported too.
+    ``record_tokens``: the file keyring keeps ``<keyring file>.history`` of every value written, for a
+    test's secret scan (rig/file_keyring.py); never for a demo (issue 17.9: no token after logout).
     """
     env = {k: v for k, v in os.environ.items() if not DROPPED_ENV.match(k)}
     home = run_dir / "home"
@@ -58,4 +62,6 @@ def isolated_env(run_dir: Path, endpoint: str, *, extra_dirs: dict[str, Path] | 
         "PYTHON_KEYRING_BACKEND": "rig.file_keyring.FileKeyring",
         "FLYTEAUTH_RIG_KEYRING": str(keyring_file),
     })
+    if record_tokens:  # the run's secret scan learns the real tokens (rig/file_keyring.py)
+        env["FLYTEAUTH_RIG_KEYRING_RECORD"] = "1"
     return env, keyring_file

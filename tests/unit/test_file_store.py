@@ -52,6 +52,15 @@ def creds(**kw) -> Credentials:
     return Credentials(**values)
 
 
+def unsigned_jwt(sub: str, iat: int) -> str:
+    import base64
+
+    def part(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none'})}.{part({'sub': sub, 'iat': iat, 'exp': 2_000_000_000 + iat})}.sig"
+
+
 def mode(path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
@@ -80,11 +89,22 @@ def test_default_directory_and_permissions(isolated_home):
     assert os.listdir(store.directory) == [path.name]  # no temporary file left behind
 
 
-def test_save_without_refresh_token_keeps_the_stored_one(store):
-    store.save(SVC, creds())
-    store.save(SVC, Credentials(access_token="at-new-0123456789abcdef", expires_at=2_000_000_100.0))
+def test_save_without_refresh_token_keeps_the_stored_one_of_the_same_grant(store):
+    store.save(SVC, creds(access_token=unsigned_jwt("alice", 1)))
+    store.save(SVC, Credentials(access_token=unsigned_jwt("alice", 2), expires_at=2_000_000_100.0))
     got = store.load(SVC)
-    assert got.access_token == "at-new-0123456789abcdef" and got.refresh_token == RT and got.id_token == IDT
+    assert got.access_token == unsigned_jwt("alice", 2) and got.refresh_token == RT and got.id_token == IDT
+
+
+@pytest.mark.parametrize("other", ["at-new-0123456789abcdef", "bob"])
+def test_save_of_another_grant_keeps_nothing_of_the_stored_one(store, other):
+    """Issue 16.2: an opaque token proves no grant; a JWT of bob proves another one."""
+    store.save(SVC, creds(access_token=unsigned_jwt("alice", 1)))
+    new = unsigned_jwt(other, 2) if other == "bob" else other
+    store.save(SVC, Credentials(access_token=new, expires_at=2_000_000_100.0))
+    got = store.load(SVC)
+    assert (got.access_token, got.refresh_token, got.id_token) == (new, None, None)
+    assert RT not in store.path_for(SVC).read_text()
 
 
 def test_delete(store):
@@ -228,8 +248,20 @@ def test_lock_is_the_shared_process_lock(store):
 
 
 # -- choosing the store ----------------------------------------------------------------------------------
-@pytest.mark.parametrize(("value", "kind"), [(None, KeyringStore), ("", KeyringStore), ("keyring", KeyringStore),
-                                             ("FILE", FileStore), (" file ", FileStore), ("memory", MemoryStore)])
+@pytest.fixture
+def usable_keyring():
+    from rig.memory_keyring import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(MemoryKeyring())
+    yield
+    keyring.set_keyring(previous)
+
+
+# the test process has no keyring (tests/conftest.py: keyring's fail backend), as in a container
+@pytest.mark.parametrize(("value", "kind"), [(None, FileStore), ("", FileStore), ("auto", FileStore),
+                                             ("keyring", KeyringStore), ("FILE", FileStore), (" file ", FileStore),
+                                             ("memory", MemoryStore)])
 def test_environment_variable_selects_the_default_store(monkeypatch, value, kind):
     if value is not None:
         monkeypatch.setenv(stores.TOKEN_CACHE_ENV, value)
@@ -237,7 +269,15 @@ def test_environment_variable_selects_the_default_store(monkeypatch, value, kind
     assert isinstance(authenticators._default_store(), kind)
 
 
-def test_unknown_environment_value_warns_and_uses_the_keyring(monkeypatch, caplog):
+@pytest.mark.parametrize(("value", "kind"), [(None, KeyringStore), ("auto", KeyringStore), ("file", FileStore),
+                                             ("memory", MemoryStore)])
+def test_with_a_usable_keyring_the_default_is_the_keyring(monkeypatch, usable_keyring, value, kind):
+    if value is not None:
+        monkeypatch.setenv(stores.TOKEN_CACHE_ENV, value)
+    assert isinstance(make_store(), kind)
+
+
+def test_unknown_environment_value_warns_and_uses_the_default(monkeypatch, caplog, usable_keyring):
     monkeypatch.setenv(stores.TOKEN_CACHE_ENV, "files")
     assert isinstance(make_store(), KeyringStore)
     assert "FLYTEAUTH_TOKEN_CACHE" in caplog.text

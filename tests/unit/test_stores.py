@@ -87,6 +87,16 @@ def fallback():
     return MemoryStore()
 
 
+def unsigned_jwt(sub: str, *, iat: int = 1000, iss: str = "http://127.0.0.1:1", **claims) -> str:
+    """A JWT the stores can read claims from (never verified, so unsigned is enough)."""
+    import base64
+
+    def part(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none'})}.{part({'sub': sub, 'iss': iss, 'iat': iat, 'exp': iat + 4_000_000_000, **claims})}.sig"
+
+
 def creds(**kw) -> Credentials:
     values = dict(access_token=AT, refresh_token=RT, id_token=IDT, expires_in=3600)
     values.update(kw)
@@ -151,16 +161,32 @@ def test_flyte2_can_be_turned_off(backend, fallback):
     assert (SVC, "tokens") not in backend.entries
 
 
-def test_refresh_token_is_never_overwritten_with_none(backend, fallback):
+def test_a_save_without_refresh_token_keeps_the_stored_one_of_the_same_grant(backend, fallback):
+    """RFC 6749 (keep the refresh token when none comes back), for one grant: the same subject."""
     store = KeyringStore(keyring=backend, fallback=fallback)
-    store.save(SVC, creds())
-    store.save(SVC, Credentials("at-2-newer", None, SVC))
+    store.save(SVC, creds(access_token=unsigned_jwt("alice", iat=1000), id_token=unsigned_jwt("alice")))
+    newer = unsigned_jwt("alice", iat=2000)
+    store.save(SVC, Credentials(newer, None, SVC))
 
-    assert backend.entries[(SVC, "access_token")] == "at-2-newer"
+    assert backend.entries[(SVC, "access_token")] == newer
     assert backend.entries[(SVC, "refresh_token")] == RT
-    assert json.loads(backend.entries[(SVC, "tokens")]) == {"access_token": "at-2-newer", "refresh_token": RT}
-    assert (SVC, "expires_at") not in backend.entries  # a stale expiry would lie about the new token
+    assert json.loads(backend.entries[(SVC, "tokens")]) == {"access_token": newer, "refresh_token": RT}
+    assert (SVC, "expires_at") in backend.entries  # the JWT's own exp, not the older token's
     assert store.load(SVC).refresh_token == RT
+
+
+@pytest.mark.parametrize("other", ["opaque-at-of-someone", unsigned_jwt("bob", iat=2000)], ids=["opaque", "bob"])
+def test_a_save_of_another_grant_drops_the_stored_refresh_and_id_tokens(backend, fallback, other):
+    """Issue 16.2: nothing of alice's grant may stay beside a token that is not provably hers."""
+    store = KeyringStore(keyring=backend, fallback=fallback)
+    store.save(SVC, creds(access_token=unsigned_jwt("alice", iat=1000), id_token=unsigned_jwt("alice")))
+    store.save(SVC, Credentials(other, None, SVC))
+
+    assert backend.entries[(SVC, "access_token")] == other
+    assert (SVC, "refresh_token") not in backend.entries and (SVC, "id_token") not in backend.entries
+    assert json.loads(backend.entries[(SVC, "tokens")]) == {"access_token": other, "refresh_token": None}
+    got = store.load(SVC)
+    assert (got.access_token, got.refresh_token, got.id_token) == (other, None, None)
 
 
 def test_jwt_exp_beats_a_stale_expiry_entry(backend, fallback):
@@ -237,17 +263,18 @@ def test_flyte2_refresh_token_only(backend, fallback):
 
 
 def test_a_flyte2_entry_written_after_our_save_is_the_newer_pair(backend, fallback):
-    """Pinned 18: flyte refreshed (rotating the refresh token) and rewrote only its entry."""
+    """Pinned 18: flyte refreshed (rotating the refresh token) and rewrote only its entry. Its opaque
+    tokens do not prove they are the same grant as our id token (issue 16.2): the id token goes."""
     store = KeyringStore(keyring=backend, fallback=fallback)
     store.save(SVC, Credentials("ours", "rt-ours", SVC, id_token=IDT, expires_at=time.time() + 600))
     backend.entries[(SVC, "tokens")] = json.dumps({"access_token": "flyte2", "refresh_token": "rt-2"})
     got = store.load(SVC)
-    assert (got.access_token, got.refresh_token, got.id_token) == ("flyte2", "rt-2", IDT)
+    assert (got.access_token, got.refresh_token, got.id_token) == ("flyte2", "rt-2", None)
     assert got.expires_at is None  # flyte stores no expiry: used until the server rejects it (pinned 4)
     # written to both layouts, so flytekit never sends the superseded rt-ours
     assert backend.entries[(SVC, "access_token")] == "flyte2"
     assert backend.entries[(SVC, "refresh_token")] == "rt-2"
-    assert (SVC, "expires_at") not in backend.entries
+    assert (SVC, "expires_at") not in backend.entries and (SVC, "id_token") not in backend.entries
     assert store.load(SVC) == got
 
 
@@ -370,7 +397,9 @@ def test_default_fallback_is_shared_within_the_process(monkeypatch, caplog):
     first, second = KeyringStore(keyring=broken), KeyringStore(keyring=broken)
     first.save(SVC, creds())
     assert second.load(SVC).access_token == AT  # two authenticators of one kernel share the login
-    assert first.fallback_reason == second.fallback_reason
+    second.save(SVC, creds(access_token="at-2"))  # (the load was served from the fallback's file)
+    assert first.fallback_reason == second.fallback_reason and "private file cache" in first.fallback_reason
+    assert first.load(SVC).access_token == "at-2"
     assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1  # once per kernel
 
 
@@ -389,10 +418,13 @@ def test_reprs_never_show_tokens(backend, fallback):
 
 def test_memory_store_round_trip_and_merge():
     memory = MemoryStore()
-    memory.save("https://flyte.example.com:8443", creds())
-    memory.save(SVC, Credentials("at-2", None, SVC))
+    memory.save("https://flyte.example.com:8443", creds(access_token=unsigned_jwt("alice", iat=1)))
+    memory.save(SVC, Credentials(unsigned_jwt("alice", iat=2), None, SVC))
     got = memory.load(SVC)
-    assert (got.access_token, got.refresh_token, got.id_token) == ("at-2", RT, IDT)
+    assert (got.access_token, got.refresh_token, got.id_token) == (unsigned_jwt("alice", iat=2), RT, IDT)
+    memory.save(SVC, Credentials("at-2", None, SVC))  # not provably the same grant: nothing merged
+    got = memory.load(SVC)
+    assert (got.access_token, got.refresh_token, got.id_token) == ("at-2", None, None)
     got.access_token = "mutated"  # callers get copies
     assert memory.load(SVC).access_token == "at-2"
     memory.delete(SVC)
