@@ -140,62 +140,67 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, on_term)  # the terminal closed: JupyterLab, in its own session, would not see it
     ensure_node_modules()
     state.mkdir(mode=0o700, parents=True, exist_ok=True)
-    idp = IdP(port=args.idp_port, device_interval=args.device_interval, state_dir=str(state / "idp")).start()
+    with contextlib.ExitStack() as running:  # stops, in reverse order, whatever has started
+        running.callback(print, "stopped.")
+        try:
+            return serve(args, state, running)
+        except KeyboardInterrupt:
+            return 0
+        finally:
+            # a second Ctrl-C (or a SIGTERM) must not cut the clean stop short; every wait in it is bounded
+            for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(signum, signal.SIG_IGN)
+    return 0  # only if the stack swallowed an exception, which none of its callbacks does
+
+
+def serve(args: argparse.Namespace, state: Path, running: contextlib.ExitStack) -> int:
+    """Start the IdP, the stand-ins and JupyterLab (each registers its stop on ``running``); wait."""
+    idp = IdP(port=args.idp_port, device_interval=args.device_interval, state_dir=str(state / "idp"))
+    running.callback(idp.stop)
+    idp.start()
     admin, _ = start_grpc_admin(idp, count_idp=False, port=args.admin_port)
-    tls_dir = tempfile.TemporaryDirectory(prefix="flyteauth-demo-tls-")
-    flyte2 = ConnectAdmin(idp, tls_dir.name, port=args.flyte2_port).start()
-    jupyter: subprocess.Popen[bytes] | None = None
-    try:
-        lines = banner(idp=idp.issuer or "", admin=admin.url, flyte2=flyte2.endpoint, ca_cert=flyte2.ca_cert,
-                       jupyter_port=None if args.no_jupyter else args.jupyter_port)
-        print("\n".join(lines))
-        print(f"IdP state         : {state / 'idp'} (keys and grants kept across restarts; "
-              f"delete {state} to start afresh)")
-        if args.no_jupyter:
-            print("Ctrl-C stops everything.", flush=True)
-            while True:
-                time.sleep(3600)
-        exe = Path(sys.executable).with_name("jupyter")
-        jupyter_cmd = str(exe) if exe.exists() else shutil.which("jupyter")
-        if jupyter_cmd is None:
-            print("jupyter not found: install the test extra (make install)", file=sys.stderr)
-            return 1
-        env = {**os.environ, "FLYTE_PLATFORM_URL": admin.url, "FLYTE_PLATFORM_INSECURE": "True",
-               "FLYTE2_ENDPOINT": flyte2.endpoint, "FLYTE2_CA_CERT": flyte2.ca_cert,
-               "FLYTE_CLIENT_SECRET": CONFIDENTIAL_SECRET}
-        if not os.environ.get("FLYTEAUTH_TOKEN_CACHE") and not keyring_usable():
-            keyring_file = state / "keyring.json"
-            env.update(PYTHON_KEYRING_BACKEND="rig.file_keyring.FileKeyring", FLYTEAUTH_RIG_KEYRING=str(keyring_file),
-                       PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")])))
-            print(f"Token cache       : no keyring on this machine, so a demo keyring in {keyring_file} "
-                  "(plain JSON; flytekit and the Flyte 2 SDK read it too)")
-        root = state / "notebooks"
-        refreshed = [name for name in refresh_examples(root) if name.endswith(".ipynb")]
-        print(f"Notebooks         : {root}: the {len(refreshed)} example notebooks are copied there afresh at "
-              "every start (save your changes to one under another name); your own files there are kept")
-        print("Kernels           : FLYTE_PLATFORM_URL, FLYTE2_ENDPOINT, FLYTE2_CA_CERT and FLYTE_CLIENT_SECRET "
-              "(notebooks/03, client credentials) are set")
-        cmd = [jupyter_cmd, "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(args.jupyter_port),
-               "--port-retries", "0", "--notebook-dir", str(root)]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            cmd.append("--allow-root")  # containers often run as root; jupyter refuses without it
-        print("The JupyterLab link with its token is printed by Jupyter below. Ctrl-C stops everything.",
-              flush=True)
-        # its own session: Ctrl-C reaches only this process, which stops JupyterLab cleanly (docstring)
-        jupyter = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-        return jupyter.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        # a second Ctrl-C must not cut the clean stop short; every wait below is bounded
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if jupyter is not None:
-            stop_jupyter(jupyter)
-        stop_grpc_admin(admin)
-        flyte2.stop()
-        tls_dir.cleanup()
-        idp.stop()
-        print("stopped.")
+    running.callback(stop_grpc_admin, admin)
+    tls_dir = running.enter_context(tempfile.TemporaryDirectory(prefix="flyteauth-demo-tls-"))
+    flyte2 = ConnectAdmin(idp, tls_dir, port=args.flyte2_port).start()
+    running.callback(flyte2.stop)
+    lines = banner(idp=idp.issuer or "", admin=admin.url, flyte2=flyte2.endpoint, ca_cert=flyte2.ca_cert,
+                   jupyter_port=None if args.no_jupyter else args.jupyter_port)
+    print("\n".join(lines))
+    print(f"IdP state         : {state / 'idp'} (keys and grants kept across restarts; "
+          f"delete {state} to start afresh)")
+    if args.no_jupyter:
+        print("Ctrl-C stops everything.", flush=True)
+        while True:
+            time.sleep(3600)
+    exe = Path(sys.executable).with_name("jupyter")
+    jupyter_cmd = str(exe) if exe.exists() else shutil.which("jupyter")
+    if jupyter_cmd is None:
+        print("jupyter not found: install the test extra (make install)", file=sys.stderr)
+        return 1
+    env = {**os.environ, "FLYTE_PLATFORM_URL": admin.url, "FLYTE_PLATFORM_INSECURE": "True",
+           "FLYTE2_ENDPOINT": flyte2.endpoint, "FLYTE2_CA_CERT": flyte2.ca_cert,
+           "FLYTE_CLIENT_SECRET": CONFIDENTIAL_SECRET}
+    if not os.environ.get("FLYTEAUTH_TOKEN_CACHE") and not keyring_usable():
+        keyring_file = state / "keyring.json"
+        env.update(PYTHON_KEYRING_BACKEND="rig.file_keyring.FileKeyring", FLYTEAUTH_RIG_KEYRING=str(keyring_file),
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")])))
+        print(f"Token cache       : no keyring on this machine, so a demo keyring in {keyring_file} "
+              "(plain JSON; flytekit and the Flyte 2 SDK read it too)")
+    root = state / "notebooks"
+    refreshed = [name for name in refresh_examples(root) if name.endswith(".ipynb")]
+    print(f"Notebooks         : {root}: the {len(refreshed)} example notebooks are copied there afresh at "
+          "every start (save your changes to one under another name); your own files there are kept")
+    print("Kernels           : FLYTE_PLATFORM_URL, FLYTE2_ENDPOINT, FLYTE2_CA_CERT and FLYTE_CLIENT_SECRET "
+          "(notebooks/03, client credentials) are set")
+    cmd = [jupyter_cmd, "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(args.jupyter_port),
+           "--port-retries", "0", "--notebook-dir", str(root)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers often run as root; jupyter refuses without it
+    print("The JupyterLab link with its token is printed by Jupyter below. Ctrl-C stops everything.", flush=True)
+    # its own session: Ctrl-C reaches only this process, which stops JupyterLab cleanly (docstring)
+    jupyter = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+    running.callback(stop_jupyter, jupyter)
+    return jupyter.wait()
 
 
 if __name__ == "__main__":
