@@ -47,3 +47,60 @@ def test_admin_calls_need_an_active_token_under_a_known_key(grpc_admin, key, acc
             assert wrong.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert grpc_admin.calls["ListProjects"] == 2
     assert grpc_admin.unauthenticated["ListProjects"] == (1 if accepted else 2)
+
+
+#: A client that keeps its channel alive with pings while it makes no call, as flytekit's does
+#: (flytekit/clients/raw.py: keepalive every 30 s, also without calls), at the fastest pace grpc core
+#: sends them (one a second). It makes one call, then idles with the channel open.
+KEEPALIVE_CLIENT = """
+import sys, threading, grpc
+from flyteidl.service import auth_pb2, auth_pb2_grpc
+options = [("grpc.keepalive_time_ms", 100), ("grpc.keepalive_timeout_ms", 10000),
+           ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0)]
+channel = grpc.insecure_channel(sys.argv[1], options=options)
+auth_pb2_grpc.AuthMetadataServiceStub(channel).GetPublicClientConfig(auth_pb2.PublicClientAuthConfigRequest(), timeout=10)
+threading.Event().wait(120)
+"""
+PINGS = 5  # more than the 2 ping strikes grpc core's default server policy tolerates
+
+
+def test_keepalive_pings_of_an_idle_channel_are_welcome(grpc_admin):
+    """Issue 17: a FlyteRemote left open in a notebook got ``GOAWAY ... too_many_pings`` (printed in red
+    in whatever cell ran next), because grpc core's server default refuses pings on a connection
+    without calls. The stand-in accepts them, as a deployment behind a load balancer does."""
+    import os
+    import queue
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    env = {**os.environ, "GRPC_TRACE": "http_keepalive", "GRPC_VERBOSITY": "debug"}
+    proc = subprocess.Popen([sys.executable, "-c", KEEPALIVE_CLIENT, grpc_admin.endpoint], env=env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    acked, seen = 0, []
+    deadline = time.monotonic() + 60
+    try:
+        while acked < PINGS and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            seen.append(line)
+            assert "too_many_pings" not in line and "GOAWAY" not in line, line
+            acked += "Finish keepalive ping" in line
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert acked >= PINGS, "".join(seen[-20:])

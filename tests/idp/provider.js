@@ -13,6 +13,10 @@
 //   IDP_EXTRA_CLIENTS_FILE (JSON array of client metadata, added to the clients above; e.g. the
 //   test JupyterHub's confidential client and the kernels' client behind it, tests/hub)
 //   IDP_READY_FILE  IDP_DEV_INTERACTIONS=1 (oidc-provider's own dev pages instead of ours)
+//   IDP_STATE_DIR (`make demo` only): keep the signing and cookie keys (keys.json) and every grant,
+//   token, session and device code (store.json) in this directory, both 0600 in a 0700 directory,
+//   so tokens issued before a restart stay valid after it. Unset (the test suite): a fresh
+//   in-memory provider per start.
 //
 // Additions to oidc-provider: `interval` in the device authorization response and a synthesised
 // `slow_down` answer (RFC 8628 section 3.5) when a device code is polled too early; the interval for
@@ -159,7 +163,7 @@ if (env.IDP_EXTRA_CLIENTS_FILE) CLIENTS.push(...JSON.parse(fs.readFileSync(env.I
 
 // ----------------------------------------------------------------------------------------- keys
 
-function signingKeys() {
+function newSigningKeys() {
   const rsa = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const ec = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
   return {
@@ -169,6 +173,103 @@ function signingKeys() {
     ],
   };
 }
+
+// ------------------------------------------------------------------ demo state (IDP_STATE_DIR)
+
+const STATE_DIR = env.IDP_STATE_DIR || '';
+const CLOCK_TOLERANCE = 15; // seconds, the provider's default (as the memory adapter above)
+
+// Written whole to a temporary file and renamed over the old one: a stop at any moment leaves
+// either the old state or the new one. Synchronous, so a SIGINT (handled between event-loop turns)
+// never cuts a write short.
+function writePrivate(file, data) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+function readState(file) {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    if (err.code !== 'ENOENT') console.error(`${file}: unreadable (${err.message}); starting afresh`);
+    return undefined;
+  }
+}
+
+// The signing keys (JWKS) and cookie keys: the saved ones when the state directory has them.
+function providerKeys() {
+  if (!STATE_DIR) return { jwks: newSigningKeys(), cookieKeys: [crypto.randomBytes(32).toString('base64url')] };
+  fs.mkdirSync(STATE_DIR, { recursive: true, mode: 0o700 });
+  const file = `${STATE_DIR}/keys.json`;
+  const saved = readState(file);
+  if (saved && Array.isArray(saved.jwks?.keys) && saved.jwks.keys.length && Array.isArray(saved.cookieKeys)) return saved;
+  const keys = { jwks: newSigningKeys(), cookieKeys: [crypto.randomBytes(32).toString('base64url')] };
+  writePrivate(file, keys);
+  return keys;
+}
+
+// An oidc-provider adapter (the memory adapter's contract) whose entries live in one JSON file:
+// `model:id` -> { payload, expiresAt (ms, null = no expiry) }. A demo holds a few dozen entries, so
+// the secondary look-ups (user code, session uid, grant) scan instead of keeping indexes.
+const GRANTABLE = new Set([
+  'AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest',
+  'PreAuthorizedCode',
+]);
+
+function createFileAdapter(file) {
+  const entries = new Map(Object.entries(readState(file)?.entries || {}));
+  const live = (entry) => entry && (entry.expiresAt === null || entry.expiresAt > Date.now());
+  const save = () => {
+    for (const [name, entry] of entries) if (!live(entry)) entries.delete(name);
+    writePrivate(file, { entries: Object.fromEntries(entries) });
+  };
+  const findBy = (model, field, value) => {
+    for (const [name, entry] of entries) {
+      if (name.startsWith(`${model}:`) && live(entry) && entry.payload[field] === value) return entry.payload;
+    }
+    return undefined;
+  };
+  return (model) => {
+    const key = (id) => `${model}:${id}`;
+    return {
+      async upsert(id, payload, expiresIn) {
+        const expiresAt = typeof expiresIn === 'number' ? Date.now() + (expiresIn + CLOCK_TOLERANCE) * 1000 : null;
+        entries.set(key(id), { payload, expiresAt });
+        save();
+      },
+      async find(id) {
+        const entry = entries.get(key(id));
+        return live(entry) ? entry.payload : undefined;
+      },
+      async findByUid(uid) { return findBy(model, 'uid', uid); },
+      async findByUserCode(userCode) { return findBy(model, 'userCode', userCode); },
+      async consume(id) {
+        const entry = entries.get(key(id));
+        if (entry) {
+          entry.payload.consumed = Math.floor(Date.now() / 1000);
+          save();
+        }
+      },
+      async destroy(id) {
+        if (entries.delete(key(id))) save();
+      },
+      async revokeByGrantId(grantId) {
+        let changed = false;
+        for (const [name, entry] of entries) {
+          if (GRANTABLE.has(name.slice(0, name.indexOf(':'))) && entry.payload.grantId === grantId) {
+            entries.delete(name);
+            changed = true;
+          }
+        }
+        if (changed) save();
+      },
+    };
+  };
+}
+
+const KEYS = providerKeys();
+const ADAPTER = STATE_DIR ? createFileAdapter(`${STATE_DIR}/store.json`) : MemoryAdapter;
 
 // ---------------------------------------------------------------------------------------- pages
 
@@ -310,10 +411,10 @@ function rotateRefreshToken(ctx) {
 }
 
 const configuration = {
-  ...(MemoryAdapter ? { adapter: MemoryAdapter } : {}),
+  ...(ADAPTER ? { adapter: ADAPTER } : {}),
   clients: CLIENTS,
-  jwks: signingKeys(),
-  cookies: { keys: [crypto.randomBytes(32).toString('base64url')] },
+  jwks: KEYS.jwks,
+  cookies: { keys: KEYS.cookieKeys },
   findAccount: async (ctx, sub) => (USERS.has(sub) ? account(sub) : undefined),
   claims: {
     openid: ['sub'],

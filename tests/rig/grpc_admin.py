@@ -40,6 +40,12 @@ from .flyteadmin import PROJECTS, FlyteAdminStandIn
 from .idp import IdP
 
 HOST = "127.0.0.1"
+#: Keepalive pings are welcome, also on a connection with no call in flight. flytekit's channel pings
+#: every 30 s, also while idle (flytekit/clients/raw.py); grpc core's server default counts each such
+#: ping as a strike and after two answers ``GOAWAY too_many_pings``, which grpc prints in red into
+#: whatever notebook cell runs next (issue 17). A deployment behind a load balancer never says that to
+#: a client, so the stand-in does not either.
+SERVER_OPTIONS = [("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_ping_strikes", 0)]
 PEEK_TIMEOUT = 10.0
 HTTP2_PREFACE = b"PRI"
 #: endpoint fields of the relayed metadata that ``CountedIdP`` points at its forwarder
@@ -228,7 +234,7 @@ class GrpcAdminStandIn:
         self.unauthenticated: collections.Counter[str] = collections.Counter()
         self.accepted: list[tuple[str, str]] = []
         self._lock = threading.Lock()
-        self._server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers))
+        self._server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=workers), options=SERVER_OPTIONS)
         auth_pb2_grpc.add_AuthMetadataServiceServicer_to_server(_AuthMetadata(self), self._server)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(_Admin(self), self._server)
         self.grpc_port = self._server.add_insecure_port(f"{HOST}:0")

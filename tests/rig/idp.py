@@ -54,6 +54,8 @@ _SETTINGS = {
     "clients_file": ("IDP_CLIENTS_FILE", str),
     "extra_clients_file": ("IDP_EXTRA_CLIENTS_FILE", str),
     "dev_interactions": ("IDP_DEV_INTERACTIONS", lambda v: "1" if v else "0"),
+    # `make demo` only: keys, grants and tokens kept in this directory across restarts (provider.js)
+    "state_dir": ("IDP_STATE_DIR", str),
 }
 
 #: When set (tests/conftest.py does, for the session), every provider appends the secrets it issues
