@@ -133,7 +133,10 @@ class OriginBoundAuth(AuthBase):
     re-decided on every redirect hop; a refusal the first claiming grant owns renews that grant once
     and resends once (at most once per grant, so a proxy refusal and then a bearer refusal of the same
     request are each answered once). One hook does it all, so a resend and the redirect that may
-    follow it are handled on the request object requests follows the redirect from."""
+    follow it are handled on the request object requests follows the redirect from. requests removes
+    ``Proxy-Authorization`` from every redirect hop (``Session.rebuild_proxies``) after the hook put it
+    back: a refusal of a hop that lacks a header its grant had set is answered by sending it again
+    with the current value, without a renewal."""
 
     _grants: tuple[HeaderGrant, ...] = ()
 

@@ -91,6 +91,10 @@ def test_token_device_and_revocation_requests_to_the_idp_carry_no_proxy_header(b
                                  scopes=["openid"])
     revoke_token(transport, idp.revocation_endpoint, creds.access_token or "", token_type_hint="access_token",
                  auth=ClientSecretBasic(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET))
+    # a request's own requests auth is kept beside the proxy's (chained, not replaced)
+    own_auth = transport.post_form(idp.token_endpoint, {"grant_type": "client_credentials", "scope": "api:read"},
+                                   auth=requests.auth.HTTPBasicAuth(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET))
+    assert own_auth.ok and own_auth.data["access_token"]
 
     assert device.user_code and gate.tokens("http") == [proxy.credential.token()]
     seen = idp.requests_seen(mark)
