@@ -326,7 +326,8 @@ class IssuerClientConfigStore(ClientConfigStore):
     ``scopes`` (default: ``openid``, plus ``offline_access`` when the document lists it, so a refresh
     token is asked for where one is offered), ``audience``, ``redirect_uri``, ``header_key``, and
     ``prompt`` (kept in the config for the browser sign-in: docs/identity-providers.md). The result
-    is cached for ``ttl`` seconds.
+    is cached for ``ttl`` seconds. ``proxy_auth``: an identity-aware proxy's credential, sent only when
+    the issuer is one of the origins it names (flyteauth_jupyter.proxy).
     """
 
     def __init__(
