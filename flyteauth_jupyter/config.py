@@ -11,7 +11,10 @@ equals the issuer (RFC 8414 section 3.3). Results are cached per endpoint (5 min
 Every URL the documents advertise passes ``endpoint.check_server_url`` (HTTPS unless loopback or
 ``insecure``), and one fetch of the configuration has one overall deadline (``deadline=``, default
 40 s) covering all its documents and retries: a server that accepts and never answers ends in a
-``TransportTimeoutError`` naming host:port.
+``TransportTimeoutError`` naming host:port. Behind an identity-aware proxy (``proxy_auth=``: a
+:class:`flyteauth_jupyter.proxy.ProxyAuth` for the deployment) FlyteAdmin's two documents carry
+``proxy-authorization``; the issuer's own discovery document never does (another origin, so the
+transport leaves it off).
 
 ``IssuerClientConfigStore(issuer, client_id, ...)`` serves any OIDC-protected API without FlyteAdmin
 (DESIGN.md pinned 20): it reads the issuer's OpenID Connect discovery document, else its RFC 8414
@@ -181,12 +184,16 @@ class RemoteClientConfigStore(ClientConfigStore):
         use_issuer_metadata: bool = True,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         deadline: float = DEFAULT_DEADLINE,
+        proxy_auth: requests.auth.AuthBase | None = None,
     ) -> None:
         self._endpoint = parse_endpoint(endpoint, insecure=insecure)
         self._insecure = insecure
         self._deadline = deadline
+        if transport is not None and proxy_auth is not None and transport.proxy_auth is not proxy_auth:
+            raise ConfigurationError("Give proxy_auth to the Transport you pass (Transport(proxy_auth=...)), not beside it.")
         self._transport = transport or Transport(
-            session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline
+            session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline,
+            proxy_auth=proxy_auth,
         )
         self._ttl = ttl
         self._use_issuer_metadata = use_issuer_metadata
@@ -319,7 +326,8 @@ class IssuerClientConfigStore(ClientConfigStore):
     ``scopes`` (default: ``openid``, plus ``offline_access`` when the document lists it, so a refresh
     token is asked for where one is offered), ``audience``, ``redirect_uri``, ``header_key``, and
     ``prompt`` (kept in the config for the browser sign-in: docs/identity-providers.md). The result
-    is cached for ``ttl`` seconds.
+    is cached for ``ttl`` seconds. ``proxy_auth``: an identity-aware proxy's credential, sent only when
+    the issuer is one of the origins it names (flyteauth_jupyter.proxy).
     """
 
     def __init__(
@@ -341,6 +349,7 @@ class IssuerClientConfigStore(ClientConfigStore):
         ttl: float = CACHE_TTL,
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         deadline: float = DEFAULT_DEADLINE,
+        proxy_auth: requests.auth.AuthBase | None = None,
     ) -> None:
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("A sign-in to an issuer needs a client id; pass the one registered with the provider.")
@@ -357,8 +366,11 @@ class IssuerClientConfigStore(ClientConfigStore):
         self._header_key = header_key or "authorization"
         self._prompt = prompt
         self._deadline = deadline
+        if transport is not None and proxy_auth is not None and transport.proxy_auth is not proxy_auth:
+            raise ConfigurationError("Give proxy_auth to the Transport you pass (Transport(proxy_auth=...)), not beside it.")
         self._transport = transport or Transport(
-            session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline
+            session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline,
+            proxy_auth=proxy_auth,
         )
         self._ttl = ttl
         self._lock = threading.Lock()

@@ -12,9 +12,16 @@ format (``[platform] url`` ...). ``dns:///`` prefixes are stripped.
 
 The Flyte 2 SDK (:func:`read_flyte2_settings`, ``flyte.config``): the environment variable
 (``FLYTE_ADMIN_ENDPOINT``, ``FLYTE_ADMIN_INSECURE``, ... i.e. ``FLYTE_`` + the key upper-cased, plus its
-aliases ``FLYTE_AUTH_TYPE`` and ``FLYTE_AUTH_COMMAND``), then the first YAML file that exists of
-``./config.yaml``, ``./.flyte/config.yaml``, ``<git root>/.flyte/config.yaml``, ``$UCTL_CONFIG``,
-``$FLYTECTL_CONFIG``, ``~/.union/config.yaml``, ``~/.flyte/config.yaml`` (keys under ``admin:``).
+aliases ``FLYTE_AUTH_TYPE``, ``FLYTE_AUTH_COMMAND`` and ``FLYTE_AUTH_PROXY_COMMAND``), then the first
+YAML file that exists of ``./config.yaml``, ``./.flyte/config.yaml``, ``<git root>/.flyte/config.yaml``,
+``$UCTL_CONFIG``, ``$FLYTECTL_CONFIG``, ``~/.union/config.yaml``, ``~/.flyte/config.yaml`` (keys under
+``admin:``). Its commands (``command``, ``proxy_command``) are read as its ``_as_argv`` reads them: a
+YAML list as it is, a string holding a JSON array as that array, any other string split like a shell.
+
+The identity-aware proxy's command (``proxy_command``, :mod:`flyteauth_jupyter.proxy`): flytekit's
+``FLYTE_CREDENTIALS_PROXY_COMMAND`` (comma-separated, as flytekit's list entries), ``[credentials]
+proxy_command`` or ``admin.proxyCommand``; the Flyte 2 SDK's ``FLYTE_AUTH_PROXY_COMMAND`` (or the derived
+``FLYTE_ADMIN_PROXYCOMMAND``) or ``admin.proxyCommand``.
 
 Client secrets are never read here: :class:`FlytekitSettings` records *where* the secret is (an
 environment variable name or a file) and :func:`read_client_secret` reads it when the authenticator is
@@ -35,6 +42,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import errno
+import json
 import os
 import shlex
 import stat
@@ -70,6 +78,9 @@ class FlytekitSettings:
     auth_type: str | None = None
     audience: str | None = None
     command: tuple[str, ...] = ()
+    #: the identity-aware proxy's command (flytekit ``PlatformConfig.proxy_command``, the Flyte 2 SDK's
+    #: ``proxy_command``): its output goes to the deployment as ``proxy-authorization``
+    proxy_command: tuple[str, ...] = ()
     config_file: str | None = None
     sources: dict[str, str] = field(default_factory=dict, compare=False)
     #: with ``strict=False``: why a configuration file was not read (one sentence naming it), else None
@@ -343,6 +354,9 @@ _ENTRIES: dict[str, tuple[str, str, tuple[str, str], str]] = {
     "auth_type": ("FLYTE_CREDENTIALS_AUTH_MODE", "authType", ("credentials", "auth_mode"), "str"),
     "audience": ("FLYTE_CREDENTIALS_AUDIENCE", "audience", ("credentials", "audience"), "str"),
     "command": ("FLYTE_CREDENTIALS_COMMAND", "command", ("credentials", "command"), "list"),
+    # flytekit.configuration.internal.Credentials.PROXY_COMMAND: LegacyConfigEntry("credentials",
+    # "proxy_command", list) (so FLYTE_CREDENTIALS_PROXY_COMMAND, comma-separated) and YAML admin.proxyCommand
+    "proxy_command": ("FLYTE_CREDENTIALS_PROXY_COMMAND", "proxyCommand", ("credentials", "proxy_command"), "list"),
 }
 
 
@@ -433,7 +447,32 @@ _FLYTE2_ENTRIES: dict[str, tuple[str, tuple[str, ...], str]] = {
     "scopes": ("scopes", (), "list"),
     "auth_type": ("authType", ("FLYTE_AUTH_TYPE",), "str"),
     "command": ("command", ("FLYTE_AUTH_COMMAND",), "list"),
+    # flyte.config._internal.Credentials.PROXY_COMMAND: admin.proxyCommand, env FLYTE_AUTH_PROXY_COMMAND
+    # (the derived FLYTE_ADMIN_PROXYCOMMAND still accepted)
+    "proxy_command": ("proxyCommand", ("FLYTE_AUTH_PROXY_COMMAND",), "list"),
 }
+
+#: settings the Flyte 2 SDK reads as an argv (``flyte.config._internal._as_argv``)
+_FLYTE2_ARGV = ("command", "proxy_command")
+
+
+def _as_argv(raw: Any) -> tuple[str, ...]:
+    """The Flyte 2 SDK's reading of a command (``_as_argv``): a list as it is; a string holding a JSON
+    array (``["uctl", "get-token"]``) as that array; any other string split like a shell would."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list) and len(parsed) <= 64 and all(isinstance(v, _SCALARS) for v in parsed):
+                return tuple(str(v) for v in parsed)
+        try:
+            return tuple(shlex.split(text))
+        except ValueError:
+            raise ConfigurationError("A command in the Flyte 2 SDK's settings has an unclosed quote; quote it again.") from None
+    return _as_list(raw)
 
 
 def _git_root(cwd: Path) -> Path | None:
@@ -485,7 +524,7 @@ def read_flyte2_settings(
         if kind == "bool":
             values[name] = _as_bool(raw)
         elif kind == "list":
-            values[name] = tuple(shlex.split(raw)) if isinstance(raw, str) and name == "command" else _as_list(raw)
+            values[name] = _as_argv(raw) if name in _FLYTE2_ARGV else _as_list(raw)
         else:
             values[name] = str(raw).strip() or None
     if values.get("endpoint"):

@@ -577,6 +577,33 @@ def test_flyteadmin_accepts_jwt_access_tokens(make_idp, make_flyteadmin, http, d
                     timeout=10).status_code == 401
 
 
+
+def test_flyteadmin_behind_an_identity_aware_proxy_and_the_idps_request_log(idp, make_flyteadmin, http, tmp_path):
+    import subprocess
+
+    from rig.proxy import ProxyGate, proxy_command, runs
+
+    gate = ProxyGate()
+    admin = make_flyteadmin(idp, proxy=gate)
+    url = admin.url("/config/v1/flyte_client")
+    refused = http.get(url, timeout=10)
+    assert refused.status_code == 407 and refused.headers["Proxy-Authenticate"].startswith("Bearer")
+    command = proxy_command(tmp_path, "--jwt", "300")
+    token = subprocess.run(command, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+    assert runs(command) == 1 and token.count(".") == 2
+    assert http.get(url, headers={"Proxy-Authorization": f"Bearer {token}"}, timeout=10).status_code == 200
+    gate.status = 401
+    gate.refuse(token)
+    iap = http.get(url, headers={"Proxy-Authorization": f"Bearer {token}"}, timeout=10)
+    assert iap.status_code == 401 and iap.headers["X-Goog-IAP-Generated-Response"] == "true"
+    assert gate.tokens("http") == [None, token, token] and admin.requests[url.split(admin.endpoint)[1]] == 3
+    # the IdP keeps the names of the headers it received, never their values
+    mark = idp.last_request()
+    http.get(idp.url("/.well-known/openid-configuration"), headers={"X-Rig-Probe": "secret-value"}, timeout=10)
+    (seen,) = idp.requests_seen(mark)
+    assert seen["path"] == "/.well-known/openid-configuration" and "x-rig-probe" in seen["headers"]
+    assert "secret-value" not in str(idp.requests_seen(0))
+
 # ------------------------------------------------------------------------------ BROWSER command
 def test_browser_command_completes_pkce_login(idp, http, pkce_browser, loopback):
     browser = pkce_browser()

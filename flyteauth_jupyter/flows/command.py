@@ -1,10 +1,12 @@
-"""Tokens from an external command (flytekit's ExternalCommand / ``proxy_command``).
+"""Tokens from an external command (flytekit's ExternalCommand, and the identity-aware proxy's
+``proxy_command``: :mod:`flyteauth_jupyter.proxy` runs it through :func:`run_token_command` too).
 
 The command is an argv list, never run through a shell, with stdin closed (an interactive helper
 cannot hang the kernel waiting for input), a timeout (60 s by default; the whole process group is
 killed when it passes), and its stripped stdout is the token. Failure messages name the program
 (not its arguments, which may hold secrets), the exit status and the tail of stderr; stdout is never
-shown, since it may hold a token.
+shown, since it may hold a token. ``what`` names the command in those messages ("token command",
+"proxy command"), so a user can tell which of two configured commands failed.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ DEFAULT_TIMEOUT = 60.0
 STDERR_TAIL = 300
 
 
-def normalise_command(command: Sequence[str] | str | None) -> list[str]:
+def normalise_command(command: Sequence[str] | str | None, *, what: str = "token command") -> list[str]:
     """The argv list; a string is split like a shell would (but never run by one)."""
     if isinstance(command, str):
         argv = shlex.split(command)
     else:
         argv = [str(part) for part in (command or [])]
     if not argv or not argv[0].strip():
-        raise ConfigurationError("The token command is empty; pass it as a list such as ['gcloud', 'auth', 'print-identity-token'].")
+        raise ConfigurationError(f"The {what} is empty; pass it as a list such as ['gcloud', 'auth', 'print-identity-token'].")
     return argv
 
 
@@ -59,9 +61,11 @@ def run_token_command(
     timeout: float = DEFAULT_TIMEOUT,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
+    what: str = "token command",
 ) -> str:
-    """Run ``command`` and return the token it prints; raise CommandError with a clear sentence."""
-    argv = normalise_command(command)
+    """Run ``command`` and return the token it prints; raise CommandError with a clear sentence
+    (``what`` names the command in it: "token command", "proxy command")."""
+    argv = normalise_command(command, what=what)
     program = _program(argv)
     try:
         process = subprocess.Popen(
@@ -77,11 +81,11 @@ def run_token_command(
             start_new_session=True,  # its own process group, so a timeout kills helpers it started too
         )
     except FileNotFoundError as exc:
-        raise CommandError(f"The token command {program!r} was not found; check the path or install it.") from exc
+        raise CommandError(f"The {what} {program!r} was not found; check the path or install it.") from exc
     except PermissionError as exc:
-        raise CommandError(f"The token command {program!r} is not executable; check its permissions.") from exc
+        raise CommandError(f"The {what} {program!r} is not executable; check its permissions.") from exc
     except OSError as exc:
-        raise CommandError(f"The token command {program!r} could not be started ({exc.strerror or type(exc).__name__}).") from exc
+        raise CommandError(f"The {what} {program!r} could not be started ({exc.strerror or type(exc).__name__}).") from exc
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -91,7 +95,7 @@ def run_token_command(
         except subprocess.TimeoutExpired:
             pass
         raise CommandError(
-            f"The token command {program!r} did not finish within {timeout:g} s and was stopped; run it in a "
+            f"The {what} {program!r} did not finish within {timeout:g} s and was stopped; run it in a "
             "terminal to check that it does not wait for input."
         ) from None
     except BaseException:
@@ -101,14 +105,14 @@ def run_token_command(
         tail = _tail(stderr or "")
         detail = f": {tail}" if tail else " and printed nothing on stderr"
         raise CommandError(
-            f"The token command {program!r} exited with status {process.returncode}{detail}. Run it in a terminal to debug."
+            f"The {what} {program!r} exited with status {process.returncode}{detail}. Run it in a terminal to debug."
         )
     token = (stdout or "").strip()
     if not token:
-        raise CommandError(f"The token command {program!r} printed no token on stdout.")
+        raise CommandError(f"The {what} {program!r} printed no token on stdout.")
     if any(ch.isspace() for ch in token):
         raise CommandError(
-            f"The token command {program!r} printed more than one word on stdout; it should print only the token."
+            f"The {what} {program!r} printed more than one word on stdout; it should print only the token."
         )
     return token
 

@@ -13,6 +13,13 @@ exceptions become :class:`TransportError` / :class:`TransportTimeoutError` namin
 that is not JSON becomes :class:`ProtocolError` naming host:port and the HTTP status (never the
 body); an OAuth error body becomes the matching :class:`OAuthError` subclass. Nothing here logs a
 URL query, a form body or a header value.
+
+Behind an identity-aware proxy, ``Transport(proxy_auth=...)`` (a ``requests`` auth:
+:class:`flyteauth_jupyter.proxy.ProxyAuth`, which decides per request and per redirect hop which
+origins get ``proxy-authorization``) is applied to every request, beside a request's own auth (a
+client secret), so one Transport can serve the deployment (header sent) and the identity provider
+(never sent: another origin). When the proxy still refuses after its one renewal (HTTP 407, or a 401
+the proxy marked as its own), the answer is one sentence saying so, not "not JSON".
 """
 
 from __future__ import annotations
@@ -96,6 +103,33 @@ class DeadlineTimeout(urllib3.Timeout):
         )
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 USER_AGENT = "flyteauth-jupyter"
+
+
+#: GCP IAP marks every response it generates itself with this header (Google's IAP documentation,
+#: "Detecting responses from IAP"; see flyteauth_jupyter.proxy)
+IAP_GENERATED = "X-Goog-IAP-Generated-Response"
+
+
+def proxy_refused(response: requests.Response) -> bool:
+    """True when an identity-aware proxy refused ``response``'s request: HTTP 407 (RFC 9110 15.5.8), or a
+    401 the proxy marked as its own (``X-Goog-IAP-Generated-Response``, or ``Proxy-Authenticate``).
+    Any other 401 is the deployment's. The one rule, for the Transport and flyteauth_jupyter.proxy."""
+    status = response.status_code
+    return status == 407 or (
+        status == 401 and (IAP_GENERATED in response.headers or "Proxy-Authenticate" in response.headers)
+    )
+
+
+class _Chain(requests.auth.AuthBase):
+    """Several ``requests`` auths applied in turn (the proxy's, then the request's own)."""
+
+    def __init__(self, *auths: Any) -> None:
+        self.auths = auths
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        for auth in self.auths:
+            request = auth(request)
+        return request
 
 
 def host_port(url: str) -> str:
@@ -267,8 +301,12 @@ class Transport:
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         deadline: float = DEFAULT_DEADLINE,
         max_body: int = MAX_BODY,
+        proxy_auth: requests.auth.AuthBase | None = None,
     ) -> None:
         self.session = session if session is not None else build_session(http_proxy_url=http_proxy_url)
+        #: the identity-aware proxy's credential (flyteauth_jupyter.proxy.ProxyAuth): applied to every
+        #: request, and it alone decides which origins get its header
+        self.proxy_auth = proxy_auth
         self.http_proxy_url = http_proxy_url or None
         self.verify = verify
         connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
@@ -281,8 +319,10 @@ class Transport:
 
     def __repr__(self) -> str:
         proxy = host_port(self.http_proxy_url) if self.http_proxy_url else None
+        behind = ", proxy_auth" if self.proxy_auth is not None else ""
         return (
-            f"Transport(proxy={proxy!r}, verify={self.verify!r}, timeout={self.timeout!r}, deadline={self.deadline!r})"
+            f"Transport(proxy={proxy!r}, verify={self.verify!r}, timeout={self.timeout!r}, "
+            f"deadline={self.deadline!r}{behind})"
         )
 
     # -- public helpers ---------------------------------------------------------------------------
@@ -328,6 +368,11 @@ class Transport:
             kwargs["verify"] = self.verify
         if self.http_proxy_url:
             kwargs["proxies"] = {"http": self.http_proxy_url, "https": self.http_proxy_url}
+        if self.proxy_auth is not None:
+            own = kwargs.get("auth") or self.session.auth  # a request's auth would replace the session's
+            if isinstance(own, tuple):
+                own = requests.auth.HTTPBasicAuth(*own)
+            kwargs["auth"] = self.proxy_auth if own is None else _Chain(self.proxy_auth, own)
         ends_at = time.monotonic() + self.deadline
         connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout, self.timeout)
         outer = getattr(_call, "ends_at", None)
@@ -449,6 +494,13 @@ class Transport:
         where = host_port(url)
         status = response.status_code
         path = urlsplit(url).path or "/"
+        if proxy_refused(response):
+            raise ProtocolError(
+                f"{where} answered {method} {path} with HTTP {status} from the identity-aware proxy in front of it, "
+                "which refused the request's proxy credential; check the proxy command (--proxy-command, "
+                "admin.proxyCommand) and that its token is for this deployment.",
+                status=status,
+            )
         ctype = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
         data: Any = None
         if content and ctype == FORM_TYPE:
@@ -488,4 +540,5 @@ __all__ = [
     "call_deadline",
     "default_retry",
     "host_port",
+    "proxy_refused",
 ]

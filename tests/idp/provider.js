@@ -574,6 +574,25 @@ function recordSecrets(provider) {
   });
 }
 
+// Test-rig only: the method, path (no query) and header *names* of every request this provider
+// received, oldest first (GET /rig/requests), so a test can say "the identity provider never saw a
+// proxy-authorization header" from the provider's side. Values are never kept: they may be secrets.
+const SEEN_REQUESTS = [];
+let SEEN_SEQ = 0;
+function recordRequest(req) {
+  SEEN_SEQ += 1;
+  SEEN_REQUESTS.push({
+    seq: SEEN_SEQ, method: req.method, path: String(req.url || '').split('?')[0], headers: Object.keys(req.headers),
+  });
+  if (SEEN_REQUESTS.length > 5000) SEEN_REQUESTS.shift();
+}
+function rigRequests(res) {
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(JSON.stringify({ last: SEEN_SEQ, requests: SEEN_REQUESTS }));
+}
+
 // --------------------------------------------------------------------- interaction routes
 
 function readForm(req) {
@@ -666,7 +685,9 @@ const server = http.createServer((req, res) => {
   if (!provider) return send(res, 503, errorPage({ error: 'temporarily_unavailable', error_description: 'starting' }));
   if (req.method === 'GET' && req.url === '/rig/device-codes') return rigDeviceCodes(res);
   if (req.method === 'GET' && req.url === '/rig/grants') return rigGrants(res);
+  if (req.method === 'GET' && req.url === '/rig/requests') return rigRequests(res);
   GRANT_STATS.requests += 1;
+  if (!String(req.url || '').startsWith('/rig/')) recordRequest(req);
   if (!DEV_INTERACTIONS && req.url.startsWith('/interaction/')) {
     return interactions(provider, req, res).catch((err) => {
       console.error('interaction error:', err?.message || err);

@@ -11,6 +11,10 @@ Serves what a notebook client reads from FlyteAdmin (reference/flytekit-behaviou
   confidential client) or against the IdP's JWKS (JWT access tokens, which oidc-provider refuses to
   introspect). 401 otherwise.
 
+Behind an identity-aware proxy (``proxy=ProxyGate(...)``, tests/rig/proxy.py): every request needs the
+gate's ``proxy-authorization`` before it reaches any of the above; otherwise the proxy's refusal (407,
+or IAP's marked 401) is the answer.
+
 Field names are snake_case (flyteadmin with ``Accept: application/json``) or lowerCamelCase
 (``camel_case=True``: grpc-gateway's default marshaler, older deployments). Empty fields are present
 as "" or [] (flyteadmin emits unpopulated fields). Every request is counted per path in ``.requests``.
@@ -34,6 +38,7 @@ from .idp import CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET, DEVICE_GRANT, IdP
 
 if TYPE_CHECKING:
     from .idp2 import DjangoIdP
+    from .proxy import ProxyGate
 
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:53593/callback"
 PROJECTS = [
@@ -69,8 +74,10 @@ class FlyteAdminStandIn(Background):
         *,
         port: int = 0,
         host: str = "127.0.0.1",
+        proxy: ProxyGate | None = None,
     ) -> None:
         self.idp = idp
+        self.proxy = proxy
         self.camel_case = camel_case
         self.client_id = client_id
         self.redirect_uri = redirect_uri
@@ -80,7 +87,7 @@ class FlyteAdminStandIn(Background):
         self.device_endpoint = device_endpoint
         self.requests: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
-        self._overrides: dict[str, tuple[int, str, bytes]] = {}
+        self._overrides: dict[str, tuple[int, str, bytes, dict[str, str]]] = {}
         self._session = requests.Session()
         self._session.trust_env = False
         self._jwks: dict[str, Any] | None = None
@@ -106,11 +113,13 @@ class FlyteAdminStandIn(Background):
         with self._lock:
             self.requests.clear()
 
-    def set_response(self, path: str, status: int, body: str | bytes, content_type: str = "text/html") -> None:
-        """Serve a fixed answer on ``path`` (e.g. an HTML error page instead of JSON)."""
+    def set_response(self, path: str, status: int, body: str | bytes, content_type: str = "text/html",
+                     headers: dict[str, str] | None = None) -> None:
+        """Serve a fixed answer on ``path`` (e.g. an HTML error page instead of JSON, or a redirect
+        with ``headers={"Location": ...}``)."""
         data = body.encode() if isinstance(body, str) else body
         with self._lock:
-            self._overrides[path] = (status, content_type, data)
+            self._overrides[path] = (status, content_type, data, dict(headers or {}))
 
     def clear_responses(self) -> None:
         with self._lock:
@@ -229,9 +238,14 @@ class FlyteAdminStandIn(Background):
                 with admin._lock:
                     admin.requests[path] += 1
                     override = admin._overrides.get(path)
+                gate = admin.proxy
+                if gate is not None and not gate.admits("http", path, self.headers.get("Proxy-Authorization")):
+                    self._send(gate.status, b"<html><body>Invalid proxy credentials</body></html>", "text/html",
+                               headers=gate.refusal_headers())
+                    return
                 if override is not None:
-                    status, ctype, data = override
-                    self._send(status, data, ctype)
+                    status, ctype, data, extra = override
+                    self._send(status, data, ctype, headers=extra)
                     return
                 if path == "/config/v1/flyte_client":
                     self._send(200, admin.client_config())

@@ -15,6 +15,9 @@ FlyteAdmin serves gRPC and its HTTP documents on one port; so does this stand-in
   ``UNAUTHENTICATED``. The token is read, as FlyteAdmin does, from the configured metadata key (the
   HTTP stand-in's ``authorization_metadata_key``, default ``flyte-authorization``) or else the
   standard ``authorization``. Other AdminService methods answer ``UNIMPLEMENTED``.
+- Behind an identity-aware proxy (the HTTP stand-in's ``proxy`` gate, tests/rig/proxy.py): every call,
+  the anonymous ``AuthMetadataService`` ones too, needs the gate's ``proxy-authorization`` metadata,
+  else UNAUTHENTICATED before the service sees it (recorded in the gate's ``.seen`` as ``"grpc"``).
 - Counters: ``.calls`` (method name -> calls), ``.unauthenticated`` (method -> rejected calls),
   ``.accepted`` (``(subject, metadata key)`` of each accepted call, in order).
 
@@ -188,12 +191,14 @@ class _AuthMetadata(auth_pb2_grpc.AuthMetadataServiceServicer):
 
     def GetOAuth2Metadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         self.admin._count("GetOAuth2Metadata")
+        self.admin._through_proxy("GetOAuth2Metadata", context)
         doc = self.admin.http.oauth_metadata()
         fields = {f.name for f in auth_pb2.OAuth2MetadataResponse.DESCRIPTOR.fields}
         return auth_pb2.OAuth2MetadataResponse(**{k: v for k, v in _snake(doc).items() if k in fields})
 
     def GetPublicClientConfig(self, request: Any, context: Any) -> Any:  # noqa: N802
         self.admin._count("GetPublicClientConfig")
+        self.admin._through_proxy("GetPublicClientConfig", context)
         doc = self.admin.http.client_config()
         fields = {f.name for f in auth_pb2.PublicClientAuthConfigResponse.DESCRIPTOR.fields}
         return auth_pb2.PublicClientAuthConfigResponse(**{k: v for k, v in _snake(doc).items() if k in fields})
@@ -287,8 +292,19 @@ class GrpcAdminStandIn:
         with self._lock:
             self.calls[method] += 1
 
+    def _through_proxy(self, method: str, context: Any) -> None:
+        """The identity-aware proxy's check (the HTTP stand-in's gate), before the service sees the call."""
+        gate = self.http.proxy
+        if gate is None:
+            return
+        value = next((v for k, v in context.invocation_metadata() if k.lower() == "proxy-authorization"
+                      and isinstance(v, str)), None)
+        if not gate.admits("grpc", method, value):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "the identity-aware proxy refused the call")
+
     def _authorize(self, method: str, context: Any) -> dict[str, Any]:
         self._count(method)
+        self._through_proxy(method, context)
         token, used = None, ""
         metadata = [(k.lower(), v) for k, v in context.invocation_metadata() if isinstance(v, str)]
         for wanted in (self.header_key, "authorization"):

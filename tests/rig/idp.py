@@ -276,6 +276,25 @@ class IdP:
         r.raise_for_status()
         return r.json()
 
+    def requests_seen(self, since: int = 0) -> list[dict[str, Any]]:
+        """The requests the provider received after sequence number ``since`` (GET /rig/requests),
+        oldest first: ``seq``, ``method``, ``path`` (no query) and ``headers`` (lower-case *names* only;
+        the provider keeps no header value). ``requests_seen()[-1]["seq"]`` or :meth:`last_request`
+        marks a point to look from."""
+        s = requests.Session()
+        s.trust_env = False
+        r = s.get(self.url("/rig/requests"), timeout=10)
+        r.raise_for_status()
+        return [entry for entry in r.json()["requests"] if entry["seq"] > since]
+
+    def last_request(self) -> int:
+        """The sequence number of the last request the provider received (0 before any)."""
+        s = requests.Session()
+        s.trust_env = False
+        r = s.get(self.url("/rig/requests"), timeout=10)
+        r.raise_for_status()
+        return int(r.json()["last"])
+
     def introspect(self, token: str, client_id: str = NATIVE_CLIENT) -> dict[str, Any]:
         """RFC 7662 introspection of ``token`` as the public client that holds it."""
         s = requests.Session()

@@ -157,3 +157,87 @@ def test_ordinary_values_still_read(tmp_path):
           "  endpoint: dns:///flyte.example.com\n  scopes: *s\n  insecure: false\n")
     got = read_sdk_settings({}, cwd=cwd, home=home)
     assert got.endpoint == "flyte.example.com" and got.scopes == ("openid", "offline_access") and got.problem is None
+
+
+# ------------------------------------------------------------- issue 18.6: the proxy command
+from flyteauth_jupyter.sdk_config import read_flytekit_settings  # noqa: E402
+
+PROXY_ARGV = ("flyte-iap", "generate-token", "--client-id=abc")
+
+
+def _sdk_platforms(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str]) -> None:
+    """Both SDKs read os.environ: give them exactly ``env`` (and no home or working directory files)."""
+    for key in [k for k in os.environ if k.startswith(("FLYTE", "UCTL", "_FLYTECTL"))]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HOME", str(tmp_path / "sdk-home"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.parametrize("case", ["yaml list", "env over yaml", "env comma list", "ini"])
+def test_flytekits_proxy_command_is_read_as_flytekit_reads_it(tmp_path, monkeypatch, case):
+    from flytekit.configuration import PlatformConfig
+
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    cwd.mkdir()
+    env: dict[str, str] = {}
+    if case == "ini":
+        config = write(tmp_path / "flytekit.config",
+                       "[platform]\nurl = flyte.example.com\n[credentials]\nproxy_command = " + ",".join(PROXY_ARGV) + "\n")
+    else:
+        lines = "".join(f"    - {part}\n" for part in PROXY_ARGV)
+        config = write(tmp_path / "config.yaml", f"admin:\n  endpoint: dns:///flyte.example.com\n  proxyCommand:\n{lines}")
+    if case == "env over yaml":
+        env["FLYTE_CREDENTIALS_PROXY_COMMAND"] = "from-env,token"
+    if case == "env comma list":
+        config = write(tmp_path / "config.yaml", "admin:\n  endpoint: flyte.example.com\n")
+        env["FLYTE_CREDENTIALS_PROXY_COMMAND"] = ",".join(PROXY_ARGV)
+    env["FLYTECTL_CONFIG"] = str(config)
+    ours = read_flytekit_settings(env, cwd=cwd, home=home)
+    _sdk_platforms(monkeypatch, tmp_path, env)
+    theirs = PlatformConfig.auto(str(config)).proxy_command
+    assert ours.proxy_command == tuple(theirs or ())
+    expected = ("from-env", "token") if case == "env over yaml" else PROXY_ARGV  # the environment wins
+    assert ours.proxy_command == expected and ours.endpoint == "flyte.example.com"
+
+
+@pytest.mark.parametrize("env_value", [
+    None,  # the file's YAML list
+    '["flyte-iap", "generate-token", "--client-id=abc"]',  # a JSON array
+    "flyte-iap generate-token '--client-id=abc'",  # a shell-like string
+])
+@pytest.mark.parametrize("env_name", ["FLYTE_AUTH_PROXY_COMMAND", "FLYTE_ADMIN_PROXYCOMMAND"])
+def test_the_flyte2_proxy_command_is_read_as_the_flyte2_sdk_reads_it(tmp_path, monkeypatch, env_value, env_name):
+    from flyte.config._config import PlatformConfig as Flyte2Platform
+
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    cwd.mkdir()
+    lines = "".join(f"    - {part}\n" for part in (PROXY_ARGV if env_value is None else ("from-file",)))
+    config = write(cwd / "config.yaml", f"admin:\n  endpoint: dns:///flyte.example.com\n  proxyCommand:\n{lines}")
+    env = {} if env_value is None else {env_name: env_value}
+    ours = read_flyte2_settings(env, cwd=cwd, home=home)
+    _sdk_platforms(monkeypatch, tmp_path, env)
+    theirs = Flyte2Platform.auto(str(config)).proxy_command
+    assert ours.proxy_command == tuple(theirs or ()) == PROXY_ARGV
+    assert ours.sources["proxy_command"] == (env_name if env_value else f"{config} admin.proxyCommand")
+
+
+def test_the_sdk_settings_carry_the_proxy_command_and_a_hostile_one_is_one_sentence(tmp_path):
+    home, cwd = tmp_path / "home", tmp_path / "work"
+    cwd.mkdir()
+    config = write(home / ".flyte" / "config.yaml",
+                   "admin:\n  endpoint: flyte.example.com\n  proxyCommand: flyte-iap generate-token\n")
+    got = read_sdk_settings({}, cwd=cwd, home=home)
+    # flytekit's reading: a YAML string is not split at spaces (flytekit hands the string itself to
+    # subprocess, which finds no such program; ours says so naming it), only a comma list would be
+    assert got.proxy_command == ("flyte-iap generate-token",) and got.sources["proxy_command"].endswith("admin.proxyCommand")
+    write(home / ".flyte" / "config.yaml", "admin:\n  endpoint: flyte.example.com\n  proxyCommand:\n    run: flyte-iap\n")
+    with pytest.raises(ConfigurationError) as info:
+        read_sdk_settings({}, cwd=cwd, home=home)
+    assert "admin.proxyCommand" in _one_sentence_naming(info.value, config)
+    with pytest.raises(ConfigurationError, match="unclosed quote"):
+        read_flyte2_settings({"FLYTE_AUTH_PROXY_COMMAND": "flyte-iap 'generate"}, cwd=cwd, home=tmp_path / "nohome")
+    # the token command is read the same way (flyte's _as_argv): a JSON array is that array
+    assert read_flyte2_settings({"FLYTE_AUTH_COMMAND": '["uctl", "get-token", "a b"]'}, cwd=cwd,
+                                home=tmp_path / "nohome").command == ("uctl", "get-token", "a b")
