@@ -129,17 +129,18 @@ class Authenticator(TokenLifecycle):
         self._init_lifecycle(credentials=credentials, store=store, clock=clock)
 
     # -- flytekit's surface (get_credentials, wait, cancel: lifecycle.TokenLifecycle) ----------------
-    # The hot path (every SDK call): the lifecycle's published header tuple (an attribute while the
-    # token is fresh); no lock, no store, no network, no clock read. Else the slow path below.
+    # The hot path (every SDK call): a clock read, a compare and the lifecycle's cached header tuple
+    # while the token is fresh; no lock, no store, no network. Else the slow path below.
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <access token>")``, or None without an access token."""
-        try: return self._fresh_header  # noqa: E701 - one line: no NOP (see get_credentials)
-        except AttributeError: pass  # noqa: E701
+        now, until, header = self._hot_header
+        if now() < until:
+            return header
         creds = self.get_credentials()
         if creds is None or not creds.access_token:
             return None
         header = self.header_key, f"Bearer {creds.access_token}"
-        self._publish_hot(creds)  # the header key is known now (it may have needed the server's configuration)
+        self._publish(creds)  # the header key is known now (it may have needed the server's configuration)
         return header
 
     def refresh_credentials(self, *, interactive: bool = True) -> Credentials:
@@ -252,8 +253,9 @@ class Authenticator(TokenLifecycle):
         return revoked
 
     def _set_header_key(self, header_key: str | None) -> None:
-        self._header_key_arg = header_key or None
-        self._cool()
+        with self._state_lock:
+            self._header_key_arg = header_key or None
+            self._cool()
 
     # -- hooks for subclasses --------------------------------------------------------------------------
     def _client_auth(self) -> Any:

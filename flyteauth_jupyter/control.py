@@ -6,10 +6,9 @@ deadline (wall-clock budget of the flow) and a cancel event that another thread 
 ``cancel()`` on an authenticator, KeyboardInterrupt handling) may set at any time; both end the flow
 with a typed exception (``LoginTimeoutError``, ``LoginCancelledError``) within one poll, never later.
 
-Timers (:meth:`Clock.call_at`, :class:`WallTimers`): calls due at a wall-clock instant, such as
-the end of a token's freshness (``lifecycle``), are made on one daemon thread for the process that
-runs only while a call is pending, and that re-reads the wall clock at least every second so that a
-suspended machine does not make it late.
+There are no timers: whatever depends on the wall clock (a token's freshness, in ``lifecycle``)
+reads it when asked (:meth:`Clock.reader`), so nothing of ours runs while a kernel is idle, and a
+machine that slept past an instant is never late for it.
 
 Background work (the notebook's non-blocking login) runs through :func:`run_in_background`, which
 returns a :class:`concurrent.futures.Future`; whoever needs the result waits on that future with a
@@ -34,9 +33,7 @@ plain wait.
 from __future__ import annotations
 
 import concurrent.futures
-import heapq
 import logging
-import os
 import sys
 import threading
 import time
@@ -51,10 +48,9 @@ log = logging.getLogger(__name__)
 
 
 class Clock:
-    """Wall-clock time (epoch seconds) and monotonic time, with an interruptible sleep and timers.
+    """Wall-clock time (epoch seconds) and monotonic time, with an interruptible sleep.
 
-    A subclass with a ``time()`` of its own (a test's skewed or fake clock) times nothing unless it
-    overrides :meth:`call_at` too: its users then read it on every call instead.
+    Tests swap in a subclass with a ``time()``/``monotonic()`` of their own (a fake or skewed clock).
     """
 
     def time(self) -> float:
@@ -67,122 +63,14 @@ class Clock:
         """Block up to ``seconds`` or until ``event`` is set; return whether it was set."""
         return event.wait(max(0.0, seconds))
 
-    def call_at(self, when: float, fn: Callable[[], object]) -> Timer | None:
-        """Call ``fn()`` on the timer thread once the wall clock reads ``when`` (epoch seconds):
-        within milliseconds while the machine runs, at most :data:`TIMER_SLICE` seconds late after
-        a suspend or a step of the clock. ``cancel()`` the result to drop the call. None when this
-        clock cannot time calls (see the class docstring); RuntimeError when no thread can be
-        started (interpreter shutdown)."""
-        if type(self) is not Clock and type(self).time is not Clock.time:
-            return None
-        return TIMERS.add(when, fn)
-
-
-class Timer:
-    """A call scheduled by :meth:`Clock.call_at`; :meth:`cancel` is idempotent and safe from any thread."""
-
-    __slots__ = ("when", "fn", "_owner")
-
-    def __init__(self, when: float, fn: Callable[[], object], owner: WallTimers | None) -> None:
-        self.when = when
-        self.fn = fn
-        self._owner = owner
-
-    def __lt__(self, other: Timer) -> bool:
-        return self.when < other.when
-
-    def cancel(self) -> None:
-        owner, self._owner = self._owner, None
-        if owner is not None:
-            owner.discard(self)
-
-
-class WallTimers:
-    """Calls due at wall-clock instants, made on one daemon thread (``flyteauth-timers``) that runs
-    only while a call is pending.
-
-    The thread never waits longer than ``slice_seconds`` and reads the wall clock after every wait. A
-    wait is measured on the monotonic clock, which stops while the machine sleeps: one long wait
-    would fire late by the length of a suspend, so a token cached across a laptop's night would be
-    served after its instant. In slices a call is at most one slice late after a resume or a clock
-    step, and on time (the thread's wake-up, a few milliseconds) otherwise. A forked child has no
-    timer thread: it makes every pending call at once (:meth:`after_fork`), so that nothing a call
-    would end outlives its instant there.
-    """
-
-    def __init__(self, now: Callable[[], float] = time.time, slice_seconds: float = 1.0) -> None:
-        self.now = now
-        self.slice = slice_seconds
-        self._cond = threading.Condition(threading.Lock())
-        self._heap: list[Timer] = []
-        self._thread: threading.Thread | None = None
-
-    def add(self, when: float, fn: Callable[[], object]) -> Timer:
-        timer = Timer(when, fn, self)
-        with self._cond:
-            heapq.heappush(self._heap, timer)
-            if self._thread is None:
-                thread = threading.Thread(target=self._run, name="flyteauth-timers", daemon=True)
-                thread.start()  # RuntimeError at interpreter shutdown: the caller keeps nothing cached
-                self._thread = thread
-            elif self._heap[0] is timer:
-                self._cond.notify()
-        return timer
-
-    def discard(self, timer: Timer) -> None:
-        with self._cond:
-            try:
-                self._heap.remove(timer)
-            except ValueError:
-                return  # made already
-            heapq.heapify(self._heap)
-            self._cond.notify()  # the thread ends when nothing is pending
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._heap)
-
-    def _run(self) -> None:
-        cond = self._cond
-        with cond:
-            while self._heap:
-                first = self._heap[0]
-                left = first.when - self.now()
-                if left > 0:
-                    cond.wait(min(self.slice, left))
-                    continue
-                heapq.heappop(self._heap)
-                first._owner = None
-                cond.release()
-                try:
-                    self._call(first)
-                finally:
-                    cond.acquire()
-            self._thread = None
-
-    @staticmethod
-    def _call(timer: Timer) -> None:
-        try:
-            timer.fn()
-        except Exception:  # noqa: BLE001 - one failing call must not end the others
-            log.exception("A timer call failed")
-
-    def after_fork(self) -> None:
-        pending, self._heap = self._heap, []
-        self._cond = threading.Condition(threading.Lock())
-        self._thread = None
-        for timer in pending:
-            timer._owner = None
-            self._call(timer)
+    def reader(self) -> Callable[[], float]:
+        """The cheapest zero-argument function that reads this clock's wall time, for code that reads
+        it on every call (the token lifecycle's hot path): ``time.time`` itself for the system clock
+        (no Python frame), else this clock's own ``time``."""
+        return time.time if type(self).time is Clock.time else self.time
 
 
 SYSTEM_CLOCK = Clock()
-#: the longest a timer thread waits before it reads the wall clock again (seconds)
-TIMER_SLICE = 1.0
-#: the process's wall-clock timers (one thread for all of them)
-TIMERS = WallTimers(slice_seconds=TIMER_SLICE)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=TIMERS.after_fork)
 
 
 class Waiter:

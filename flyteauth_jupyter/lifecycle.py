@@ -3,18 +3,17 @@ refreshed, and how many threads and processes share one refresh. ``authenticator
 (flytekit's surface: constructors, the header, the configuration, sign-out) builds on it.
 
 * Current: while the held token is fresh, ``get_credentials()`` and ``fetch_grpc_call_auth_metadata()``
-  return an attribute (``_fresh_credentials``, ``_fresh_header``): the same bytecode as flytekit's
-  bare ``return self._creds``, no lock, no store, no network, no clock read (the hot path). The
-  expiry check is not skipped but moved off the call: publishing the attributes schedules a timer
-  at the token's refresh instant (``Clock.call_at``, on the one timer thread of ``control``) that
-  removes them, and every change of the held credentials (the ``_creds`` property), of the clock or
-  of the header key removes them too. A missing attribute is the slow path: it reads the clock,
-  refreshes if due and publishes again. With a clock that cannot time calls (a test's skewed
-  clock) nothing is published and every call reads the clock. Why not a clock read per call: on
-  the 2-core VMs we run on one ``time.time()`` costs twice flytekit's whole ``get_credentials()``
-  (bench/). What it costs: the timer thread while a token is held, and a token that expired while
-  the machine slept is served for at most ``control.TIMER_SLICE`` (1 s) after it wakes, where the
-  server's UNAUTHENTICATED makes flytekit refresh (see ``control.WallTimers``).
+  read the clock, compare it with the token's refresh instant and return a cached value (the hot
+  path). The cache is two attributes, ``_hot_creds`` and ``_hot_header``, each one tuple
+  ``(clock reader, refresh instant, value)`` replaced whole (so a lock-free reader never sees a mix)
+  by the slow path and emptied by every change of the credentials, the clock or the header key.
+  The tuple carries its clock's reader because unpacking it is cheaper than a second attribute
+  read (bench/). No lock, no store, no network. The wall clock is read on every call, so a token
+  that expired while the machine slept is never served, and nothing runs in the background: no
+  thread, no timer, no wake-up (DESIGN.md pinned 21). Why not a timer that withdraws the value (the
+  design before issue 19.1): it saved one clock read (about 60 ns on our VMs) per call at the price
+  of a thread that woke every second, a second of grace after a suspend, and much machinery; the
+  60 ns were not worth a thread.
 * Refresh margin: a token is refreshed when less than min(60 s, half its lifetime) is left (pinned
   5); a token of unknown expiry is used until the server rejects it; a JWT's ``exp`` schedules it
   (pinned 4).
@@ -31,14 +30,14 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import itertools
 import logging
+import math
 import threading
-import weakref
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from .control import SYSTEM_CLOCK, Clock, Timer, Waiter
+from .control import SYSTEM_CLOCK, Clock, Waiter
 from .credentials import Credentials, jwt_claims
 from .errors import (
     AccessDeniedError,
@@ -73,14 +72,23 @@ def refresh_margin(creds: Credentials) -> float:
     return min(MAX_REFRESH_MARGIN, lifetime / 2.0)
 
 
+def refresh_at(creds: Credentials) -> float:
+    """Epoch seconds from which ``creds`` is due for a refresh (its expiry less the margin); +inf
+    when the expiry is unknown (used until the server rejects it, pinned 4)."""
+    if creds.expires_at is None:
+        return math.inf
+    return creds.expires_at - refresh_margin(creds)
+
+
 def needs_refresh(creds: Credentials | None, now: float) -> bool:
     """True when ``creds`` has no access token or is within its refresh margin of expiry."""
     if creds is None or not creds.access_token:
         return True
-    left = creds.lifetime_left(now)
-    if left is None:
-        return False  # unknown expiry: use it until the server rejects it (pinned 4)
-    return left < refresh_margin(creds)
+    return now >= refresh_at(creds)
+
+
+#: a hot-path tuple while nothing fresh is held: no clock reading is below -inf
+COLD: tuple[Callable[[], float], float, Any] = (time.time, -math.inf, None)
 
 
 class _Flight:
@@ -103,13 +111,6 @@ GRANT_ENDING_ERRORS = (InvalidGrantError, ExpiredTokenError, AccessDeniedError)
 MAX_RETRY_BACKOFF = 60.0
 
 
-def _expire(ref: weakref.ReferenceType[TokenLifecycle]) -> None:
-    """The timer's call at a token's refresh instant (holds the lifecycle weakly)."""
-    lifecycle = ref()
-    if lifecycle is not None:
-        lifecycle._cool()
-
-
 class TokenLifecycle:
     """The held credentials, their refresh and its single flight (see the module docstring)."""
 
@@ -121,33 +122,18 @@ class TokenLifecycle:
     flow_name: str = "login"
     needs_user: bool = False
 
-    #: The hot path's attributes, set only while the held token is fresh (see the module docstring):
-    #: the credentials and their metadata tuple (once the header key is known without a request).
-    #: Slots, so that reading one is a fixed-offset load whatever the instance's ``__dict__`` is like
-    #: (see docs/architecture.md, Performance); unset, a read raises AttributeError.
-    #: The timer that removes them at the refresh instant is ``_fresh_timer`` in ``__dict__`` (so
-    #: that taking it is one atomic ``pop``); every other attribute lives in ``__dict__`` as usual.
-    __slots__ = ("_fresh_credentials", "_fresh_header", "__dict__", "__weakref__")
-    _fresh_credentials: Credentials
-    _fresh_header: tuple[str, str]
-
-    def __getstate__(self) -> dict[str, Any]:
-        """A copy (``copy.copy``) starts unpublished: the timer that would withdraw its hot-path
-        attributes belongs to the original."""
-        state = self.__dict__.copy()
-        state.pop("_fresh_timer", None)
-        return state
+    #: The hot path's cache (see the module docstring): (clock reader, refresh instant, credentials),
+    #: and the same with the metadata tuple once the header key is known without a request.
+    _hot_creds: tuple[Callable[[], float], float, Credentials | None] = COLD
+    _hot_header: tuple[Callable[[], float], float, tuple[str, str] | None] = COLD
 
     def _init_lifecycle(self, *, credentials: Credentials | None, store: Any, clock: Clock | None) -> None:
-        self._cools = 0  # the number of the last removal of the hot path's attributes (_cool)
-        self._cool_numbers = itertools.count(1)  # next() is atomic: concurrent removals never share one
+        self._state_lock = threading.RLock()
         self._held: Credentials | None = None
-        self._held_version = 0
         self.clock = clock or SYSTEM_CLOCK
         self._store = store
         self._creds = credentials
         self._loaded = credentials is not None or store is None
-        self._state_lock = threading.RLock()
         self._flight_lock = threading.Lock()
         self._flight: _Flight | None = None
         self._waiter: Waiter | None = None
@@ -159,35 +145,37 @@ class TokenLifecycle:
     # -- current credentials (the hot path) -------------------------------------------------------
     def get_credentials(self) -> Credentials | None:
         """The current credentials (None before any login), refreshed first when about to expire."""
-        # One line, so the compiler emits no NOP for the ``try``: LOAD_FAST, LOAD_ATTR, RETURN_VALUE.
-        try: return self._fresh_credentials  # noqa: E701
-        except AttributeError: pass  # noqa: E701 - not fresh (or never published): the slow path
+        now, until, creds = self._hot_creds
+        if now() < until:
+            return creds
         return self._get_credentials()
 
     def _get_credentials(self) -> Credentials | None:
         creds = self._current()
-        if creds is None or not needs_refresh(creds, self.clock.time()):
+        if creds is None or not needs_refresh(creds, self._clock.time()):
             if creds is not None:
-                self._publish_hot(creds)
+                self._publish(creds)
             return creds
         if self.needs_user and not creds.refresh_token:
             return creds  # nothing to do without the user; the server will say when it is rejected
         try:
-            return self._refresh(interactive=False, seen=creds)
+            new = self._refresh(interactive=False, seen=creds)
         except FlyteAuthError as exc:
             log.warning("Could not renew the token for %s: %s", self.service, exc)
             return self._creds
+        self._publish(new)
+        return new
 
-    # -- the hot path's attributes (published while fresh, withdrawn by a timer or any change) -------
+    # -- the hot path's value (set by the slow path while fresh, emptied by any change) --------------
     @property
     def _creds(self) -> Credentials | None:
         return self._held
 
     @_creds.setter
     def _creds(self, creds: Credentials | None) -> None:
-        self._held = creds
-        self._held_version += 1
-        self._cool()  # last: _publish_hot re-checks the version after publishing
+        with self._state_lock:
+            self._held = creds
+            self._cool()
 
     @property
     def clock(self) -> Clock:
@@ -195,57 +183,28 @@ class TokenLifecycle:
 
     @clock.setter
     def clock(self, clock: Clock) -> None:
-        self._clock = clock
-        self._cool()
+        with self._state_lock:
+            self._clock = clock
+            self._cool()
 
     def _cool(self) -> None:
-        """Remove the hot path's attributes and their timer: the next call takes the slow path.
+        """Empty the hot path's cache (the caller holds the state lock): the next call takes the slow path."""
+        self._hot_creds = self._hot_header = COLD
 
-        Lock-free and safe from any thread (the timer thread calls it): each removal is one atomic
-        operation, whoever removes the timer cancels it, and ``_cools`` tells a publication
-        running meanwhile that it must not stand."""
-        self._cools = next(self._cool_numbers)
-        for name in ("_fresh_credentials", "_fresh_header"):
-            try:
-                delattr(self, name)
-            except AttributeError:
-                pass  # not published (or removed by another thread just now)
-        timer: Timer | None = self.__dict__.pop("_fresh_timer", None)
-        if timer is not None:
-            timer.cancel()
-
-    def _publish_hot(self, creds: Credentials) -> None:
-        """Publish ``creds`` (held and fresh) for the hot path until its refresh instant, with its
-        metadata tuple once the header key is known without a request.
-
-        Lock-free: the attributes are set before their timer, so a timer that fires at once removes
-        them; a concurrent change of the credentials or a concurrent :meth:`_cool` is seen by the
-        re-check at the end, which then removes what this published. ``creds`` already published
-        with its timer only gains the header (no new timer per call while the key stays unknown).
-        """
-        version, cools = self._held_version, self._cools
-        if creds is not self._held or not creds.access_token or needs_refresh(creds, self.clock.time()):
-            return
-        key = self._known_header_key()
-        timed = creds.expires_at is None or "_fresh_timer" in self.__dict__
-        if getattr(self, "_fresh_credentials", None) is not creds or not timed:
-            self._cool()  # an earlier publication and its timer
-            cools = self._cools
-            self._fresh_credentials = creds
-            if creds.expires_at is not None:
-                ref = weakref.ref(self)
-                try:
-                    timer = self.clock.call_at(creds.expires_at - refresh_margin(creds), lambda: _expire(ref))
-                except RuntimeError:  # no timer thread (interpreter shutdown)
-                    timer = None
-                if timer is None:  # nothing may stay published that nothing withdraws: read the clock per call
-                    self._cool()
-                    return
-                self._fresh_timer = timer
-        if key is not None:
-            self._fresh_header = (key, f"Bearer {creds.access_token}")
-        if self._held_version != version or self._held is not creds or self._cools != cools:
-            self._cool()
+    def _publish(self, creds: Credentials) -> None:
+        """Cache ``creds`` (held and fresh) for the hot path until its refresh instant, with its
+        metadata tuple once the header key is known without a request. Under the state lock, which
+        every change of the held credentials, the clock and the header key also takes: a value
+        published here is never one of credentials that were replaced meanwhile."""
+        with self._state_lock:
+            now = self._clock.reader()
+            until = refresh_at(creds) if creds.access_token else -math.inf
+            if creds is not self._held or not now() < until:
+                return
+            self._hot_creds = (now, until, creds)
+            key = self._known_header_key()
+            if key is not None:
+                self._hot_header = (now, until, (key, f"Bearer {creds.access_token}"))
 
     @property
     def login_in_progress(self) -> bool:

@@ -11,13 +11,15 @@ update it makes is attributed to the cell that started the login (ipykernel 7 ro
 thread's parent; see DESIGN.md, Known pitfalls). ``set_parent()`` itself is *not* called from the
 thread: it changes the kernel-wide parent and would steal the output of whatever cell runs then.
 
-A second background job per attempt ticks the countdown once a second until the attempt ends.
+A second background job per attempt ticks the countdown once a second; it ends with the attempt
+(it waits on the attempt's ``done_event``), so a signed-in, idle kernel runs nothing of ours.
 
 The attempt: build the authenticator (``prepare``: may read the server's configuration), use a
 cached token if one is valid (no prompt, no device request), else run the interactive flow with the
 session as observer. Its :class:`concurrent.futures.Future` is what :meth:`wait`,
 :meth:`get_credentials` and :meth:`fetch_grpc_call_auth_metadata` wait on, so a later cell (Run All,
-papermill) blocks until the login ends, with a bound. :meth:`cancel` (the Cancel button) stops the flow
+papermill) blocks until the login ends, with a bound. Once a wait has returned for the current
+attempt and view (``_finished``), a call is one lock-free check and the authenticator's own hot path. :meth:`cancel` (the Cancel button) stops the flow
 within one poll; :meth:`retry` starts a new attempt without blocking (the Retry button runs in the
 kernel's main thread). Events of a superseded attempt are ignored.
 
@@ -61,12 +63,6 @@ DEFAULT_WAIT = 900.0
 #: extra time granted beyond the login's own deadline before wait() gives up
 WAIT_MARGIN = 30.0
 
-
-#: the hot path's methods: while the session is settled, its instance attributes of these names are the
-#: real authenticator's bound methods (a call costs what the authenticator's own does)
-_HOT_METHODS = ("get_credentials", "fetch_grpc_call_auth_metadata")
-#: the session's state: assigning any of them unsettles the session (``__setattr__``)
-_STATE = frozenset({"_attempt", "_view", "_inner"})
 
 
 @dataclass
@@ -214,6 +210,10 @@ class LoginSession:
         self._inner: Any = None
         self._cell: _CellContext | None = None
         self._shell: Any = None
+        #: the authenticator, once a wait has returned for the current attempt and view with the view
+        #: drawn final: a call goes straight to it. Emptied (under the lock) by every change of the
+        #: view (_set_view) and by a new attempt, cancel, retry, failure and logout.
+        self._finished: Any = None
         #: called with the session whenever a login starts from it (the magic binds ``name`` again:
         #: after %flyte_logout, the old panel's "Sign in again" must make the variable usable)
         self.on_start: Callable[[LoginSession], None] | None = None
@@ -231,7 +231,7 @@ class LoginSession:
         return self
 
     def _launch(self, *, skip_cache: bool = False) -> _Attempt:
-        self._unsettle()  # a new attempt: the next call waits for it (assigning _attempt does it too)
+        self._finished = None  # a new attempt: the next call waits for it
         if self.on_start is not None:
             try:
                 self.on_start(self)
@@ -252,7 +252,7 @@ class LoginSession:
 
     def cancel(self) -> None:
         """Stop the login in progress (any thread; returns at once)."""
-        self._unsettle()
+        self._finished = None
         attempt = self._attempt
         if attempt is None or attempt.done_event.is_set():
             return
@@ -261,7 +261,7 @@ class LoginSession:
     def replaced(self, by: str) -> None:
         """Stop the login in progress because another login replaces it; ``by`` names that one
         ("the sign-in started in cell [7]"), for the old panel and for whoever waits on this one."""
-        self._unsettle()
+        self._finished = None
         attempt = self._attempt
         if attempt is None or attempt.done_event.is_set():
             return
@@ -275,7 +275,7 @@ class LoginSession:
         ``here=True`` (from code in a cell, not a button) attributes the new attempt to the current
         cell and shows the login there too; ``skip_cache=True`` ignores saved tokens (they were rejected).
         """
-        self._unsettle()
+        self._finished = None
         old = self._attempt
         if old is not None:
             old.cancel()
@@ -389,7 +389,7 @@ class LoginSession:
             self._store_notice(inner)
             return creds
         except BaseException as exc:
-            self._unsettle()
+            self._finished = None
             if attempt is self._attempt and not self._view.done:
                 if isinstance(exc, LoginCancelledError) and attempt.replaced_by:
                     self._apply_replaced(attempt, flow)
@@ -469,9 +469,11 @@ class LoginSession:
                 f"This sign-in was replaced by {attempt.replaced_by}."))
 
     def _set_view(self, view: LoginView, *, force: bool = False) -> None:
+        """Show ``view`` (the caller holds the session lock)."""
         if view is self._view and not force:
             return
         self._view = view
+        self._finished = None  # a new view: the next call waits, and redraws it from the main thread
         if self.display is not None:
             try:
                 self.display.update(view)
@@ -583,58 +585,38 @@ class LoginSession:
                 log.debug("display refresh failed", exc_info=True)
 
     def _ready(self) -> Any:
+        """The authenticator of the finished login, after waiting for it (:meth:`wait`)."""
         attempt, view = self._attempt, self._view
         self.wait()
         inner = self._inner
         if inner is None:  # pragma: no cover - wait() succeeded, so it exists
             raise AccessTokenNotFoundError(f"The sign-in to {self.endpoint} has no authenticator.")
         if self.display is None or threading.current_thread() is threading.main_thread():
-            self._settle(attempt, view, inner)  # the view is drawn final: later calls skip wait() while it stays
+            # the view is drawn final: later calls skip wait() while attempt, view and authenticator stay
+            with self._lock:
+                if attempt is self._attempt and view is self._view and inner is self._inner:
+                    self._finished = inner
         return inner
-
-    # ------------------------------------------------------------------------------------------
-    # the hot path: settled (the authenticator's own methods) or not (the class's, which wait)
-    # ------------------------------------------------------------------------------------------
-    def _settle(self, attempt: _Attempt | None, view: LoginView, inner: Any) -> None:
-        """Bind ``inner``'s hot-path methods on the session, if ``attempt``, ``view`` and ``inner`` (what
-        a wait() just returned for) are still current: later calls go straight to the authenticator.
-
-        Any change of them (``__setattr__``) or a cancel, retry, logout or failure removes the binding
-        (:meth:`_unsettle`). Lock-free against a change: one that lands after the check is either seen
-        by the re-check below or removes what was bound."""
-        with self._lock:
-            if attempt is not self._attempt or view is not self._view or inner is not self._inner:
-                return
-            state = self.__dict__
-            for name in _HOT_METHODS:
-                state[name] = getattr(inner, name)
-            if attempt is not self._attempt or view is not self._view or inner is not self._inner:
-                self._unsettle()
-
-    def _unsettle(self) -> None:
-        """Remove the hot-path binding: the next call is the class's, which waits for the login."""
-        state = self.__dict__
-        for name in _HOT_METHODS:
-            state.pop(name, None)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        object.__setattr__(self, name, value)
-        if name in _STATE:
-            self._unsettle()  # after the assignment: a _settle() racing it re-checks and sees the change
 
     # ------------------------------------------------------------------------------------------
     # the Authenticator interface (flytekit's names), waiting for the login first
     # ------------------------------------------------------------------------------------------
-    # The hot path: once a wait() has returned for the current view (and redrawn it), the session is
-    # settled: these two names are the real authenticator's bound methods, set on the instance
-    # (_settle), so a call skips the session entirely. Any change (a retry, a refresh, a logout, a
-    # failure, another authenticator) unsettles it (_unsettle) and the class's methods below wait again.
+    # The hot path: once a wait() has returned for the current view (and redrawn it), a call reads
+    # one attribute, without a lock, and goes to the authenticator. Any change (a retry, a refresh
+    # that changed the view, a logout, a failure) empties it, and the call waits again. One read:
+    # the class has a __getattr__, so each attribute read here is a full lookup.
     def get_credentials(self) -> Credentials | None:
         """The current credentials; waits for the login in progress (DESIGN.md, pinned 10)."""
+        finished = self._finished
+        if finished is not None:
+            return finished.get_credentials()
         return self._ready().get_credentials()
 
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <token>")``; waits for the login in progress."""
+        finished = self._finished
+        if finished is not None:
+            return finished.fetch_grpc_call_auth_metadata()
         return self._ready().fetch_grpc_call_auth_metadata()
 
     def refresh_credentials(self, *, interactive: bool = True) -> Credentials | None:
@@ -658,7 +640,7 @@ class LoginSession:
         """Cancel a login in progress, revoke and clear the cached tokens for the endpoint in every
         store the kernel can reach (the real authenticator's ``logout(everywhere=True)``), and show
         "signed out"."""
-        self.cancel()  # unsettles: calls wait again (then find the session signed out)
+        self.cancel()  # calls wait again (then find the session signed out)
         inner = self._inner
         error: BaseException | None = None
         if inner is None:
@@ -681,7 +663,7 @@ class LoginSession:
     # ------------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
         # flytekit and SDKs read a few plain attributes (header_key, ...): answer from the real one
-        if name.startswith("__") or name in _STATE:
+        if name.startswith("__") or name in ("_attempt", "_view", "_inner", "_finished"):
             raise AttributeError(name)
         inner = self.__dict__.get("_inner")
         if inner is None:
