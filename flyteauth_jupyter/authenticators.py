@@ -252,6 +252,10 @@ class Authenticator(TokenLifecycle):
                 log.warning("Could not revoke the token for %s: %s", self.service, exc)
         return revoked
 
+    def _after_fork_in_child(self) -> None:
+        super()._after_fork_in_child()
+        self._cfg_lock = threading.Lock()
+
     def _set_header_key(self, header_key: str | None) -> None:
         with self._state_lock:
             self._header_key_arg = header_key or None
@@ -449,6 +453,10 @@ class PKCEAuthenticator(_ConfiguredAuthenticator):
         self._redirect_uri_arg = redirect_uri or None
         self.open_browser = open_browser
         self._inbox = authcode.RedirectInbox(self.service)
+
+    def _after_fork_in_child(self) -> None:
+        super()._after_fork_in_child()
+        self._inbox = authcode.RedirectInbox(self.service)  # the parent's receiver is not ours
 
     def submit_redirect(self, url: str) -> None:
         """Complete the waiting browser sign-in with the address the browser ended on (any thread).

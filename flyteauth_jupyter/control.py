@@ -15,6 +15,15 @@ returns a :class:`concurrent.futures.Future`; whoever needs the result waits on 
 timeout (:func:`wait_future`). Unit tests swap :data:`Clock` for a fake one; nothing else in the
 package reads the clock directly.
 
+A forked child (:func:`survive_fork`, :func:`end_in_child`): a process forked while a sign-in or
+refresh runs inherits its half-finished state but not the threads that would finish it, nor the
+owners of the locks they held. After a fork, in the child only, every unfinished future of
+:func:`run_in_background` and every flight of the objects registered here (held weakly; they
+re-create their locks in ``_after_fork_in_child()``) end at once with
+:class:`~flyteauth_jupyter.errors.InterruptedByForkError`; the next call starts afresh. Module-level
+locks register a hook with :func:`at_fork_in_child`. The kernel's sockets are the parent's, so in a
+child no :class:`CommPump` runs.
+
 Waiting in a kernel cell (:class:`CommPump`): while a Jupyter cell blocks on a login, the panel's
 button clicks and the paste field arrive as ``comm_msg`` requests that ipykernel would only handle
 after the cell. :func:`wait_future` called on the kernel's main thread therefore drains the main
@@ -34,13 +43,15 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .errors import LoginCancelledError, LoginTimeoutError
+from .errors import InterruptedByForkError, LoginCancelledError, LoginTimeoutError
 
 T = TypeVar("T")
 
@@ -155,7 +166,9 @@ class Waiter:
 
 
 def run_in_background(fn: Callable[..., T], *args: Any, name: str = "flyteauth", **kwargs: Any) -> concurrent.futures.Future[T]:
-    """Run ``fn(*args, **kwargs)`` in a daemon thread; return a Future with its result or exception."""
+    """Run ``fn(*args, **kwargs)`` in a daemon thread; return a Future with its result or exception.
+
+    In a child forked before it ends, the Future ends at once with InterruptedByForkError."""
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def target() -> None:
@@ -166,8 +179,76 @@ def run_in_background(fn: Callable[..., T], *args: Any, name: str = "flyteauth",
         except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
             future.set_exception(exc)
 
+    _BACKGROUND[future] = name
+    future.add_done_callback(_forget)
     threading.Thread(target=target, name=name, daemon=True).start()
     return future
+
+
+# ------------------------------------------------------------------------------------------------
+# a forked child
+# ------------------------------------------------------------------------------------------------
+#: objects whose ``_after_fork_in_child()`` runs in a forked child (held weakly)
+_FORK_AWARE: weakref.WeakSet[Any] = weakref.WeakSet()
+#: module-level hooks run in a forked child (module locks re-created), in the order registered
+_FORK_HOOKS: list[Callable[[], object]] = []
+#: the unfinished futures of run_in_background (held weakly) and the names of their threads
+_BACKGROUND: weakref.WeakKeyDictionary[concurrent.futures.Future[Any], str] = weakref.WeakKeyDictionary()
+#: True in a process forked from the one that imported this module
+FORKED_CHILD = False
+
+
+def _forget(future: concurrent.futures.Future[Any]) -> None:
+    _BACKGROUND.pop(future, None)
+
+
+def survive_fork(obj: Any) -> None:
+    """Have ``obj._after_fork_in_child()`` called in a child forked from this process (``obj`` held
+    weakly): it re-creates its locks and ends its flights with :func:`end_in_child`."""
+    _FORK_AWARE.add(obj)
+
+
+def at_fork_in_child(hook: Callable[[], object]) -> None:
+    """Call ``hook()`` in a forked child, after the objects' own handlers (module-level state)."""
+    _FORK_HOOKS.append(hook)
+
+
+def end_in_child(future: concurrent.futures.Future[Any], what: str) -> None:
+    """End ``future``, inherited unfinished by a forked child, with InterruptedByForkError naming
+    ``what`` ("the sign-in to host:port"). Its condition's lock is re-created first: a parent thread
+    may have held it at the moment of the fork."""
+    if future.done():
+        return
+    future._condition = threading.Condition()  # type: ignore[attr-defined]  # CPython's own attribute
+    try:
+        future.set_exception(InterruptedByForkError(
+            f"This process was forked while {what} was in progress; it goes on in the parent process "
+            "only, so call again to start afresh here."
+        ))
+    except concurrent.futures.InvalidStateError:
+        pass  # it ended after all
+
+
+def _after_fork_in_child() -> None:
+    global FORKED_CHILD
+    FORKED_CHILD = True
+    for obj in list(_FORK_AWARE):
+        try:
+            obj._after_fork_in_child()
+        except Exception:  # noqa: BLE001 - one object must not stop the others
+            log.debug("after-fork handler failed", exc_info=True)
+    for future, name in list(_BACKGROUND.items()):
+        end_in_child(future, f"the background job {name}")
+    _BACKGROUND.clear()
+    for hook in _FORK_HOOKS:
+        try:
+            hook()
+        except Exception:  # noqa: BLE001
+            log.debug("after-fork hook failed", exc_info=True)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -198,8 +279,10 @@ class CommPump:
 
     @classmethod
     def current(cls) -> CommPump | None:
-        if threading.current_thread() is not threading.main_thread() or getattr(cls._active, "on", False):
-            return None
+        if FORKED_CHILD or threading.current_thread() is not threading.main_thread() or getattr(
+            cls._active, "on", False
+        ):
+            return None  # (in a forked child the kernel's sockets are the parent's)
         kernelbase = sys.modules.get("ipykernel.kernelbase")
         kernel_class = getattr(kernelbase, "Kernel", None)
         try:

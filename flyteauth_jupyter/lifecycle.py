@@ -21,6 +21,10 @@ refreshed, and how many threads and processes share one refresh. ``authenticator
   across processes the store's ``lock(service)`` is held and the store re-read, so a fresher token a
   sibling wrote is adopted instead of refreshing (store adoption). A sign-out during a flight
   (``_epoch``) makes the flight write nothing.
+* A forked child (issue 16.8): it inherits a flight in progress but not the thread leading it. In
+  the child its waiters end at once with ``InterruptedByForkError``, the locks are re-created (a
+  parent thread may have held one at the fork) and the next call starts a flight of its own
+  (``control.survive_fork``).
 * Hooks for the authenticators: ``_login(waiter)`` (the interactive flow), ``_refresh_grant(creds)``,
   ``_login_deadline()``, ``_waiting_for()``, ``_known_header_key()``, ``_revoke_all(held)``.
 """
@@ -37,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .control import SYSTEM_CLOCK, Clock, Waiter
+from .control import SYSTEM_CLOCK, Clock, Waiter, end_in_child, survive_fork
 from .credentials import Credentials, jwt_claims
 from .errors import (
     AccessDeniedError,
@@ -141,6 +145,18 @@ class TokenLifecycle:
         self._epoch = 0  # sign-outs so far (logout bumps it; a flight from before writes nothing)
         self._failures = 0  # transient refresh failures in a row
         self._retry_at: float | None = None  # no background refresh grant before this time (backoff)
+        self._interrupted: _Flight | None = None  # the parent's flight, ended in a forked child
+        survive_fork(self)
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child (``control``): new locks, no flight; the parent's flight ends here at once."""
+        self._state_lock = threading.RLock()
+        self._flight_lock = threading.Lock()
+        flight, self._flight = self._flight, None
+        self._waiter = None  # it belongs to the parent's flight
+        if flight is not None:
+            end_in_child(flight.future, f"the sign-in or refresh for {self.service}")
+            self._interrupted = flight  # what wait() reports until a flight of this process starts
 
     # -- current credentials (the hot path) -------------------------------------------------------
     def get_credentials(self) -> Credentials | None:
@@ -217,7 +233,7 @@ class TokenLifecycle:
         Raises that login's error, or LoginTimeoutError when it is still running after ``timeout`` s.
         """
         with self._flight_lock:
-            flight = self._flight
+            flight = self._flight or self._interrupted
         if flight is not None:
             try:
                 flight.future.result(timeout=timeout)
@@ -320,6 +336,7 @@ class TokenLifecycle:
                 flight = self._flight
                 if flight is None:
                     flight = self._flight = _Flight(interactive, self._epoch)
+                    self._interrupted = None
                     leader = True
             if leader:
                 return self._lead(flight)

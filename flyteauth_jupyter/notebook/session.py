@@ -29,6 +29,10 @@ user's browser ended on to the attempt's authenticator (from code, or through th
 attempt, whose background thread exchanges the code. A refused paste is shown in the status line
 and the sign-in keeps waiting. The pasted text is kept nowhere.
 
+A forked child (``control.survive_fork``): a sign-in in progress at the fork goes on in the parent
+only; in the child its attempt ends at once (``InterruptedByForkError`` from :meth:`wait`), the lock
+is re-created, the panel stays the parent's (no display), and :meth:`retry` starts afresh.
+
 Nothing here holds a secret in an attribute that a repr shows; ``repr(session)`` names the endpoint,
 flow, phase and subject only.
 """
@@ -43,7 +47,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..control import SYSTEM_CLOCK, Clock, run_in_background, wait_future
+from ..control import SYSTEM_CLOCK, Clock, end_in_child, run_in_background, survive_fork, wait_future
 from ..credentials import Credentials
 from ..errors import (
     AccessTokenNotFoundError,
@@ -214,9 +218,23 @@ class LoginSession:
         #: drawn final: a call goes straight to it. Emptied (under the lock) by every change of the
         #: view (_set_view) and by a new attempt, cancel, retry, failure and logout.
         self._finished: Any = None
+        survive_fork(self)
         #: called with the session whenever a login starts from it (the magic binds ``name`` again:
         #: after %flyte_logout, the old panel's "Sign in again" must make the variable usable)
         self.on_start: Callable[[LoginSession], None] | None = None
+
+    def _after_fork_in_child(self) -> None:
+        """In a forked child (``control``): the attempt in progress ends here at once; the panel is the
+        parent's kernel's, so this session draws nothing."""
+        self._lock = threading.RLock()
+        self.display = None
+        attempt = self._attempt
+        if attempt is not None and not attempt.done_event.is_set():
+            self._finished = None
+            attempt.cancel_event.set()
+            if attempt.future is not None:
+                end_in_child(attempt.future, f"the sign-in to {self.endpoint}")
+            attempt.done_event.set()
 
     # ------------------------------------------------------------------------------------------
     # starting, cancelling, retrying
