@@ -5,8 +5,9 @@ This class asks the Hub's API for them (``GET $JUPYTERHUB_API_URL/users/$JUPYTER
 the server's own ``$JUPYTERHUB_API_TOKEN``, which needs the scope ``admin:auth_state!user`` on the
 ``server`` and ``user`` roles) and hands out the access token when :mod:`.flows.hub` finds it is for
 this Flyte endpoint (issuer, audience). Near expiry it asks the Hub again (the Hub refreshes in its
-``refresh_user``); it never holds, spends or caches the Hub's refresh token, and it keeps nothing
-in a token store. ``logout()`` forgets the token here and revokes nothing: the session is the
+``refresh_user``), one request for any number of overlapping calls, backing off 1 s, 2 s ... 60 s
+while the Hub hands back a token still due or fails (the lifecycle's rules for silent renewals);
+it never holds, spends or caches the Hub's refresh token, and it keeps nothing in a token store. ``logout()`` forgets the token here and revokes nothing: the session is the
 Hub's (sign out of the Hub to end it).
 """
 

@@ -21,6 +21,12 @@ refreshed, and how many threads and processes share one refresh. ``authenticator
   across processes the store's ``lock(service)`` is held and the store re-read, so a fresher token a
   sibling wrote is adopted instead of refreshing (store adoption). A sign-out during a flight
   (``_epoch``) makes the flight write nothing.
+* Backoff: a silent renewal (the refresh grant, or the flow of an authenticator that needs nobody:
+  the Hub's sign-in, client credentials, a command) that fails for a passing reason, or that brings
+  back a token still due for renewal (a Hub that has not refreshed yet hands back the same one),
+  is not tried again by ``get_credentials()`` for 1 s, 2 s, 4 s ... 60 s (issue 16.7). Meanwhile the
+  held token is returned by the slow path (the server says when it is rejected) and never cached
+  as fresh; a fresher one a sibling stored is still adopted. Only explicit, interactive calls skip it.
 * A forked child (issue 16.8): it inherits a flight in progress but not the thread leading it. In
   the child its waiters end at once with ``InterruptedByForkError``, the locks are re-created (a
   parent thread may have held one at the fork) and the next call starts a flight of its own
@@ -115,6 +121,10 @@ GRANT_ENDING_ERRORS = (InvalidGrantError, ExpiredTokenError, AccessDeniedError)
 MAX_RETRY_BACKOFF = 60.0
 
 
+class _BackingOff(AuthenticationError):
+    """A silent renewal was tried a moment ago; the next try waits for the backoff."""
+
+
 class TokenLifecycle:
     """The held credentials, their refresh and its single flight (see the module docstring)."""
 
@@ -176,6 +186,9 @@ class TokenLifecycle:
             return creds  # nothing to do without the user; the server will say when it is rejected
         try:
             new = self._refresh(interactive=False, seen=creds)
+        except _BackingOff as exc:
+            log.debug("%s", exc)
+            return self._creds
         except FlyteAuthError as exc:
             log.warning("Could not renew the token for %s: %s", self.service, exc)
             return self._creds
@@ -384,13 +397,47 @@ class TokenLifecycle:
                 f"The sign-in for {self.service} has expired and cannot be renewed without you; "
                 "run %flyte_login (or refresh_credentials()) to sign in again."
             )
-        new = self._run_login(epoch)
+        silent = not self.needs_user  # a renewal by the flow itself (the Hub, client credentials, a command)
+        if silent and not interactive:
+            self._check_backoff()
+        try:
+            new = self._run_login(epoch)
+        except FlyteAuthError as exc:
+            if silent and not isinstance(exc, LoginCancelledError):
+                self._back_off()
+            raise
         with self._service_lock():
             # a new login replaces the whole entry: nothing of an earlier grant (another user's
             # refresh or id token) may stay beside it
             self._commit(new, epoch, save=True, replace=True)
+        if silent:
+            self._renewed(new)
         self._notify_succeeded(self.flow_name, new)
         return new
+
+    # -- backoff of silent renewals ---------------------------------------------------------------------
+    def _check_backoff(self) -> None:
+        """Raise _BackingOff while the backoff after the last silent renewal lasts."""
+        now = self.clock.time()
+        if self._retry_at is not None and now < self._retry_at:
+            raise _BackingOff(
+                f"The token for {self.service} could not be renewed a moment ago; trying again in "
+                f"{self._retry_at - now:.0f} s."
+            )
+
+    def _back_off(self) -> None:
+        """One more renewal in a row without a fresh token: wait 1 s, 2 s, 4 s ... 60 s before the next."""
+        self._failures += 1
+        self._retry_at = self.clock.time() + min(MAX_RETRY_BACKOFF, 2.0 ** (self._failures - 1))
+
+    def _renewed(self, new: Credentials) -> None:
+        """A renewal answered: the backoff ends when it brought a fresh token; one that is still due
+        (the Hub handed back the token it had, as near its expiry as before) counts as no progress."""
+        if needs_refresh(new, self.clock.time()):
+            log.debug("the renewed token for %s is still due for renewal; backing off", self.service)
+            self._back_off()
+        else:
+            self._failures, self._retry_at = 0, None
 
     def _try_refresh_grant(self, current: Credentials, interactive: bool) -> Credentials | None:
         """The refresh grant for ``current``; None when this authenticator has none or the token is dead.
@@ -399,12 +446,8 @@ class TokenLifecycle:
         transient failure (``temporarily_unavailable``, a 5xx, the network) is raised and keeps it,
         and background refreshes back off (1 s, 2 s, 4 s, ... 60 s) before the next attempt.
         """
-        now = self.clock.time()
-        if not interactive and self._retry_at is not None and now < self._retry_at:
-            raise AuthenticationError(
-                f"Renewing the token for {self.service} failed a moment ago; trying again in "
-                f"{self._retry_at - now:.0f} s."
-            )
+        if not interactive:
+            self._check_backoff()
         try:
             new = self._refresh_grant(current)
         except GRANT_ENDING_ERRORS as exc:
@@ -414,10 +457,10 @@ class TokenLifecycle:
             self._failures, self._retry_at = 0, None
             return None
         except FlyteAuthError:
-            self._failures += 1
-            self._retry_at = self.clock.time() + min(MAX_RETRY_BACKOFF, 2.0 ** (self._failures - 1))
+            self._back_off()
             raise
-        self._failures, self._retry_at = 0, None
+        if new is not None:
+            self._renewed(new)
         return new
 
     def _commit(

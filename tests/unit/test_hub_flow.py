@@ -215,3 +215,163 @@ def test_hub_authenticator_says_why_the_hub_cannot_help(status, body, words):
     auth = hub_authenticator(FakeHub([(status, body)]), None)
     with pytest.raises(HubSignInUnavailable, match=words.replace("!", ".")):
         auth.refresh_credentials()
+
+
+# ------------------------------------------------------------------ renewal through the Hub (issue 16.7)
+class HubAPIStandIn:
+    """A real HTTP server on 127.0.0.1 answering the Hub API's ``GET /hub/api/users/alice`` with the
+    auth_state the test sets, counting the requests (only with the server's own token)."""
+
+    def __init__(self, auth_state: dict) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.auth_state = auth_state
+        self.requests = 0
+        self.lock = threading.Lock()
+        stand_in = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:  # quiet; never log headers
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802
+                with stand_in.lock:
+                    stand_in.requests += 1
+                    state = stand_in.auth_state
+                ok = self.path == "/hub/api/users/alice" and self.headers.get("Authorization") == "token server-token"
+                body = json.dumps({"name": "alice", "auth_state": state} if ok else {"status": 403}).encode()
+                self.send_response(200 if ok else 403)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        self.env = {**HUB_ENV, "JUPYTERHUB_API_URL": f"http://127.0.0.1:{self.server.server_address[1]}/hub/api"}
+
+    def count(self) -> int:
+        with self.lock:
+            return self.requests
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def hub_api():
+    stand_ins = []
+
+    def make(auth_state: dict) -> HubAPIStandIn:
+        stand_in = HubAPIStandIn(auth_state)
+        stand_ins.append(stand_in)
+        return stand_in
+
+    yield make
+    for stand_in in stand_ins:
+        stand_in.close()
+
+
+def hub_over_http(stand_in: HubAPIStandIn, clock):
+    from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
+    from flyteauth_jupyter.hub import HubAuthenticator
+
+    cfg = ClientConfig("http://127.0.0.1:9/token", "http://127.0.0.1:9/auth", "http://127.0.0.1:9/cb", "c",
+                       header_key="flyte-authorization", audience=AUD, issuer=ISSUER)
+    return HubAuthenticator("https://flyte.example", cfg_store=StaticClientConfigStore(cfg), env=stand_in.env,
+                            clock=clock)
+
+
+def hub_token(exp: float, iat: float = NOW - 500) -> str:
+    return jwt(iss=ISSUER, aud=AUD, sub="alice", iat=iat, exp=exp)
+
+
+def test_near_expiry_50_calls_send_one_request_to_the_hub_and_back_off(hub_api):
+    """Issue 16.7: the Hub hands back the same, still-near-expiry token: it is not asked again at once,
+    but after 1 s, then 2 s, ...; a fresh token ends the backoff and is served from the hot path."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from flow_fakes import FakeClock
+
+    clock = FakeClock(start=NOW)
+    first = hub_token(exp=NOW + 100)  # a 600 s token: margin 60 s
+    hub = hub_api(state(access_token=first))
+    auth = hub_over_http(hub, clock)
+    assert auth.refresh_credentials().access_token == first and hub.count() == 1
+    clock.advance(50)  # 50 s left: within the margin; the Hub has not refreshed yet
+    for _ in range(50):
+        assert auth.get_credentials().access_token == first  # still valid: served while the Hub is asked
+    assert hub.count() == 2  # one renewal for 50 calls
+    for _ in range(50):
+        assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", f"Bearer {first}")
+    assert hub.count() == 2
+    clock.advance(1.0)  # the first backoff (1 s) is over: asked once more, then 2 s
+    for _ in range(50):
+        auth.get_credentials()
+    assert hub.count() == 3
+    clock.advance(1.0)
+    auth.get_credentials()
+    assert hub.count() == 3  # within the 2 s backoff
+    second = hub_token(exp=NOW + 700, iat=NOW + 100)
+    hub.auth_state = state(access_token=second)  # the Hub refreshed the user's token
+    clock.advance(1.0)
+    for _ in range(50):
+        assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", f"Bearer {second}")
+    assert hub.count() == 4 and auth.get_credentials().access_token == second
+
+
+def test_after_expiry_the_hub_is_not_flooded_and_the_expired_token_is_never_cached(hub_api):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from flow_fakes import FakeClock
+
+    clock = FakeClock(start=NOW)
+    first = hub_token(exp=NOW + 100)
+    hub = hub_api(state(access_token=first))
+    auth = hub_over_http(hub, clock)
+    auth.refresh_credentials()
+    clock.advance(150)  # expired; the Hub still keeps the expired token (it cannot refresh)
+    for _ in range(50):
+        auth.get_credentials()
+        auth.fetch_grpc_call_auth_metadata()
+    assert hub.count() == 2  # one attempt, then the backoff
+    now, until, _ = auth._hot_creds
+    assert not now() < until  # nothing expired is cached as fresh: every call checks again
+    clock.advance(60)
+    for _ in range(50):
+        auth.get_credentials()
+    assert hub.count() == 3
+
+
+def test_50_threads_near_expiry_share_one_request_to_the_hub(hub_api):
+    import threading
+    import time
+
+    now = time.time()
+    token = hub_token(exp=now + 30, iat=now - 570)  # a 600 s token with 30 s left: due (margin 60 s)
+    hub = hub_api(state(access_token=token))
+    auth = hub_over_http(hub, None)
+    auth.refresh_credentials()
+    start = threading.Barrier(50)
+    seen: list[str] = []
+
+    def call() -> None:
+        start.wait(10)
+        seen.append(auth.get_credentials().access_token)
+
+    threads = [threading.Thread(target=call) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(seen) == 50 and set(seen) == {token}
+    assert hub.count() <= 2  # the sign-in, then at most one renewal for the 50 calls (none in the backoff)
