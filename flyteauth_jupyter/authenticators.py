@@ -204,14 +204,17 @@ class Authenticator(TokenLifecycle):
             with contextlib.suppress(BaseException):
                 flight.future.result(timeout=LOGOUT_FLIGHT_WAIT)
         creds = self._current()
-        held = [creds] if creds is not None else []
+        own = [creds] if creds is not None else []
         others = reachable_stores(self._store) if everywhere else []
+        found: list[Credentials] = []
         for other in others:
             with contextlib.suppress(Exception):
-                found = other.load(self.service)
-                if found is not None:
-                    held.append(found)
-        revoked = self._revoke_all(held)
+                saved = other.load(self.service)
+                if saved is not None:
+                    found.append(saved)
+        # every refresh token removed below is revoked first (issue 16.5), whatever flow this is
+        revoked = self._revoke_all(own)
+        revoked = self._revoke_found([c for c in found if c not in own]) or revoked
         with self._state_lock:
             self._creds = None
             self._loaded = True
@@ -226,12 +229,29 @@ class Authenticator(TokenLifecycle):
         return revoked
 
     def _revoke_all(self, held: list[Credentials]) -> bool:
-        """Revoke each distinct token in ``held`` (its refresh token, else its access token)."""
+        """Revoke each distinct token this authenticator holds or obtained (its refresh token, else its
+        access token), as this authenticator's client."""
         endpoint = self._revocation_endpoint() if held else None
         if not endpoint:
             return False
+        return self._revoke(held, endpoint, self._revocation_client_id(), self._client_auth())
+
+    def _revoke_found(self, found: list[Credentials]) -> bool:
+        """Revoke what other stores kept for the endpoint (an earlier sign-in, maybe of another flow),
+        as the deployment's public client, before those entries are deleted."""
+        if not found:
+            return False
+        cfg = self._logout_config()
+        if cfg is None or not cfg.revocation_endpoint:
+            if any(c.refresh_token for c in found):
+                log.warning("Could not revoke the saved refresh token for %s: no revocation endpoint is known; "
+                            "it is deleted all the same.", self.service)
+            return False
+        return self._revoke(found, cfg.revocation_endpoint, self._public_client_id(cfg), None)
+
+    def _revoke(self, tokens: list[Credentials], endpoint: str, client_id: str | None, auth: Any) -> bool:
         revoked, seen = False, set()
-        for creds in held:
+        for creds in tokens:
             token, hint = (
                 (creds.refresh_token, "refresh_token") if creds.refresh_token else (creds.access_token, "access_token")
             )
@@ -239,18 +259,30 @@ class Authenticator(TokenLifecycle):
                 continue
             seen.add(token)
             try:
-                refresh.revoke_token(
-                    self._transport,
-                    endpoint,
-                    token,
-                    token_type_hint=hint,
-                    client_id=self._revocation_client_id(),
-                    auth=self._client_auth(),
-                )
+                refresh.revoke_token(self._transport, endpoint, token, token_type_hint=hint, client_id=client_id,
+                                     auth=auth)
                 revoked = True
             except FlyteAuthError as exc:
                 log.warning("Could not revoke the token for %s: %s", self.service, exc)
         return revoked
+
+    def _logout_config(self) -> ClientConfig | None:
+        """The configuration to revoke with at sign-out: this authenticator's, else (one that reads
+        none, e.g. the command flow) the endpoint's own, when it has an endpoint."""
+        cfg = self._config_or_none()
+        if cfg is None and self._endpoint and self._cfg_store is None and not self.discovers_config:
+            try:
+                cfg = RemoteClientConfigStore(
+                    self._endpoint, insecure=self._insecure, verify=self._verify, http_proxy_url=self._http_proxy_url,
+                    session=self._session, **self._http_options,
+                ).get_client_config()
+            except FlyteAuthError as exc:
+                log.info("client configuration for %s unavailable: %s", self.service, exc)
+        return cfg
+
+    def _public_client_id(self, cfg: ClientConfig) -> str | None:
+        """The public client that signed in before (the deployment's, unless overridden for this flow)."""
+        return cfg.client_id or None
 
     def _after_fork_in_child(self) -> None:
         super()._after_fork_in_child()
@@ -384,6 +416,9 @@ class _ConfiguredAuthenticator(Authenticator):
             return self.client_id
         except FlyteAuthError:
             return None
+
+    def _public_client_id(self, cfg: ClientConfig) -> str | None:
+        return self._client_id_arg or cfg.client_id or None
 
     def _refresh_grant(self, creds: Credentials) -> Credentials | None:
         cfg = self._config()
@@ -633,6 +668,9 @@ class ClientCredentialsAuthenticator(_ConfiguredAuthenticator):
 
     def _client_auth(self) -> Any:
         return client_credentials.ClientSecretBasic(self.client_id, self._client_secret)
+
+    def _public_client_id(self, cfg: ClientConfig) -> str | None:
+        return cfg.client_id or None  # ours is confidential: an earlier user sign-in was the public client's
 
     def _refresh_grant(self, creds: Credentials) -> Credentials | None:
         return None  # a new client credentials token is as cheap as a refresh

@@ -7,8 +7,9 @@ the server's own ``$JUPYTERHUB_API_TOKEN``, which needs the scope ``admin:auth_s
 this Flyte endpoint (issuer, audience). Near expiry it asks the Hub again (the Hub refreshes in its
 ``refresh_user``), one request for any number of overlapping calls, backing off 1 s, 2 s ... 60 s
 while the Hub hands back a token still due or fails (the lifecycle's rules for silent renewals);
-it never holds, spends or caches the Hub's refresh token, and it keeps nothing in a token store. ``logout()`` forgets the token here and revokes nothing: the session is the
-Hub's (sign out of the Hub to end it).
+it never holds, spends or caches the Hub's refresh token, and it keeps nothing in a token store. ``logout()`` forgets the token here and never revokes it:
+the session is the Hub's (sign out of the Hub to end it). What an earlier sign-in of the endpoint
+left in a token store is revoked before it is deleted, as for every flow (issue 16.5).
 """
 
 from __future__ import annotations
@@ -99,8 +100,8 @@ class HubAuthenticator(Authenticator):
             now=self.clock.time(),
         )
 
-    def _revocation_endpoint(self) -> str | None:
-        return None  # the Hub's session: never revoked from a kernel
+    def _revoke_all(self, held: list[Credentials]) -> bool:
+        return False  # the Hub's own token: its session, never revoked from a kernel
 
     def _repr_fields(self) -> list[str]:
         user = self.context.user if self.context is not None else None

@@ -218,49 +218,7 @@ def test_hub_authenticator_says_why_the_hub_cannot_help(status, body, words):
 
 
 # ------------------------------------------------------------------ renewal through the Hub (issue 16.7)
-class HubAPIStandIn:
-    """A real HTTP server on 127.0.0.1 answering the Hub API's ``GET /hub/api/users/alice`` with the
-    auth_state the test sets, counting the requests (only with the server's own token)."""
-
-    def __init__(self, auth_state: dict) -> None:
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.auth_state = auth_state
-        self.requests = 0
-        self.lock = threading.Lock()
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:  # quiet; never log headers
-                pass
-
-            def do_GET(self) -> None:  # noqa: N802
-                with stand_in.lock:
-                    stand_in.requests += 1
-                    state = stand_in.auth_state
-                ok = self.path == "/hub/api/users/alice" and self.headers.get("Authorization") == "token server-token"
-                body = json.dumps({"name": "alice", "auth_state": state} if ok else {"status": 403}).encode()
-                self.send_response(200 if ok else 403)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-        self.env = {**HUB_ENV, "JUPYTERHUB_API_URL": f"http://127.0.0.1:{self.server.server_address[1]}/hub/api"}
-
-    def count(self) -> int:
-        with self.lock:
-            return self.requests
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+from rig.hub_api import HubAPIStandIn  # noqa: E402 - a real HTTP stand-in of the Hub's API
 
 
 @pytest.fixture
@@ -268,7 +226,7 @@ def hub_api():
     stand_ins = []
 
     def make(auth_state: dict) -> HubAPIStandIn:
-        stand_in = HubAPIStandIn(auth_state)
+        stand_in = HubAPIStandIn(auth_state, HUB_ENV)
         stand_ins.append(stand_in)
         return stand_in
 
