@@ -47,7 +47,7 @@ def device_login(admin: Any, user: DeviceUser, store: Any) -> Credentials:
 
 
 def test_logging_out_of_a_hub_session_revokes_an_earlier_sign_ins_refresh_token(flyteadmin, idp, cache_env):
-    from flyteauth_jupyter.hub import HubAuthenticator
+    from flyteauth_jupyter.authenticators import HubAuthenticator
     from flyteauth_jupyter.notebook.session import LoginSession, Prepared
 
     earlier = device_login(flyteadmin, DeviceUser(), FileStore())  # the file cache of $XDG_CACHE_HOME

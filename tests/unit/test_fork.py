@@ -19,7 +19,6 @@ import pytest
 from flyteauth_jupyter.authenticators import Authenticator
 from flyteauth_jupyter.control import run_in_background
 from flyteauth_jupyter.credentials import Credentials
-from flyteauth_jupyter.errors import InterruptedByForkError
 from flyteauth_jupyter.stores import MemoryStore
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")

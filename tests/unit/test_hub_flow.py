@@ -14,7 +14,7 @@ from flyteauth_jupyter.environment import (
     device_grant_refused,
     hub_fallback_reason,
 )
-from flyteauth_jupyter.errors import ProtocolError
+from flyteauth_jupyter.errors import ConfigurationError, ProtocolError
 from flyteauth_jupyter.flows.hub import (
     Expected,
     HubSignInUnavailable,
@@ -132,20 +132,63 @@ def test_hub_fallback_reason_is_one_line():
     assert line == "the JupyterHub sign-in is not usable (The Hub at hub:8081 keeps no tokens for you); JupyterHub detected"
 
 
-def test_auto_takes_the_relay_redirect_from_flyteadmins_client_config(monkeypatch):
+def test_auto_takes_the_relay_redirect_from_flyteadmins_client_config():
+    """The redirect URI in force (trait, else FlyteAdmin's) decides through Lookups, without the Hub."""
     from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
     from flyteauth_jupyter.endpoint import parse_endpoint
-    from flyteauth_jupyter.notebook.connect import LoginSpec, decide_flow
+    from flyteauth_jupyter.environment import FlowRequest, decide_flow
+    from flyteauth_jupyter.notebook.connect import LoginSpec, Lookups
 
     cfg = ClientConfig("http://i/token", "http://i/auth", "https://hub.example/hub/user-redirect/flyteauth/callback",
                        "flyteauth-hub", device_authorization_endpoint="http://i/device")
     remote = BrowserLocation(False, "JupyterHub detected; the kernel is not on your machine")
     spec = LoginSpec(endpoint=parse_endpoint("https://flyte.example"), location=remote)
-    choice = decide_flow(spec, StaticClientConfigStore(cfg))
+    request = FlowRequest(flow="auto", location=remote, endpoint=spec.endpoint.service)
+    choice = decide_flow(request, Lookups(spec, StaticClientConfigStore(cfg)))
     assert choice.flow == "pkce" and "relay" in choice.reason
     loopback = StaticClientConfigStore(ClientConfig("http://i/token", "http://i/auth", "http://127.0.0.1:53593/callback",
                                                     "c", device_authorization_endpoint="http://i/device"))
-    assert decide_flow(spec, loopback).flow == "device"
+    assert decide_flow(request, Lookups(spec, loopback)).flow == "device"
+
+
+class Answers:
+    """Facts for decide_flow without I/O, counting what the rules asked for."""
+
+    def __init__(self, hub=(False, "no Hub"), **server):
+        from flyteauth_jupyter.environment import ServerFacts
+
+        self.asked: list[str] = []
+        self._hub = hub
+        self._server = ServerFacts(**server)
+
+    def server(self):
+        self.asked.append("server")
+        return self._server
+
+    def hub(self):
+        self.asked.append("hub")
+        return self._hub
+
+
+def test_decide_flow_asks_only_for_what_its_rules_need():
+    from flyteauth_jupyter.environment import FlowRequest, decide_flow
+
+    remote = BrowserLocation(False, "JupyterHub detected; the kernel is not on your machine")
+    on_hub = FlowRequest(flow="auto", location=remote, on_hub=True, endpoint="flyte:443")
+    usable = Answers(hub=(True, "your JupyterHub login (hub:8081) is reused, no click needed"))
+    assert decide_flow(on_hub, usable).flow == "hub" and usable.asked == ["hub"]  # no server read
+    refused = Answers(hub=(False, "The Hub keeps no tokens for you."), device_endpoint="http://i/device")
+    choice = decide_flow(on_hub, refused)
+    assert choice.flow == "device" and refused.asked == ["hub", "server"]
+    assert choice.reason.startswith("the JupyterHub sign-in is not usable (The Hub keeps no tokens for you)")
+    explicit = Answers()
+    assert decide_flow(FlowRequest(flow="device", location=remote, on_hub=True), explicit).flow == "device"
+    assert explicit.asked == []  # --flow device: nothing to look up
+    secret = Answers()
+    assert decide_flow(FlowRequest(flow="auto", location=remote, on_hub=True, has_client_secret=True),
+                       secret).flow == "client-credentials" and secret.asked == []
+    with pytest.raises(ConfigurationError, match="Unknown flow"):
+        decide_flow(FlowRequest(flow="magic", location=remote), Answers())
 
 
 # ------------------------------------------------------------------ HubAuthenticator's I/O seam
@@ -171,7 +214,7 @@ class FakeHub:
 
 def hub_authenticator(session, clock):
     from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
-    from flyteauth_jupyter.hub import HubAuthenticator
+    from flyteauth_jupyter.authenticators import HubAuthenticator
 
     cfg = ClientConfig("http://i/token", "http://i/auth", "http://h/cb", "c", header_key="flyte-authorization",
                        audience=AUD, issuer=ISSUER)
@@ -237,7 +280,7 @@ def hub_api():
 
 def hub_over_http(stand_in: HubAPIStandIn, clock):
     from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
-    from flyteauth_jupyter.hub import HubAuthenticator
+    from flyteauth_jupyter.authenticators import HubAuthenticator
 
     cfg = ClientConfig("http://127.0.0.1:9/token", "http://127.0.0.1:9/auth", "http://127.0.0.1:9/cb", "c",
                        header_key="flyte-authorization", audience=AUD, issuer=ISSUER)

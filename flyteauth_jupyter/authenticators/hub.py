@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+
 import requests
 
-from .authenticators import Authenticator
-from .config import ClientConfigStore
-from .control import Clock, Waiter
-from .credentials import Credentials
-from .errors import ProtocolError
-from .flows.events import Observer
-from .flows.hub import (
+from ..config import ClientConfigStore
+from ..control import Clock, Waiter
+from ..credentials import Credentials
+from ..endpoint import Endpoint
+from ..errors import ProtocolError
+from ..flows.events import Observer
+from ..flows.hub import (
     AUTH_STATE_SCOPE,
     Expected,
     HubContext,
@@ -34,7 +35,8 @@ from .flows.hub import (
     hub_context,
     missing_hub_reason,
 )
-from .transport.http import Transport
+from ..transport.http import Transport
+from .base import Authenticator
 
 
 class HubAuthenticator(Authenticator):
@@ -46,7 +48,7 @@ class HubAuthenticator(Authenticator):
 
     def __init__(
         self,
-        endpoint: str,
+        endpoint: str | Endpoint,
         header_key: str | None = None,  # flytekit's convention
         http_proxy_url: str | None = None,
         verify: bool | str | None = None,

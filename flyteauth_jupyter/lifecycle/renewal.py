@@ -1,38 +1,21 @@
-"""The token lifecycle every authenticator shares: which credentials are current, when they are
-refreshed, and how many threads and processes share one refresh. ``authenticators.Authenticator``
-(flytekit's surface: constructors, the header, the configuration, sign-out) builds on it.
+"""Renewal: when a refresh runs, how many threads and processes share it, and what stops it.
 
-* Current: while the held token is fresh, ``get_credentials()`` and ``fetch_grpc_call_auth_metadata()``
-  read the clock, compare it with the token's refresh instant and return a cached value (the hot
-  path). The cache is two attributes, ``_hot_creds`` and ``_hot_header``, each one tuple
-  ``(clock reader, refresh instant, value)`` replaced whole (so a lock-free reader never sees a mix)
-  by the slow path and emptied by every change of the credentials, the clock or the header key.
-  The tuple carries its clock's reader because unpacking it is cheaper than a second attribute
-  read (bench/). No lock, no store, no network. The wall clock is read on every call, so a token
-  that expired while the machine slept is never served, and nothing runs in the background: no
-  thread, no timer, no wake-up (DESIGN.md pinned 21). Why not a timer that withdraws the value (the
-  design before issue 19.1): it saved one clock read (about 60 ns on our VMs) per call at the price
-  of a thread that woke every second, a second of grace after a suspend, and much machinery; the
-  60 ns were not worth a thread.
-* Refresh margin: a token is refreshed when less than min(60 s, half its lifetime) is left (pinned
-  5); a token of unknown expiry is used until the server rejects it; a JWT's ``exp`` schedules it
-  (pinned 4).
-* Single flight: overlapping refreshes from any number of threads share one request and its result;
-  across processes the store's ``lock(service)`` is held and the store re-read, so a fresher token a
-  sibling wrote is adopted instead of refreshing (store adoption). A sign-out during a flight
-  (``_epoch``) makes the flight write nothing.
+* Single flight: overlapping refreshes from any number of threads share one request and its result
+  (pinned 5); across processes the store's ``lock(service)`` is held and the store re-read, so a
+  fresher token a sibling wrote is adopted instead of refreshing (store adoption).
+* Sign-out beats a flight: every flight remembers the sign-out count (``_epoch``) it started with and
+  stores or holds its result only through :meth:`TokenLifecycle._commit`, which writes nothing when
+  ``logout()`` ran meanwhile (and revokes a refresh token it obtained).
 * Backoff: a silent renewal (the refresh grant, or the flow of an authenticator that needs nobody:
   the Hub's sign-in, client credentials, a command) that fails for a passing reason, or that brings
-  back a token still due for renewal (a Hub that has not refreshed yet hands back the same one),
-  is not tried again by ``get_credentials()`` for 1 s, 2 s, 4 s ... 60 s (issue 16.7). Meanwhile the
-  held token is returned by the slow path (the server says when it is rejected) and never cached
-  as fresh; a fresher one a sibling stored is still adopted. Only explicit, interactive calls skip it.
-* A forked child (issue 16.8): it inherits a flight in progress but not the thread leading it. In
-  the child its waiters end at once with ``InterruptedByForkError``, the locks are re-created (a
-  parent thread may have held one at the fork) and the next call starts a flight of its own
-  (``control.survive_fork``).
-* Hooks for the authenticators: ``_login(waiter)`` (the interactive flow), ``_refresh_grant(creds)``,
-  ``_login_deadline()``, ``_waiting_for()``, ``_known_header_key()``, ``_revoke_all(held)``.
+  back a token still due for renewal (a Hub that has not refreshed yet hands back the same one), is
+  not tried again by ``get_credentials()`` for 1 s, 2 s, 4 s ... 60 s (issue 16.7). Meanwhile the
+  held token is returned by the slow path (the server says when it is rejected) and never cached as
+  fresh; a fresher one a sibling stored is still adopted. Explicit, interactive calls skip it. Only
+  a grant-ending answer (``invalid_grant`` and equivalents) drops the refresh token.
+* A forked child (issue 16.8) inherits a flight in progress but not the thread leading it: there
+  its waiters end at once with ``InterruptedByForkError``, the locks are re-created, ``wait()``
+  reports the interrupted flight, and the next call starts a flight of its own.
 """
 
 from __future__ import annotations
@@ -40,16 +23,13 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
-import logging
-import math
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from .control import SYSTEM_CLOCK, Clock, Waiter, end_in_child, survive_fork
-from .credentials import Credentials, jwt_claims
-from .errors import (
+from ..control import Clock, Waiter, end_in_child, survive_fork
+from ..credentials import Credentials
+from ..errors import (
     AccessDeniedError,
     AccessTokenNotFoundError,
     AuthenticationError,
@@ -58,50 +38,13 @@ from .errors import (
     InvalidGrantError,
     LoginCancelledError,
     LoginTimeoutError,
-    TokenStoreError,
 )
-from .flows.events import Cancelled, Failed, FlowStarted, Observer, Succeeded, notify
-
-log = logging.getLogger("flyteauth_jupyter.authenticators")  # one logger name for the authenticators' messages
-
-MAX_REFRESH_MARGIN = 60.0
+from ..flows.events import Cancelled, Failed, FlowStarted, Succeeded, notify
+from .held import HeldCredentials, log
+from .margin import needs_refresh
 
 
-def refresh_margin(creds: Credentials) -> float:
-    """Seconds before expiry at which to refresh: min(60 s, half the token's lifetime) (pinned 5)."""
-    lifetime: float | None = None
-    if creds.expires_in:
-        lifetime = float(creds.expires_in)
-    else:
-        claims = jwt_claims(creds.access_token)
-        exp, iat = claims.get("exp"), claims.get("iat")
-        if isinstance(exp, (int, float)) and isinstance(iat, (int, float)) and exp > iat:
-            lifetime = float(exp - iat)
-    if lifetime is None:
-        return MAX_REFRESH_MARGIN
-    return min(MAX_REFRESH_MARGIN, lifetime / 2.0)
-
-
-def refresh_at(creds: Credentials) -> float:
-    """Epoch seconds from which ``creds`` is due for a refresh (its expiry less the margin); +inf
-    when the expiry is unknown (used until the server rejects it, pinned 4)."""
-    if creds.expires_at is None:
-        return math.inf
-    return creds.expires_at - refresh_margin(creds)
-
-
-def needs_refresh(creds: Credentials | None, now: float) -> bool:
-    """True when ``creds`` has no access token or is within its refresh margin of expiry."""
-    if creds is None or not creds.access_token:
-        return True
-    return now >= refresh_at(creds)
-
-
-#: a hot-path tuple while nothing fresh is held: no clock reading is below -inf
-COLD: tuple[Callable[[], float], float, Any] = (time.time, -math.inf, None)
-
-
-class _Flight:
+class Flight:
     """One refresh in progress; callers that overlap it wait on ``future``.
 
     ``epoch`` is the authenticator's sign-out count when the flight started: a flight that finds it
@@ -121,46 +64,27 @@ GRANT_ENDING_ERRORS = (InvalidGrantError, ExpiredTokenError, AccessDeniedError)
 MAX_RETRY_BACKOFF = 60.0
 
 
-class _BackingOff(AuthenticationError):
+class BackingOff(AuthenticationError):
     """A silent renewal was tried a moment ago; the next try waits for the backoff."""
 
 
-class TokenLifecycle:
-    """The held credentials, their refresh and its single flight (see the module docstring)."""
-
-    #: set by the authenticator: the service (``host[:port]``), the observer, the login's deadline
-    service: str
-    observer: Observer | None
-    timeout: float | None
-    #: the flow's name in events, and whether new credentials need a person (authenticator class attributes)
-    flow_name: str = "login"
-    needs_user: bool = False
-
-    #: The hot path's cache (see the module docstring): (clock reader, refresh instant, credentials),
-    #: and the same with the metadata tuple once the header key is known without a request.
-    _hot_creds: tuple[Callable[[], float], float, Credentials | None] = COLD
-    _hot_header: tuple[Callable[[], float], float, tuple[str, str] | None] = COLD
+class TokenLifecycle(HeldCredentials):
+    """The held credentials, their renewal and its single flight (see the module docstrings)."""
 
     def _init_lifecycle(self, *, credentials: Credentials | None, store: Any, clock: Clock | None) -> None:
-        self._state_lock = threading.RLock()
-        self._held: Credentials | None = None
-        self.clock = clock or SYSTEM_CLOCK
-        self._store = store
-        self._creds = credentials
-        self._loaded = credentials is not None or store is None
+        self._init_held(credentials=credentials, store=store, clock=clock)
         self._flight_lock = threading.Lock()
-        self._flight: _Flight | None = None
+        self._flight: Flight | None = None
         self._waiter: Waiter | None = None
-        self._store_warning: str | None = None
         self._epoch = 0  # sign-outs so far (logout bumps it; a flight from before writes nothing)
         self._failures = 0  # transient refresh failures in a row
         self._retry_at: float | None = None  # no background refresh grant before this time (backoff)
-        self._interrupted: _Flight | None = None  # the parent's flight, ended in a forked child
+        self._interrupted: Flight | None = None  # the parent's flight, ended in a forked child
         survive_fork(self)
 
     def _after_fork_in_child(self) -> None:
         """In a forked child (``control``): new locks, no flight; the parent's flight ends here at once."""
-        self._state_lock = threading.RLock()
+        super()._after_fork_in_child()
         self._flight_lock = threading.Lock()
         flight, self._flight = self._flight, None
         self._waiter = None  # it belongs to the parent's flight
@@ -168,15 +92,8 @@ class TokenLifecycle:
             end_in_child(flight.future, f"the sign-in or refresh for {self.service}")
             self._interrupted = flight  # what wait() reports until a flight of this process starts
 
-    # -- current credentials (the hot path) -------------------------------------------------------
-    def get_credentials(self) -> Credentials | None:
-        """The current credentials (None before any login), refreshed first when about to expire."""
-        now, until, creds = self._hot_creds
-        if now() < until:
-            return creds
-        return self._get_credentials()
-
     def _get_credentials(self) -> Credentials | None:
+        """The slow path: renew first when due (without the user), else the held credentials."""
         creds = self._current()
         if creds is None or not needs_refresh(creds, self._clock.time()):
             if creds is not None:
@@ -186,7 +103,7 @@ class TokenLifecycle:
             return creds  # nothing to do without the user; the server will say when it is rejected
         try:
             new = self._refresh(interactive=False, seen=creds)
-        except _BackingOff as exc:
+        except BackingOff as exc:
             log.debug("%s", exc)
             return self._creds
         except FlyteAuthError as exc:
@@ -194,46 +111,6 @@ class TokenLifecycle:
             return self._creds
         self._publish(new)
         return new
-
-    # -- the hot path's value (set by the slow path while fresh, emptied by any change) --------------
-    @property
-    def _creds(self) -> Credentials | None:
-        return self._held
-
-    @_creds.setter
-    def _creds(self, creds: Credentials | None) -> None:
-        with self._state_lock:
-            self._held = creds
-            self._cool()
-
-    @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    @clock.setter
-    def clock(self, clock: Clock) -> None:
-        with self._state_lock:
-            self._clock = clock
-            self._cool()
-
-    def _cool(self) -> None:
-        """Empty the hot path's cache (the caller holds the state lock): the next call takes the slow path."""
-        self._hot_creds = self._hot_header = COLD
-
-    def _publish(self, creds: Credentials) -> None:
-        """Cache ``creds`` (held and fresh) for the hot path until its refresh instant, with its
-        metadata tuple once the header key is known without a request. Under the state lock, which
-        every change of the held credentials, the clock and the header key also takes: a value
-        published here is never one of credentials that were replaced meanwhile."""
-        with self._state_lock:
-            now = self._clock.reader()
-            until = refresh_at(creds) if creds.access_token else -math.inf
-            if creds is not self._held or not now() < until:
-                return
-            self._hot_creds = (now, until, creds)
-            key = self._known_header_key()
-            if key is not None:
-                self._hot_header = (now, until, (key, f"Bearer {creds.access_token}"))
 
     @property
     def login_in_progress(self) -> bool:
@@ -263,11 +140,6 @@ class TokenLifecycle:
         if waiter is not None:
             waiter.cancel()
 
-    def _set_credentials(self, creds: Credentials | None) -> None:
-        with self._state_lock:
-            self._creds = creds
-            self._loaded = True
-
     # -- hooks for the authenticators ---------------------------------------------------------------
     def _login(self, waiter: Waiter) -> Credentials:
         """Obtain new credentials without a refresh token (the flow)."""
@@ -282,41 +154,9 @@ class TokenLifecycle:
     def _login_deadline(self) -> float | None:
         return self.timeout
 
-    def _known_header_key(self) -> str | None:
-        """The metadata header key when it is known without a request (None: not cached yet)."""
-        return None
-
     def _revoke_all(self, held: list[Credentials]) -> bool:
         """Revoke the tokens in ``held``; True when the server confirmed (no revocation here)."""
         return False
-
-    # -- state and store ------------------------------------------------------------------------------
-    def _current(self) -> Credentials | None:
-        if not self._loaded:
-            with self._state_lock:
-                if not self._loaded:
-                    stored = self._store_call("load")
-                    if self._creds is None and stored is not None:
-                        self._creds = stored
-                    self._loaded = True
-        return self._creds
-
-    def _store_call(self, method: str, *args: Any) -> Any:
-        store = self._store
-        if store is None:
-            return None
-        try:
-            return getattr(store, method)(self.service, *args)
-        except Exception as exc:  # noqa: BLE001 - the store must never break a login
-            if self._store_warning is None:
-                # our own store errors are one secret-free sentence (e.g. a FileStore refusing a path)
-                why = str(exc).rstrip(".") if isinstance(exc, TokenStoreError) and str(exc) else type(exc).__name__
-                self._store_warning = (
-                    f"The token store failed ({why}); tokens for {self.service} are kept in memory "
-                    "for this kernel only."
-                )
-                log.warning("%s", self._store_warning)
-            return None
 
     @contextlib.contextmanager
     def _service_lock(self) -> Iterator[None]:
@@ -348,7 +188,7 @@ class TokenLifecycle:
                     return current  # someone refreshed since the caller looked
                 flight = self._flight
                 if flight is None:
-                    flight = self._flight = _Flight(interactive, self._epoch)
+                    flight = self._flight = Flight(interactive, self._epoch)
                     self._interrupted = None
                     leader = True
             if leader:
@@ -361,7 +201,7 @@ class TokenLifecycle:
                     raise
             # We need a login, the flight we waited for could not do one: start our own.
 
-    def _lead(self, flight: _Flight) -> Credentials:
+    def _lead(self, flight: Flight) -> Credentials:
         try:
             flight.future.set_result(self._obtain(flight.interactive, flight.epoch))
         except BaseException as exc:  # noqa: BLE001 - handed to every caller of this flight
@@ -417,10 +257,10 @@ class TokenLifecycle:
 
     # -- backoff of silent renewals ---------------------------------------------------------------------
     def _check_backoff(self) -> None:
-        """Raise _BackingOff while the backoff after the last silent renewal lasts."""
+        """Raise BackingOff while the backoff after the last silent renewal lasts."""
         now = self.clock.time()
         if self._retry_at is not None and now < self._retry_at:
-            raise _BackingOff(
+            raise BackingOff(
                 f"The token for {self.service} could not be renewed a moment ago; trying again in "
                 f"{self._retry_at - now:.0f} s."
             )
