@@ -23,7 +23,6 @@ DEFAULT_WAIT = 900.0
 WAIT_MARGIN = 30.0
 
 
-
 @dataclass
 class Prepared:
     """What ``prepare(observer)`` returns: the real authenticator and the flow it runs, with the reason."""
