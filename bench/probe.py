@@ -134,9 +134,58 @@ def probe_memory(endpoint: str, client_id: str, secret_env: str, cycles: str) ->
     }
 
 
+def _switches() -> dict[int, int]:
+    """Context switches so far (voluntary + involuntary) of each thread of this process, by native id."""
+    import os
+
+    counts = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/status", encoding="ascii") as f:
+                text = f.read()
+        except OSError:
+            continue  # ended meanwhile
+        found = re.findall(r"(?:non)?voluntary_ctxt_switches:\s+(\d+)", text)
+        counts[int(tid)] = sum(int(n) for n in found)
+    return counts
+
+
+def probe_idle(endpoint: str, seconds: str) -> dict[str, Any]:
+    """Sign in from a fresh cached token, make SDK calls, then idle: which threads of ours exist, and
+    how often any thread but this (main) one woke during ``seconds`` (a sleeping thread is not
+    switched at all; the main thread's own sleep counts once and is taken off)."""
+    ip = shell()
+    ip.run_line_magic("load_ext", "flyteauth_jupyter")
+    ip.run_line_magic("flyte_login", f"--endpoint {endpoint} --flow device --wait --timeout 30")
+    session = ip.user_ns["flyte_auth"]
+    for _ in range(1000):  # what an SDK does on every call
+        session.get_credentials()
+        session.fetch_grpc_call_auth_metadata()
+    for thread in threading.enumerate():  # the sign-in's own threads end with it (bounded wait)
+        if thread.name.startswith("flyteauth"):
+            thread.join(10)
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    main = threading.main_thread().native_id
+    before = _switches()
+    time.sleep(float(seconds))
+    after = _switches()
+    woken: dict[str, int] = {}
+    for tid, count in after.items():
+        delta = count - before.get(tid, 0) - (1 if tid == main else 0)  # the main thread's sleep itself
+        if delta > 0:
+            woken[names.get(tid, f"tid {tid}")] = delta
+    return {
+        "status": session.status,
+        "threads": len(after),
+        "threads_ours": _flyteauth_threads(),
+        "wakeups": sum(woken.values()),
+        "woken": woken,
+    }
+
+
 def main(argv: list[str]) -> int:
     mode, *args = argv
-    result = {"load": probe_load, "warm": probe_warm, "memory": probe_memory}[mode](*args)
+    result = {"load": probe_load, "warm": probe_warm, "memory": probe_memory, "idle": probe_idle}[mode](*args)
     print(json.dumps(result))
     return 0
 

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .control import at_fork_in_child
 from .endpoint import check_server_url, parse_endpoint, shown
 from .errors import ConfigurationError, FlyteAuthError, ProtocolError, TransportTimeoutError
 from .validate import scope_list
@@ -166,6 +167,16 @@ def config_from_documents(
 _cache: dict[tuple[Any, ...], tuple[float, ClientConfig]] = {}
 _cache_locks: dict[tuple[Any, ...], threading.Lock] = {}
 _cache_guard = threading.Lock()
+
+
+def _forget_locks_after_fork() -> None:
+    """A forked child: a parent thread may have held these during a fetch (issue 16.8)."""
+    global _cache_guard
+    _cache_locks.clear()
+    _cache_guard = threading.Lock()
+
+
+at_fork_in_child(_forget_locks_after_fork)
 
 
 class RemoteClientConfigStore(ClientConfigStore):

@@ -6,15 +6,23 @@ deadline (wall-clock budget of the flow) and a cancel event that another thread 
 ``cancel()`` on an authenticator, KeyboardInterrupt handling) may set at any time; both end the flow
 with a typed exception (``LoginTimeoutError``, ``LoginCancelledError``) within one poll, never later.
 
-Timers (:meth:`Clock.call_at`, :class:`WallTimers`): calls due at a wall-clock instant, such as
-the end of a token's freshness (``lifecycle``), are made on one daemon thread for the process that
-runs only while a call is pending, and that re-reads the wall clock at least every second so that a
-suspended machine does not make it late.
+There are no timers: whatever depends on the wall clock (a token's freshness, in ``lifecycle``)
+reads it when asked (:meth:`Clock.reader`), so nothing of ours runs while a kernel is idle, and a
+machine that slept past an instant is never late for it.
 
 Background work (the notebook's non-blocking login) runs through :func:`run_in_background`, which
 returns a :class:`concurrent.futures.Future`; whoever needs the result waits on that future with a
 timeout (:func:`wait_future`). Unit tests swap :data:`Clock` for a fake one; nothing else in the
 package reads the clock directly.
+
+A forked child (:func:`survive_fork`, :func:`end_in_child`): a process forked while a sign-in or
+refresh runs inherits its half-finished state but not the threads that would finish it, nor the
+owners of the locks they held. After a fork, in the child only, every unfinished future of
+:func:`run_in_background` and every flight of the objects registered here (held weakly; they
+re-create their locks in ``_after_fork_in_child()``) end at once with
+:class:`~flyteauth_jupyter.errors.InterruptedByForkError`; the next call starts afresh. Module-level
+locks register a hook with :func:`at_fork_in_child`. The kernel's sockets are the parent's, so in a
+child no :class:`CommPump` runs.
 
 Waiting in a kernel cell (:class:`CommPump`): while a Jupyter cell blocks on a login, the panel's
 button clicks and the paste field arrive as ``comm_msg`` requests that ipykernel would only handle
@@ -34,16 +42,16 @@ plain wait.
 from __future__ import annotations
 
 import concurrent.futures
-import heapq
 import logging
 import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .errors import LoginCancelledError, LoginTimeoutError
+from .errors import InterruptedByForkError, LoginCancelledError, LoginTimeoutError
 
 T = TypeVar("T")
 
@@ -51,10 +59,9 @@ log = logging.getLogger(__name__)
 
 
 class Clock:
-    """Wall-clock time (epoch seconds) and monotonic time, with an interruptible sleep and timers.
+    """Wall-clock time (epoch seconds) and monotonic time, with an interruptible sleep.
 
-    A subclass with a ``time()`` of its own (a test's skewed or fake clock) times nothing unless it
-    overrides :meth:`call_at` too: its users then read it on every call instead.
+    Tests swap in a subclass with a ``time()``/``monotonic()`` of their own (a fake or skewed clock).
     """
 
     def time(self) -> float:
@@ -67,122 +74,14 @@ class Clock:
         """Block up to ``seconds`` or until ``event`` is set; return whether it was set."""
         return event.wait(max(0.0, seconds))
 
-    def call_at(self, when: float, fn: Callable[[], object]) -> Timer | None:
-        """Call ``fn()`` on the timer thread once the wall clock reads ``when`` (epoch seconds):
-        within milliseconds while the machine runs, at most :data:`TIMER_SLICE` seconds late after
-        a suspend or a step of the clock. ``cancel()`` the result to drop the call. None when this
-        clock cannot time calls (see the class docstring); RuntimeError when no thread can be
-        started (interpreter shutdown)."""
-        if type(self) is not Clock and type(self).time is not Clock.time:
-            return None
-        return TIMERS.add(when, fn)
-
-
-class Timer:
-    """A call scheduled by :meth:`Clock.call_at`; :meth:`cancel` is idempotent and safe from any thread."""
-
-    __slots__ = ("when", "fn", "_owner")
-
-    def __init__(self, when: float, fn: Callable[[], object], owner: WallTimers | None) -> None:
-        self.when = when
-        self.fn = fn
-        self._owner = owner
-
-    def __lt__(self, other: Timer) -> bool:
-        return self.when < other.when
-
-    def cancel(self) -> None:
-        owner, self._owner = self._owner, None
-        if owner is not None:
-            owner.discard(self)
-
-
-class WallTimers:
-    """Calls due at wall-clock instants, made on one daemon thread (``flyteauth-timers``) that runs
-    only while a call is pending.
-
-    The thread never waits longer than ``slice_seconds`` and reads the wall clock after every wait. A
-    wait is measured on the monotonic clock, which stops while the machine sleeps: one long wait
-    would fire late by the length of a suspend, so a token cached across a laptop's night would be
-    served after its instant. In slices a call is at most one slice late after a resume or a clock
-    step, and on time (the thread's wake-up, a few milliseconds) otherwise. A forked child has no
-    timer thread: it makes every pending call at once (:meth:`after_fork`), so that nothing a call
-    would end outlives its instant there.
-    """
-
-    def __init__(self, now: Callable[[], float] = time.time, slice_seconds: float = 1.0) -> None:
-        self.now = now
-        self.slice = slice_seconds
-        self._cond = threading.Condition(threading.Lock())
-        self._heap: list[Timer] = []
-        self._thread: threading.Thread | None = None
-
-    def add(self, when: float, fn: Callable[[], object]) -> Timer:
-        timer = Timer(when, fn, self)
-        with self._cond:
-            heapq.heappush(self._heap, timer)
-            if self._thread is None:
-                thread = threading.Thread(target=self._run, name="flyteauth-timers", daemon=True)
-                thread.start()  # RuntimeError at interpreter shutdown: the caller keeps nothing cached
-                self._thread = thread
-            elif self._heap[0] is timer:
-                self._cond.notify()
-        return timer
-
-    def discard(self, timer: Timer) -> None:
-        with self._cond:
-            try:
-                self._heap.remove(timer)
-            except ValueError:
-                return  # made already
-            heapq.heapify(self._heap)
-            self._cond.notify()  # the thread ends when nothing is pending
-
-    def pending(self) -> int:
-        with self._cond:
-            return len(self._heap)
-
-    def _run(self) -> None:
-        cond = self._cond
-        with cond:
-            while self._heap:
-                first = self._heap[0]
-                left = first.when - self.now()
-                if left > 0:
-                    cond.wait(min(self.slice, left))
-                    continue
-                heapq.heappop(self._heap)
-                first._owner = None
-                cond.release()
-                try:
-                    self._call(first)
-                finally:
-                    cond.acquire()
-            self._thread = None
-
-    @staticmethod
-    def _call(timer: Timer) -> None:
-        try:
-            timer.fn()
-        except Exception:  # noqa: BLE001 - one failing call must not end the others
-            log.exception("A timer call failed")
-
-    def after_fork(self) -> None:
-        pending, self._heap = self._heap, []
-        self._cond = threading.Condition(threading.Lock())
-        self._thread = None
-        for timer in pending:
-            timer._owner = None
-            self._call(timer)
+    def reader(self) -> Callable[[], float]:
+        """The cheapest zero-argument function that reads this clock's wall time, for code that reads
+        it on every call (the token lifecycle's hot path): ``time.time`` itself for the system clock
+        (no Python frame), else this clock's own ``time``."""
+        return time.time if type(self).time is Clock.time else self.time
 
 
 SYSTEM_CLOCK = Clock()
-#: the longest a timer thread waits before it reads the wall clock again (seconds)
-TIMER_SLICE = 1.0
-#: the process's wall-clock timers (one thread for all of them)
-TIMERS = WallTimers(slice_seconds=TIMER_SLICE)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=TIMERS.after_fork)
 
 
 class Waiter:
@@ -267,7 +166,9 @@ class Waiter:
 
 
 def run_in_background(fn: Callable[..., T], *args: Any, name: str = "flyteauth", **kwargs: Any) -> concurrent.futures.Future[T]:
-    """Run ``fn(*args, **kwargs)`` in a daemon thread; return a Future with its result or exception."""
+    """Run ``fn(*args, **kwargs)`` in a daemon thread; return a Future with its result or exception.
+
+    In a child forked before it ends, the Future ends at once with InterruptedByForkError."""
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def target() -> None:
@@ -278,8 +179,76 @@ def run_in_background(fn: Callable[..., T], *args: Any, name: str = "flyteauth",
         except BaseException as exc:  # noqa: BLE001 - handed to whoever waits on the future
             future.set_exception(exc)
 
+    _BACKGROUND[future] = name
+    future.add_done_callback(_forget)
     threading.Thread(target=target, name=name, daemon=True).start()
     return future
+
+
+# ------------------------------------------------------------------------------------------------
+# a forked child
+# ------------------------------------------------------------------------------------------------
+#: objects whose ``_after_fork_in_child()`` runs in a forked child (held weakly)
+_FORK_AWARE: weakref.WeakSet[Any] = weakref.WeakSet()
+#: module-level hooks run in a forked child (module locks re-created), in the order registered
+_FORK_HOOKS: list[Callable[[], object]] = []
+#: the unfinished futures of run_in_background (held weakly) and the names of their threads
+_BACKGROUND: weakref.WeakKeyDictionary[concurrent.futures.Future[Any], str] = weakref.WeakKeyDictionary()
+#: True in a process forked from the one that imported this module
+FORKED_CHILD = False
+
+
+def _forget(future: concurrent.futures.Future[Any]) -> None:
+    _BACKGROUND.pop(future, None)
+
+
+def survive_fork(obj: Any) -> None:
+    """Have ``obj._after_fork_in_child()`` called in a child forked from this process (``obj`` held
+    weakly): it re-creates its locks and ends its flights with :func:`end_in_child`."""
+    _FORK_AWARE.add(obj)
+
+
+def at_fork_in_child(hook: Callable[[], object]) -> None:
+    """Call ``hook()`` in a forked child, after the objects' own handlers (module-level state)."""
+    _FORK_HOOKS.append(hook)
+
+
+def end_in_child(future: concurrent.futures.Future[Any], what: str) -> None:
+    """End ``future``, inherited unfinished by a forked child, with InterruptedByForkError naming
+    ``what`` ("the sign-in to host:port"). Its condition's lock is re-created first: a parent thread
+    may have held it at the moment of the fork."""
+    if future.done():
+        return
+    future._condition = threading.Condition()  # type: ignore[attr-defined]  # CPython's own attribute
+    try:
+        future.set_exception(InterruptedByForkError(
+            f"This process was forked while {what} was in progress; it goes on in the parent process "
+            "only, so call again to start afresh here."
+        ))
+    except concurrent.futures.InvalidStateError:
+        pass  # it ended after all
+
+
+def _after_fork_in_child() -> None:
+    global FORKED_CHILD
+    FORKED_CHILD = True
+    for obj in list(_FORK_AWARE):
+        try:
+            obj._after_fork_in_child()
+        except Exception:  # noqa: BLE001 - one object must not stop the others
+            log.debug("after-fork handler failed", exc_info=True)
+    for future, name in list(_BACKGROUND.items()):
+        end_in_child(future, f"the background job {name}")
+    _BACKGROUND.clear()
+    for hook in _FORK_HOOKS:
+        try:
+            hook()
+        except Exception:  # noqa: BLE001
+            log.debug("after-fork hook failed", exc_info=True)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -310,8 +279,10 @@ class CommPump:
 
     @classmethod
     def current(cls) -> CommPump | None:
-        if threading.current_thread() is not threading.main_thread() or getattr(cls._active, "on", False):
-            return None
+        if FORKED_CHILD or threading.current_thread() is not threading.main_thread() or getattr(
+            cls._active, "on", False
+        ):
+            return None  # (in a forked child the kernel's sockets are the parent's)
         kernelbase = sys.modules.get("ipykernel.kernelbase")
         kernel_class = getattr(kernelbase, "Kernel", None)
         try:

@@ -1,11 +1,16 @@
-"""Where does the user's browser run, and which flow does ``--flow auto`` pick?
+"""Where does the user's browser run, and which flow does ``--flow`` pick? The rules, without I/O.
 
 PKCE needs the browser and the kernel on one machine: the identity provider redirects the browser to
 ``http://127.0.0.1:<port>/callback`` and only the kernel's machine answers there. Device code works
 from anywhere. :func:`browser_location` looks at the kernel's environment (pure: it is handed the
-environment mapping, the platform and the loaded module names) and :func:`choose_flow` applies the
-rules. Every decision comes with one sentence the widget shows ("device code: JupyterHub detected,
-the browser is not on the kernel's machine").
+environment mapping, the platform and the loaded module names).
+
+:func:`decide_flow` is the one place where the flow is decided (issue 19.5): from the request (what
+the user and flytekit's configuration asked for, and where the browser runs) and from facts it
+asks for only when a rule needs them (the server's client configuration, the Hub's answer; the
+caller looks them up, so the rules stay testable without I/O). Every decision comes with one
+sentence the widget shows ("device code: JupyterHub detected, the browser is not on the kernel's
+machine"); :func:`choose_flow` is the part that needs no Hub.
 
 On JupyterHub, ``auto`` first tries the Hub's own sign-in (``hub``, no click) when the Hub shares
 the user's tokens; :func:`hub_fallback_reason` words the line when it cannot. A redirect URI that
@@ -21,6 +26,7 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from .errors import ConfigurationError
 
@@ -173,3 +179,83 @@ def hub_fallback_reason(why: str, choice: FlowChoice) -> str:
     """One line: the Hub's sign-in was not usable (``why``), and what ``auto`` does instead."""
     why = why.strip().rstrip(".")
     return f"the JupyterHub sign-in is not usable ({why[:300]}); {choice.reason}"
+
+
+# ------------------------------------------------------------------------------------------------
+# the decision
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FlowRequest:
+    """What was asked: ``--flow``, what decides it without the server, and where the browser runs.
+
+    ``on_hub``: the kernel runs under a Hub it could ask (its environment says so)."""
+
+    flow: str
+    location: BrowserLocation
+    has_command: bool = False
+    has_client_secret: bool = False
+    configured_auth_type: str | None = None
+    on_hub: bool = False
+    endpoint: str = ""
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What the rules read from the server's client configuration. ``relay_redirect``: the redirect
+    URI in force (the ``redirect_uri`` trait, else the server's) goes through the Jupyter relay."""
+
+    authorization_endpoint: str | None = None
+    device_endpoint: str | None = None
+    relay_redirect: bool = False
+
+
+class Facts(Protocol):
+    """What :func:`decide_flow` may ask for; each is looked up when asked, at most once."""
+
+    def server(self) -> ServerFacts:
+        """The server's client configuration (a request)."""
+
+    def hub(self) -> tuple[bool, str]:
+        """``(usable, why)``: can the Hub's own sign-in serve this endpoint (a read of the Hub's API)?"""
+
+
+def wants_hub(request: FlowRequest) -> bool:
+    """``--flow hub``, or ``auto`` on JupyterHub with nothing that decides otherwise."""
+    if request.flow == "hub":
+        return True
+    return (request.flow == "auto" and request.on_hub and not request.has_command and not request.has_client_secret
+            and configured_choice(request.configured_auth_type) is None)
+
+
+def decide_flow(request: FlowRequest, facts: Facts) -> FlowChoice:
+    """The flow for ``request`` and the sentence that says why: the Hub's sign-in when it is wanted and
+    usable, else :func:`choose_flow` (with the server's configuration when ``auto`` needs it)."""
+    if request.flow not in FLOWS:
+        raise ConfigurationError(f"Unknown flow {request.flow[:40]!r}; use one of {', '.join(FLOWS)}.")
+    if not wants_hub(request):
+        return _without_hub(request, facts)
+    usable, why = facts.hub()
+    if usable:
+        return FlowChoice("hub", why)
+    fallback = _without_hub(request, facts)
+    return FlowChoice(fallback.flow, hub_fallback_reason(why, fallback))
+
+
+def _without_hub(request: FlowRequest, facts: Facts) -> FlowChoice:
+    if request.flow not in ("auto", "hub") or request.has_command or request.has_client_secret:
+        return choose_flow(
+            request.flow, location=request.location, has_client_secret=request.has_client_secret,
+            has_command=request.has_command, configured_auth_type=request.configured_auth_type,
+            endpoint=request.endpoint,
+        )
+    configured = configured_choice(request.configured_auth_type)
+    if configured is not None and request.flow == "auto":
+        return configured
+    server = facts.server()
+    return choose_flow(
+        "auto", location=request.location, authorization_endpoint=server.authorization_endpoint,
+        device_endpoint=server.device_endpoint,
+        configured_auth_type=None if request.flow == "hub" else request.configured_auth_type,
+        endpoint=request.endpoint, relay_redirect=server.relay_redirect,
+    )
+

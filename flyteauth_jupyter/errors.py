@@ -135,6 +135,11 @@ class LoginCancelledError(AuthenticationError):
     """The login was cancelled."""
 
 
+class InterruptedByForkError(AuthenticationError):
+    """This process was forked while a sign-in or refresh ran: it goes on in the parent only; in the
+    child it ended at once, and the next call starts afresh."""
+
+
 class CommandError(AuthenticationError):
     """An external token command failed, timed out or printed no token."""
 
@@ -236,6 +241,7 @@ def oauth_error(
 
 
 __all__ = [
+    "InterruptedByForkError",
     "FlyteAuthError",
     "ConfigurationError",
     "AuthenticationError",

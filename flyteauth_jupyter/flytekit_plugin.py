@@ -29,7 +29,8 @@ from typing import Any
 
 from .config import ClientConfig, ClientConfigStore, config_from_documents
 from .environment import browser_location
-from .errors import FlyteAuthError, TransportError, scrub
+from .endpoint import parse_endpoint
+from .errors import ConfigurationError, FlyteAuthError, TransportError, scrub
 from .sessions import forget_session, get_session, observer_for, register_session
 from .stores import service_name
 
@@ -103,9 +104,12 @@ def verify_from(cfg: Any) -> bool | str | None:
 
 
 def build_authenticator(cfg: Any, cfg_store: Any, flow: str = "auto") -> Any:
-    """Our DeviceCodeAuthenticator or PKCEAuthenticator for a flytekit ``PlatformConfig``."""
-    from . import authenticators
+    """Our DeviceCodeAuthenticator or PKCEAuthenticator for a flytekit ``PlatformConfig``
+    (``authenticators.authenticator_for`` builds it); ConfigurationError for another flow."""
+    from .authenticators import authenticator_for
 
+    if flow not in ("auto", "device", "pkce"):
+        raise ConfigurationError(f"Unknown notebook flow {flow[:40]!r}; use auto, device or pkce.")
     endpoint = cfg.endpoint
     if endpoint.startswith("dns:///"):
         endpoint = endpoint[len("dns:///") :]
@@ -117,28 +121,16 @@ def build_authenticator(cfg: Any, cfg_store: Any, flow: str = "auto") -> Any:
     )
     if flow == "auto":
         flow = choose_flow(store)
-    scopes = list(cfg.scopes) if getattr(cfg, "scopes", None) else None
-    verify = verify_from(cfg)
     session = None
     if getattr(cfg, "proxy_command", None):  # the deployment sits behind an authenticating proxy
         from flytekit.clients.auth_helper import get_session as flytekit_session
 
         session = flytekit_session(cfg)
-
-    if flow not in ("device", "pkce"):
-        raise ValueError(f"Unknown notebook flow {flow!r}; use auto, device or pkce.")
-    audience = cfg.audience or None
-    http_proxy_url = cfg.http_proxy_url or None
-    client_id = getattr(cfg, "client_id", None) or None
-    observer = observer_for(service_name(endpoint))
-    if flow == "device":
-        return authenticators.DeviceCodeAuthenticator(
-            endpoint, store, header_key=None, audience=audience, scopes=scopes, http_proxy_url=http_proxy_url,
-            verify=verify, session=session, client_id=client_id, observer=observer, insecure=insecure,
-        )
-    return authenticators.PKCEAuthenticator(
-        endpoint, store, scopes=scopes, header_key=None, verify=verify, session=session, client_id=client_id,
-        audience=audience, http_proxy_url=http_proxy_url, observer=observer, insecure=insecure,
+    return authenticator_for(
+        flow, parse_endpoint(endpoint, insecure=insecure), store, scopes=list(cfg.scopes) if getattr(cfg, "scopes", None)
+        else None, audience=cfg.audience or None, http_proxy_url=cfg.http_proxy_url or None, verify=verify_from(cfg),
+        session=session, client_id=getattr(cfg, "client_id", None) or None, observer=observer_for(service_name(endpoint)),
+        insecure=insecure,
     )
 
 

@@ -1,11 +1,13 @@
-"""From the magic's options to a ready-to-run authenticator: :class:`LoginSpec` and :func:`prepare`.
+"""From ``%flyte_login``'s options to a ready-to-run authenticator: :class:`LoginSpec` and :func:`prepare`.
 
-``LoginSpec`` is everything ``%flyte_login`` decided in the cell, and nothing secret: a client secret
-is referred to by the name of its environment variable (or its file) and read only here, in the
-background, when the authenticator is built. :func:`prepare` runs in the login's background thread:
-it reads the server's configuration when ``--flow auto`` needs it, applies the flow rules
-(:mod:`.environment`) and constructs one of the seed authenticators with the keyword-only extras
-(``observer=``, ``timeout=``, ``store=``, ``client_id=``, ``open_browser=``), by name.
+``LoginSpec`` is everything ``%flyte_login`` decided in the cell (the endpoint parsed once), and
+nothing secret: a client secret is referred to by the name of its environment variable (or its
+file) and read only here, in the background, right before the authenticator is built.
+:func:`prepare` runs in the login's background thread and is a straight line: the facts the flow
+rules may need are looked up lazily (:class:`Lookups`: the server's client configuration, the
+Hub's answer), ``environment.decide_flow`` decides (the one place), and
+``authenticators.authenticator_for`` builds (the one place that maps a flow to a class). The whole
+path of the options, stop by stop, is in docs/architecture.md ("The path of %flyte_login").
 """
 
 from __future__ import annotations
@@ -16,20 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..endpoint import Endpoint
-from ..environment import (
-    BrowserLocation,
-    FlowChoice,
-    browser_location,
-    choose_flow,
-    configured_choice,
-    device_fallback_reason,
-    device_grant_refused,
-    hub_fallback_reason,
-)
-from ..errors import ConfigurationError, FlyteAuthError, OAuthError
-from ..flows.events import Event, FlowStarted, notify
-from ..transport.relay import is_relay_uri
+from ..environment import BrowserLocation, FlowRequest, ServerFacts, browser_location, decide_flow
+from ..errors import FlyteAuthError
+from ..flows.events import Event
+from ..flows.hub import hub_context
 from ..sdk_config import read_client_secret
+from ..transport.relay import is_relay_uri
 from .session import Prepared
 
 
@@ -63,6 +57,57 @@ class LoginSpec:
         return bool(self.client_secret_env or self.client_secret_location)
 
 
+class Lookups:
+    """The facts ``environment.decide_flow`` may ask for, each looked up on its first ask only: the
+    server's client configuration (through ``cfg_store``) and the Hub's answer (one read of its API)."""
+
+    def __init__(self, spec: LoginSpec, cfg_store: Any) -> None:
+        self.spec = spec
+        self.cfg_store = cfg_store
+        self._server: ServerFacts | None = None
+        self._hub: tuple[bool, str] | None = None
+
+    def server(self) -> ServerFacts:
+        if self._server is None:
+            cfg = self.cfg_store.get_client_config()
+            redirect_uri = self.spec.redirect_uri or getattr(cfg, "redirect_uri", None)
+            self._server = ServerFacts(
+                authorization_endpoint=getattr(cfg, "authorization_endpoint", None) or None,
+                device_endpoint=getattr(cfg, "device_authorization_endpoint", None) or None,
+                relay_redirect=bool(redirect_uri and is_relay_uri(redirect_uri)),
+            )
+        return self._server
+
+    def hub(self) -> tuple[bool, str]:
+        if self._hub is None:
+            self._hub = self._ask_hub()
+        return self._hub
+
+    def _ask_hub(self) -> tuple[bool, str]:
+        from ..authenticators import HubAuthenticator
+
+        spec = self.spec
+        probe = HubAuthenticator(spec.endpoint, None, spec.http_proxy_url, spec.verify, cfg_store=self.cfg_store,
+                                 timeout=spec.timeout, insecure=spec.insecure)
+        if probe.context is None:
+            return False, probe.available_reason or "not on JupyterHub"
+        try:
+            probe.refresh_credentials(interactive=False)
+        except FlyteAuthError as exc:
+            return False, str(exc)
+        return True, f"your JupyterHub login ({probe.where}) is reused, no click needed"
+
+    def redirect_uri(self) -> str | None:
+        """The redirect URI in force (the trait, else the server's), for where the browser opens;
+        None when the configuration cannot be read (the sign-in itself will say why)."""
+        if self.spec.redirect_uri or self.cfg_store is None:
+            return self.spec.redirect_uri
+        try:
+            return getattr(self.cfg_store.get_client_config(), "redirect_uri", None) or None
+        except FlyteAuthError:
+            return None
+
+
 def config_store_for(spec: LoginSpec) -> Any:
     from ..config import RemoteClientConfigStore
 
@@ -71,189 +116,54 @@ def config_store_for(spec: LoginSpec) -> Any:
     )
 
 
-def relayed_remotely(spec: LoginSpec, redirect_uri: str | None = None) -> bool:
+def relayed_remotely(location: BrowserLocation, redirect_uri: str | None) -> bool:
     """True when the redirect goes through the Jupyter relay and the browser is not on this machine:
     the user opens the widget's link in their own browser; the kernel must not launch one."""
-    redirect_uri = redirect_uri or spec.redirect_uri
-    return bool(redirect_uri and is_relay_uri(redirect_uri)) and not (spec.location or browser_location()).local
+    return bool(redirect_uri and is_relay_uri(redirect_uri)) and not location.local
 
 
-def _server_redirect_uri(cfg_store: Any) -> str | None:
-    if cfg_store is None:
-        return None
-    try:
-        return getattr(cfg_store.get_client_config(), "redirect_uri", None) or None
-    except FlyteAuthError:
-        return None
-
-
-def decide_flow(spec: LoginSpec, cfg_store: Any) -> FlowChoice:
-    """The flow for ``spec``; reads the server configuration only when ``auto`` needs it."""
-    location = spec.location or browser_location()
-    if spec.flow not in ("auto", "hub") or spec.command or spec.has_client_secret:
-        return choose_flow(
-            spec.flow, location=location, has_client_secret=spec.has_client_secret, has_command=bool(spec.command),
-            configured_auth_type=spec.configured_auth_type, endpoint=spec.endpoint.service,
-        )
-    configured = configured_choice(spec.configured_auth_type)
-    if configured is not None and spec.flow == "auto":
-        return configured
-    cfg = cfg_store.get_client_config()
-    redirect_uri = spec.redirect_uri or getattr(cfg, "redirect_uri", None)
-    return choose_flow(
-        "auto",
-        location=location,
-        authorization_endpoint=getattr(cfg, "authorization_endpoint", None) or None,
-        device_endpoint=getattr(cfg, "device_authorization_endpoint", None) or None,
-        configured_auth_type=None if spec.flow == "hub" else spec.configured_auth_type,
-        endpoint=spec.endpoint.service,
-        relay_redirect=bool(redirect_uri and is_relay_uri(redirect_uri)),
-    )
-
-
-def _hub_authenticator(spec: LoginSpec, cfg_store: Any, observer: Callable[[Event], None] | None) -> Any:
-    from ..hub import HubAuthenticator
-
-    return HubAuthenticator(
-        spec.endpoint.url, None, spec.http_proxy_url, spec.verify, cfg_store=cfg_store, observer=observer,
-        timeout=spec.timeout, insecure=spec.insecure,
-    )
-
-
-def try_hub(spec: LoginSpec, cfg_store: Any) -> tuple[bool, str]:
-    """``(usable, reason)``: can the Hub's sign-in serve ``spec`` (one read of the Hub's API)?"""
-    probe = _hub_authenticator(spec, cfg_store, None)
-    if probe.context is None:
-        return False, probe.available_reason or "not on JupyterHub"
-    try:
-        probe.refresh_credentials(interactive=False)
-    except FlyteAuthError as exc:
-        return False, str(exc)
-    return True, f"your JupyterHub login ({probe.where}) is reused, no click needed"
-
-
-def wants_hub(spec: LoginSpec) -> bool:
-    """``--flow hub``, or ``auto`` on JupyterHub with nothing that decides otherwise."""
-    if spec.flow == "hub":
-        return True
-    if spec.flow != "auto" or spec.command or spec.has_client_secret or configured_choice(spec.configured_auth_type):
-        return False
-    from ..flows.hub import hub_context
-
-    return hub_context(os.environ) is not None
-
-
-class DeviceThenBrowser:
-    """Mixin for the device authenticator ``auto`` chose: when the identity provider refuses the device
-    grant for the client, the same login continues as the browser sign-in (and says so)."""
-
-    _browser: Any = None
-    _make_browser: Callable[[], Any]
-
-    def _login(self, waiter: Any) -> Any:
-        if self._browser is None:
-            try:
-                return super()._login(waiter)  # type: ignore[misc]
-            except OAuthError as exc:
-                if not device_grant_refused(exc.error, exc.description):
-                    raise
-            self._browser = self._make_browser()
-        notify(self.observer, FlowStarted(flow="pkce", endpoint=self.service,  # type: ignore[attr-defined]
-                                          reason=device_fallback_reason(self.service)))  # type: ignore[attr-defined]
-        return self._browser._login(waiter)
-
-    def submit_redirect(self, url: str) -> None:
-        if self._browser is None:
-            raise ConfigurationError("No browser sign-in is waiting for a redirect address.")
-        self._browser.submit_redirect(url)
-
-    @property
-    def awaiting_redirect(self) -> bool:
-        return bool(self._browser is not None and self._browser.awaiting_redirect)
-
-    @property
-    def redirect_uri(self) -> str | None:
-        return self._browser.redirect_uri if self._browser is not None else None
-
-
-def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
-    """Build the authenticator for ``spec`` (runs in the background thread)."""
-    from .. import authenticators as auth
-
-    cfg_store = None if spec.flow == "command" or (spec.command and spec.flow == "auto") else config_store_for(spec)
-    if wants_hub(spec):
-        usable, why = try_hub(spec, cfg_store)
-        if usable:
-            return Prepared(authenticator=_hub_authenticator(spec, cfg_store, observer), flow="hub", reason=why)
-        fallback = decide_flow(spec, cfg_store)
-        choice = FlowChoice(fallback.flow, hub_fallback_reason(why, fallback))
-    else:
-        choice = decide_flow(spec, cfg_store)
-    store: Any = None
+def token_store_for(spec: LoginSpec) -> Any:
+    """``--no-cache``: process memory of this login only; a store chosen explicitly (trait or
+    ``$FLYTEAUTH_TOKEN_CACHE``) for every flow; else None (each authenticator's default)."""
     if spec.no_cache:
         from ..stores import MemoryStore
 
-        store = MemoryStore()
-    else:
-        from ..stores import TOKEN_CACHE_ENV, make_store
+        return MemoryStore()
+    from ..stores import TOKEN_CACHE_ENV, make_store
 
-        kind = spec.token_cache or os.environ.get(TOKEN_CACHE_ENV, "").strip() or None
-        if kind:  # chosen explicitly (trait or environment): every flow uses it, client credentials too
-            store = make_store(kind if spec.token_cache else None)
-    scopes = list(spec.scopes) or None
-    extras: dict[str, Any] = {"observer": observer, "timeout": spec.timeout, "store": store, "insecure": spec.insecure}
-    endpoint = spec.endpoint.url
-    authenticator: Any
-    if choice.flow == "device":
-        device_class: Any = auth.DeviceCodeAuthenticator
-        server_redirect = None
-        if spec.flow in ("auto", "hub"):  # auto's choice: fall back to the browser if device code is refused
-            server_redirect = spec.redirect_uri or _server_redirect_uri(cfg_store)
-            device_class = type("DeviceCodeAuthenticator", (DeviceThenBrowser, auth.DeviceCodeAuthenticator), {})
-        authenticator = device_class(
-            endpoint, cfg_store, audience=spec.audience, scopes=scopes, http_proxy_url=spec.http_proxy_url,
-            verify=spec.verify, client_id=spec.client_id, **extras,
-        )
-        if isinstance(authenticator, DeviceThenBrowser):
-            authenticator._make_browser = lambda: _pkce(spec, cfg_store, scopes, extras, server_redirect)
-    elif choice.flow == "pkce":
-        authenticator = _pkce(spec, cfg_store, scopes, extras, spec.redirect_uri or _server_redirect_uri(cfg_store))
-    elif choice.flow == "hub":
-        authenticator = _hub_authenticator(spec, cfg_store, observer)
-    elif choice.flow == "client-credentials":
-        client_id = spec.client_id
-        if not client_id:
-            raise ConfigurationError(
-                "Client credentials need a client id; pass --client-id ID (or set admin.clientId)."
-            )
+    kind = spec.token_cache or os.environ.get(TOKEN_CACHE_ENV, "").strip() or None
+    return make_store(kind if spec.token_cache else None) if kind else None
+
+
+def prepare(spec: LoginSpec, observer: Callable[[Event], None]) -> Prepared:
+    """Build the authenticator for ``spec`` (runs in the background thread): look up, decide, build."""
+    from ..authenticators import authenticator_for
+
+    location = spec.location or browser_location()
+    needs_server = not (spec.flow == "command" or (spec.command and spec.flow == "auto"))
+    lookups = Lookups(spec, config_store_for(spec) if needs_server else None)
+    choice = decide_flow(FlowRequest(
+        flow=spec.flow, location=location, has_command=bool(spec.command), has_client_secret=spec.has_client_secret,
+        configured_auth_type=spec.configured_auth_type, on_hub=hub_context(os.environ) is not None,
+        endpoint=spec.endpoint.service,
+    ), lookups)
+    browser_fallback = choice.flow == "device" and spec.flow in ("auto", "hub")  # auto's device: PKCE if refused
+    opens_browser = choice.flow == "pkce" or browser_fallback
+    store = token_store_for(spec)
+    secret = None
+    if choice.flow == "client-credentials":
         secret = read_client_secret(env_var=spec.client_secret_env, location=spec.client_secret_location)
-        authenticator = auth.ClientCredentialsAuthenticator(
-            endpoint, client_id, secret, cfg_store, scopes=scopes, http_proxy_url=spec.http_proxy_url,
-            verify=spec.verify, audience=spec.audience, **extras,
-        )
-        del secret
-    elif choice.flow == "command":
-        if not spec.command:
-            raise ConfigurationError("The command flow needs a command; pass --command followed by the program and its arguments.")
-        authenticator = auth.CommandAuthenticator(
-            list(spec.command), endpoint=endpoint, observer=observer, timeout=spec.timeout
-        )
-    else:  # pragma: no cover - choose_flow validated it
-        raise ConfigurationError(f"Unknown flow {choice.flow!r}.")
+    authenticator = authenticator_for(
+        choice.flow, spec.endpoint, lookups.cfg_store, observer=observer, timeout=spec.timeout, store=store,
+        insecure=spec.insecure, verify=spec.verify, http_proxy_url=spec.http_proxy_url, client_id=spec.client_id,
+        client_secret=secret, scopes=spec.scopes, audience=spec.audience, command=spec.command,
+        open_browser=spec.open_browser and not (opens_browser and relayed_remotely(location, lookups.redirect_uri())),
+        redirect_uri=spec.redirect_uri, browser_fallback=browser_fallback,
+    )
+    del secret
     return Prepared(
         authenticator=authenticator,
         flow=choice.flow,
         reason=choice.reason,
         notice=getattr(authenticator, "fallback_reason", None) or getattr(store, "notice", None),
-    )
-
-
-def _pkce(spec: LoginSpec, cfg_store: Any, scopes: list[str] | None, extras: dict[str, Any],
-          redirect_uri: str | None) -> Any:
-    from .. import authenticators as auth
-
-    return auth.PKCEAuthenticator(
-        spec.endpoint.url, cfg_store, scopes=scopes, verify=spec.verify, client_id=spec.client_id,
-        redirect_uri=spec.redirect_uri, open_browser=spec.open_browser and not relayed_remotely(spec, redirect_uri),
-        http_proxy_url=spec.http_proxy_url, **extras,
     )

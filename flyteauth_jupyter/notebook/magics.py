@@ -13,6 +13,7 @@ sentence (a plain UsageError prints without a traceback; a subclass would not, s
 from __future__ import annotations
 
 import argparse
+import functools
 import keyword
 import os
 import shlex
@@ -37,13 +38,6 @@ if TYPE_CHECKING:  # imported where used: loading the extension only registers t
     from .session import LoginSession
 
 FLOW_METAVAR = "|".join(FLOWS)
-
-
-def prepare(spec: LoginSpec, observer: Any) -> Any:
-    """connect.prepare, imported on the first sign-in (it pulls in the authenticators and HTTP)."""
-    from . import connect
-
-    return connect.prepare(spec, observer)
 
 
 def _sessions_registry() -> Any:
@@ -157,6 +151,7 @@ class FlyteAuthMagics(Magics):
 
     def start_login(self, args: argparse.Namespace) -> LoginSession:
         """Resolve ``args`` into a spec, bind and start a session (the magic without its error boundary)."""
+        from . import connect
         from .session import LoginSession
 
         name = args.name or self.default_name
@@ -170,7 +165,7 @@ class FlyteAuthMagics(Magics):
             previous.replaced(f"the sign-in started in {cell} (`%flyte_login --name {name}`)" if name != self.default_name
                               else f"the sign-in started in {cell}")
         session = LoginSession(
-            lambda observer: prepare(spec, observer),
+            functools.partial(connect.prepare, spec),  # in the background: look up, decide, build
             endpoint=spec.endpoint.service,
             name=name,
             use_cache=not spec.no_cache,
@@ -183,7 +178,8 @@ class FlyteAuthMagics(Magics):
         )
         session.interactive_refresh = self.interactive_refresh
         session.endpoint_url = spec.endpoint.url
-        session.on_start = self._bind
+        session.on_start = self._bind  # attempts started later from the panel bind the variable again
+        self._bind(session)
         session.start(self.shell)
         return session
 
@@ -222,21 +218,18 @@ class FlyteAuthMagics(Magics):
         from .connect import LoginSpec
         from ..sdk_config import FlytekitSettings
 
-        settings = self.flytekit_settings(strict=not (args.endpoint or self.default_endpoint))
+        from_settings = not args.endpoint and not self.default_endpoint
+        settings = self.flytekit_settings(strict=from_settings)  # an explicit endpoint never needs a config file
         raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
         if not raw_endpoint:
             raise ConfigurationError(
                 "No Flyte endpoint: pass --endpoint URL, or set FLYTE_PLATFORM_URL or admin.endpoint in "
                 "~/.flyte/config.yaml."
             )
-        insecure = bool(args.insecure)
-        if not args.endpoint and not self.default_endpoint:
-            insecure = insecure or settings.insecure
-        endpoint = parse_endpoint(raw_endpoint, insecure=insecure)
+        insecure = bool(args.insecure) or (from_settings and settings.insecure)
+        endpoint = parse_endpoint(raw_endpoint, insecure=insecure)  # the one parse: the spec carries it on
         # flytekit's other settings apply when they describe this endpoint
-        same = settings.endpoint is not None and bool(settings.endpoint) and _same_endpoint(
-            settings.endpoint, endpoint.service, settings.insecure
-        )
+        same = from_settings or bool(settings.endpoint) and _names(settings.endpoint, endpoint.service)
         cfg = settings if same else FlytekitSettings()
 
         if args.insecure_skip_verify or cfg.insecure_skip_verify:
@@ -319,7 +312,10 @@ class FlyteAuthMagics(Magics):
             # no session in this kernel: clear the endpoint's cache all the same
             ns = argparse.Namespace(**{**vars(_default_login_args()), "endpoint": args.endpoint, "flow": "device"})
             spec = self.build_spec(ns, name=args.name or self.default_name)
-            session = LoginSession(lambda observer: prepare(spec, observer), endpoint=spec.endpoint.service, name=spec.name)
+            from . import connect
+
+            session = LoginSession(functools.partial(connect.prepare, spec), endpoint=spec.endpoint.service,
+                                   name=spec.name)
         session.logout()
         removed = []
         for var, value in list(self.shell.user_ns.items()):
@@ -478,6 +474,16 @@ def _unquoted(args: argparse.Namespace) -> argparse.Namespace:
 
 def _default_login_args() -> argparse.Namespace:
     return parse_argstring(FlyteAuthMagics.flyte_login, "")
+
+
+def _names(raw: str | None, service: str) -> bool:
+    """Whether the endpoint ``raw`` (flytekit's setting, not yet parsed) is the one of ``service``."""
+    from ..endpoint import parse_endpoint
+
+    try:
+        return parse_endpoint(raw or "", insecure=True).service.lower() == service.lower()
+    except FlyteAuthError:
+        return False
 
 
 def _same_endpoint(a: str, b: str, insecure: bool) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..control import SYSTEM_CLOCK, Clock
+from ..control import SYSTEM_CLOCK, Clock, at_fork_in_child
 from ..endpoint import Endpoint
 from ..errors import TokenStoreError
 from .base import DEFAULT_LOCK_TIMEOUT, lock_dir, service_name
@@ -41,6 +41,17 @@ _LOCKS_GUARD = threading.Lock()
 _LOCK_DIR_WARNED = False
 #: how often a waiter retries a lock another process holds (filelock polls; a refresh takes ~100 ms)
 LOCK_POLL_INTERVAL = 0.02
+
+
+def _forget_after_fork() -> None:
+    """A forked child: the parent's threads, and the locks they held, are not here (issue 16.8).
+    filelock refuses an inherited FileLock and keeps the parent's flock held; new ones are made."""
+    global _LOCKS_GUARD
+    _LOCKS.clear()
+    _LOCKS_GUARD = threading.Lock()
+
+
+at_fork_in_child(_forget_after_fork)
 
 
 def _service_lock(service: str) -> _ServiceLock:

@@ -78,13 +78,15 @@ def test_auto_picks_pkce_through_the_relay_on_a_remote_kernel():
     """A relay redirect URI (JupyterHub) makes PKCE work remotely, so auto prefers it there."""
     from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
     from flyteauth_jupyter.endpoint import parse_endpoint
-    from flyteauth_jupyter.notebook.connect import LoginSpec, decide_flow
+    from flyteauth_jupyter.environment import FlowRequest, decide_flow
+    from flyteauth_jupyter.notebook.connect import LoginSpec, Lookups
 
     cfg = StaticClientConfigStore(ClientConfig(
         token_endpoint="https://idp/token", authorization_endpoint="https://idp/auth",
         redirect_uri="http://localhost:53593/callback", client_id="c", device_authorization_endpoint="https://idp/device"))
     hub = where({**LOCAL_LINUX, "JUPYTERHUB_SERVICE_PREFIX": "/user/a/"})
     base = dict(endpoint=parse_endpoint("https://flyte.example.com"), location=hub)
-    assert decide_flow(LoginSpec(**base), cfg).flow == "device"
-    relayed = decide_flow(LoginSpec(**base, redirect_uri="https://hub.example.com/user/a/flyteauth/callback"), cfg)
+    request = FlowRequest(flow="auto", location=hub)
+    assert decide_flow(request, Lookups(LoginSpec(**base), cfg)).flow == "device"
+    relayed = decide_flow(request, Lookups(LoginSpec(**base, redirect_uri="https://hub.example.com/user/a/flyteauth/callback"), cfg))
     assert relayed.flow == "pkce" and "relay" in relayed.reason

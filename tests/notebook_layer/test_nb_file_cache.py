@@ -32,7 +32,7 @@ def test_token_cache_trait_keeps_tokens_in_a_private_file(nb, flyteadmin, memory
         stores_built.append(prepared.authenticator.store)
         return prepared
 
-    monkeypatch.setattr("flyteauth_jupyter.notebook.magics.prepare", spying_prepare)
+    monkeypatch.setattr("flyteauth_jupyter.notebook.connect.prepare", spying_prepare)
     line = (f"--endpoint {flyteadmin.endpoint} --flow client-credentials --client-id jupyter-confidential "
             "--client-secret-env NB_TEST_CLIENT_SECRET --scopes api:read")
     first = login(ip, line)

@@ -20,7 +20,7 @@ from nb_fakes import FakeFactory, wait_until
 
 from flyteauth_jupyter.errors import AccessDeniedError, LoginCancelledError, TransportError
 from flyteauth_jupyter.flows.events import DeviceCodeIssued, FlowStarted
-from flyteauth_jupyter.notebook import magics as magics_module
+from flyteauth_jupyter.notebook import connect as connect_module
 from flyteauth_jupyter.notebook.session import LoginSession
 from flyteauth_jupyter.notebook.state import LoginView
 
@@ -28,7 +28,7 @@ from flyteauth_jupyter.notebook.state import LoginView
 @pytest.fixture
 def fake(monkeypatch):
     factory = FakeFactory()
-    monkeypatch.setattr(magics_module, "prepare", factory)
+    monkeypatch.setattr(connect_module, "prepare", factory)
     return factory
 
 
@@ -96,7 +96,7 @@ def test_subtitle_after_an_error_before_a_flow_was_chosen(nb, monkeypatch):
     def unreachable(spec, observer):
         raise TransportError("Could not connect to 127.0.0.1:9; is the server running?")
 
-    monkeypatch.setattr(magics_module, "prepare", unreachable)
+    monkeypatch.setattr(connect_module, "prepare", unreachable)
     ip, _ = nb
     ip.run_cell("%flyte_login --endpoint http://127.0.0.1:9").raise_error()
     session = ip.user_ns["flyte_auth"]

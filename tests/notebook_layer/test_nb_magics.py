@@ -13,14 +13,14 @@ from IPython.core.error import UsageError
 from nb_fakes import SECRET_ACCESS, SECRET_REFRESH, FakeFactory, wait_until
 
 from flyteauth_jupyter import sessions
-from flyteauth_jupyter.notebook import magics as magics_module
+from flyteauth_jupyter.notebook import connect as connect_module
 from flyteauth_jupyter.notebook.session import LoginSession
 
 
 @pytest.fixture
 def fake(monkeypatch):
     factory = FakeFactory()
-    monkeypatch.setattr(magics_module, "prepare", factory)
+    monkeypatch.setattr(connect_module, "prepare", factory)
     return factory
 
 

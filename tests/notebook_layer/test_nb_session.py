@@ -234,31 +234,44 @@ def test_wait_before_start_raises():
         session.wait(1)
 
 
-def _settled_on(session, inner):
-    state = vars(session)
-    return all(
-        name in state and state[name] == getattr(inner, name)
-        for name in ("get_credentials", "fetch_grpc_call_auth_metadata")
-    )
+def _goes_straight_to(session, inner):
+    """A call goes straight to ``inner`` (the lock-free check of the session's hot path passes)."""
+    return session._finished is inner
 
 
-def _unsettled(session):
-    state = vars(session)
-    return "get_credentials" not in state and "fetch_grpc_call_auth_metadata" not in state
+def _waits_first(session):
+    return session._finished is None
 
 
-def test_settled_session_forwards_and_every_change_unsettles_it():
+class NoLock:
+    """A lock that fails the test when taken."""
+
+    def __enter__(self):
+        raise AssertionError("the session's hot path took its lock")
+
+    def __exit__(self, *exc):
+        pass
+
+    acquire = release = __enter__
+
+
+def test_a_finished_session_forwards_and_every_change_makes_it_wait_again():
     session, built, _ = make()
     session.start()
     started_fake(built).approve()
     session.wait(10)
-    assert _unsettled(session)  # wait() alone binds nothing
+    assert _waits_first(session)  # wait() alone binds nothing
     assert session.get_credentials().access_token == SECRET_ACCESS
-    assert _settled_on(session, built[0])  # later calls are the authenticator's own methods
+    assert _goes_straight_to(session, built[0])  # later calls are the authenticator's own methods
+    lock, session._lock = session._lock, NoLock()
+    for _ in range(20):  # the hot path: a lock-free check, then the authenticator's own
+        assert session.get_credentials().access_token == SECRET_ACCESS
+        assert session.fetch_grpc_call_auth_metadata() is not None
+    session._lock = lock
 
     # a retry: the class's methods again, and they wait for the new attempt
     session.retry()
-    assert _unsettled(session)
+    assert _waits_first(session)
     fake = started_fake(built, 1)
     results = []
     waiter = threading.Thread(target=lambda: results.append(session.get_credentials()))
@@ -269,36 +282,50 @@ def test_settled_session_forwards_and_every_change_unsettles_it():
     waiter.join(10)
     assert results and results[0].access_token == SECRET_ACCESS
     assert session.fetch_grpc_call_auth_metadata() is not None
-    assert _settled_on(session, built[1]) and not _settled_on(session, built[0])
+    assert _goes_straight_to(session, built[1]) and not _goes_straight_to(session, built[0])
 
-    # an inner refresh changes the view: unsettled until the next call has waited again
+    # an inner refresh changes the view: calls wait again until the next call has waited again
     session.refresh_credentials()
-    assert _unsettled(session)
+    assert _waits_first(session)
     assert session.get_credentials().access_token == SECRET_ACCESS + "-r"
-    assert _settled_on(session, built[1])
+    assert _goes_straight_to(session, built[1])
 
-    # a cancel of the finished attempt, and a logout: unsettled; the class's methods answer
+    # a cancel of the finished attempt, and a logout: calls wait again; the class's methods answer
     session.cancel()
-    assert _unsettled(session)
+    assert _waits_first(session)
     session.get_credentials()
-    assert _settled_on(session, built[1])
+    assert _goes_straight_to(session, built[1])
     session.logout()
-    assert _unsettled(session) and session.status == "signed_out"
-    assert type(session).get_credentials is LoginSession.get_credentials
+    assert _waits_first(session) and session.status == "signed_out"
 
 
-def test_failed_attempt_leaves_the_session_unsettled():
+def test_the_countdown_thread_ends_with_the_attempt():
+    """Issue 19.1: a signed-in, idle kernel runs nothing of ours (the 1-second ticker ends with its attempt)."""
+    session, built, _ = make()
+    session.start()
+    started_fake(built).approve()
+    session.wait(10)
+    ours = [t for t in threading.enumerate() if t.name.startswith("flyteauth")]
+    for thread in ours:
+        thread.join(5)
+    assert not [t.name for t in ours if t.is_alive()]
+    session.get_credentials()
+    session.fetch_grpc_call_auth_metadata()
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("flyteauth")]
+
+
+def test_failed_attempt_leaves_the_session_waits_first():
     session, built, _ = make()
     session.start()
     started_fake(built).approve()
     session.wait(10)
     session.get_credentials()
-    assert _settled_on(session, built[0])
+    assert _goes_straight_to(session, built[0])
     session.retry()
     started_fake(built, 1).deny()
     with pytest.raises(AccessDeniedError):
         session.get_credentials()
-    assert _unsettled(session)
+    assert _waits_first(session)
     with pytest.raises(AccessDeniedError):
         session.fetch_grpc_call_auth_metadata()
-    assert _unsettled(session)
+    assert _waits_first(session)

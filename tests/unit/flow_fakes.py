@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flyteauth_jupyter.control import Clock, Timer
+from flyteauth_jupyter.control import Clock
 from flyteauth_jupyter.transport.http import JsonResponse
 
 SECRETS = ("AT-secret-123", "RT-secret-456", "DC-secret-789", "CS-secret-000", "ID-secret-111")
@@ -20,7 +20,6 @@ class FakeClock(Clock):
         self.mono = 0.0
         self.waits: list[float] = []
         self.on_wait: Callable[[float], None] | None = None
-        self.timers: list[Timer] = []
 
     def time(self) -> float:
         return self.now
@@ -31,22 +30,6 @@ class FakeClock(Clock):
     def advance(self, seconds: float) -> None:
         self.now += seconds
         self.mono += seconds
-        self._fire()
-
-    def call_at(self, when: float, fn: Callable[[], object]) -> Timer:
-        """A timer on the fake time: made (on the calling thread) by the ``advance`` that reaches it."""
-        timer = Timer(when, fn, self)  # type: ignore[arg-type] - cancel() calls self.discard
-        self.timers.append(timer)
-        return timer
-
-    def discard(self, timer: Timer) -> None:
-        if timer in self.timers:
-            self.timers.remove(timer)
-
-    def _fire(self) -> None:
-        for timer in [t for t in self.timers if t.when <= self.now]:
-            self.timers.remove(timer)
-            timer.fn()
 
     def wait(self, event: threading.Event, seconds: float) -> bool:
         if event.is_set():

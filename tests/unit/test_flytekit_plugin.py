@@ -444,3 +444,12 @@ def test_factory_names_the_deployment_and_follows_its_insecure_setting(authentic
     cfg = PlatformConfig(endpoint="flyte.example.com:80", insecure=True, auth_mode="notebook_pkce")
     auth = auth_helper.get_authenticator(cfg, flytekit_auth.StaticClientConfigStore(plain))
     assert auth.inner.redirect_uri == "http://localhost:53593/callback"
+
+
+def test_an_unknown_flow_name_is_our_configuration_error():
+    """Issue 19.5: one sentence as our ConfigurationError (a FlyteAuthError), not a bare ValueError."""
+    from flyteauth_jupyter.errors import ConfigurationError
+
+    cfg = PlatformConfig(endpoint="localhost:30080", insecure=True)
+    with pytest.raises(ConfigurationError, match="Unknown notebook flow 'magic'"):
+        flytekit_plugin.build_authenticator(cfg, None, "magic")

@@ -1,6 +1,7 @@
-"""The hot path (get_credentials / fetch_grpc_call_auth_metadata with a valid token): served from a
-cache that never outlives the token's refresh instant or a change of credentials, without taking a
-lock or reading the store (issue 12). Behaviour only; the speed is measured in bench/."""
+"""The hot path (get_credentials / fetch_grpc_call_auth_metadata with a valid token): a clock read, a
+compare and a cached value that never outlives the token's refresh instant or a change of
+credentials, without taking a lock or reading the store (issue 12, issue 19.1, DESIGN.md pinned 21).
+Nothing runs in the background for it. Behaviour only; the speed is measured in bench/."""
 
 from __future__ import annotations
 
@@ -141,129 +142,112 @@ def test_get_credentials_reads_no_configuration_and_fetch_reads_it_once() -> Non
     assert cfg.reads == 1  # the server's header key, read once
 
 
-# -- the system clock: the expiry check is a timer at the refresh instant -----------------------------
-class RealRefreshing(Authenticator):
-    """Refresh grant on the system clock that hands out numbered tokens of ``life`` seconds."""
+# -- the clock is read on every call: nothing runs in the background -----------------------------------
+class CountingClock(FakeClock):
+    """A fake clock that counts its reads."""
 
-    def __init__(self, life: float) -> None:
-        super().__init__(SERVICE, "authorization", insecure=True)
-        self.life = life
-        self.grants = 0
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
 
-    def _refresh_grant(self, creds: Credentials) -> Credentials:
-        self.grants += 1
-        return Credentials(f"at-{self.grants}", "rt", SERVICE, expires_in=self.life)
-
-
-def published(auth: Authenticator) -> bool:
-    return hasattr(auth, "_fresh_credentials")
+    def time(self) -> float:
+        self.reads += 1
+        return self.now
 
 
-def withdrawal_seen(auth: Authenticator) -> Any:
-    """An Event set once the timer of ``auth``'s current publication has made its call."""
-    import threading
-
-    timer = vars(auth)["_fresh_timer"]
-    made = threading.Event()
-    call = timer.fn
-    timer.fn = lambda: (call(), made.set())
-    return made
-
-
-def test_on_the_system_clock_the_published_token_is_withdrawn_at_its_refresh_instant() -> None:
-    import time
-
-    auth = RealRefreshing(life=600)
-    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=1.0))  # margin 0.5 s: fresh 0.5 s
-    started = time.time()
+def test_every_hot_call_reads_the_clock_once() -> None:
+    clock = CountingClock()
+    auth = Refreshing(clock)  # type: ignore[arg-type]
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_at=clock.now + 600))
     assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
-    assert published(auth) and auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
-    assert withdrawal_seen(auth).wait(5.0) and not published(auth)  # the timer thread withdrew it ...
-    assert time.time() - started >= 0.5 - 0.01  # ... not before the refresh instant
-    assert auth.get_credentials().access_token == "at-1"  # type: ignore[union-attr]  # the slow path refreshed
+    auth._state_lock = NoLock()  # type: ignore[assignment]
+    auth._flight_lock = NoLock()  # type: ignore[assignment]
+    reads = clock.reads
+    for _ in range(10):
+        auth.get_credentials()
+        auth.fetch_grpc_call_auth_metadata()
+    assert clock.reads == reads + 20
+
+
+def test_a_token_that_expired_while_the_machine_slept_is_never_served() -> None:
+    """The wall clock jumps (a laptop's night): the very next call refreshes, with no second of grace."""
+    clock = FakeClock()
+    auth = Refreshing(clock)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_at=clock.now + 3600))
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+    clock.now += 8 * 3600  # the wall clock only: a suspend stops the monotonic clock
     assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-1")
-    assert auth.grants == 1
-    auth.logout()
-    assert not published(auth)
+    clock.now += 8 * 3600
+    assert auth.get_credentials().access_token == "at-2"  # type: ignore[union-attr]
+    assert auth.grants == 2
 
 
-def test_the_timer_holds_the_authenticator_weakly_and_the_thread_ends_after_sign_out() -> None:
-    import gc
+def test_a_clock_stepped_back_still_serves_the_held_token() -> None:
+    clock = FakeClock()
+    auth = Refreshing(clock)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_at=clock.now + 600))
+    assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+    clock.now -= 3600
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    assert auth.grants == 0
+
+
+def ours() -> list[str]:
     import threading
-    import weakref
 
-    from flyteauth_jupyter.control import TIMERS
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith("flyteauth"))
 
-    before = TIMERS.pending()
-    auth = RealRefreshing(life=600)
+
+def test_a_fresh_token_on_the_system_clock_starts_no_thread() -> None:
+    """Issue 19.1: no timer thread, no wake-ups; an idle kernel holding a fresh token runs nothing of ours."""
+    before = ours()
+    auth = Authenticator(SERVICE, "authorization", insecure=True)
     auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
-    assert auth.get_credentials() is not None and TIMERS.pending() == before + 1
-    auth._set_credentials(Credentials("at-b", "rt", SERVICE, expires_in=3600))
-    assert auth.get_credentials().access_token == "at-b"  # type: ignore[union-attr]
-    assert TIMERS.pending() == before + 1  # the old publication's timer was cancelled
-    auth.logout()
-    assert TIMERS.pending() == before
-    other = RealRefreshing(life=600)
-    other._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
-    other.get_credentials()
-    ref = weakref.ref(other)
-    del other
-    gc.collect()
-    assert ref() is None  # the pending timer does not keep it alive
-    if before == 0:
-        thread = TIMERS._thread
-        for timer in list(TIMERS._heap):
-            timer.cancel()
-        if thread is not None:
-            thread.join(5.0)
-            assert not thread.is_alive()
-        assert not [t for t in threading.enumerate() if t.name == "flyteauth-timers"]
+    for _ in range(3):
+        assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+        assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    assert ours() == before == []
 
 
-def test_a_forked_child_serves_nothing_published_before_the_fork() -> None:
-    import os
+def test_each_cached_value_is_one_tuple_replaced_whole() -> None:
+    """Lock-free readers see one tuple per method: its clock, its refresh instant and its value agree."""
+    clock = FakeClock()
+    auth = Refreshing(clock)
+    auth._set_credentials(Credentials("at-a", "rt", SERVICE, expires_at=clock.now + 600))
+    auth.fetch_grpc_call_auth_metadata()
+    first = auth._hot_creds, auth._hot_header
+    (now, until, creds), (now2, until2, header) = first
+    assert now() == now2() == clock.now and until == until2 == clock.now + 600 - 60
+    assert creds.access_token == "at-a" and header == ("authorization", "Bearer at-a")
+    auth._set_credentials(Credentials("at-b", "rt", SERVICE, expires_at=clock.now + 600))
+    for now, until, _ in (auth._hot_creds, auth._hot_header):  # emptied whole
+        assert not now() < until
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-b")
+    assert auth._hot_creds[2].access_token == "at-b" and auth._hot_header[2] == ("authorization", "Bearer at-b")
 
-    auth = RealRefreshing(life=600)
-    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
-    assert auth.get_credentials() is not None and published(auth)
-    pid = os.fork()
-    if pid == 0:  # the child: no timer thread here, so the fork handler withdrew every publication
-        code = 0 if not published(auth) and auth.get_credentials().access_token == "at-0" and published(auth) else 1  # type: ignore[union-attr]
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert published(auth)  # the parent's is untouched
-    auth.logout()
 
-
-def test_a_copy_starts_unpublished_and_serves_its_own_fresh_token() -> None:
+def test_a_copy_serves_its_own_credentials() -> None:
     import copy
 
-    auth = RealRefreshing(life=600)
+    auth = Authenticator(SERVICE, "authorization", insecure=True)
     auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
-    assert auth.get_credentials() is not None and published(auth)
+    assert auth.get_credentials() is not None
     twin = copy.copy(auth)
-    assert not published(twin) and "_fresh_timer" not in vars(twin)
     assert twin.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
-    assert published(twin) and vars(twin)["_fresh_timer"] is not vars(auth)["_fresh_timer"]
-    twin.clock = twin.clock  # withdraws the copy's publication only
-    assert not published(twin) and published(auth)
-    auth.logout()
+    twin._set_credentials(Credentials("at-twin", "rt", SERVICE, expires_in=3600))
+    assert twin.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-twin")
 
 
-def test_while_the_header_key_stays_unknown_fetch_makes_no_timer_per_call() -> None:
-    from flyteauth_jupyter.control import TIMERS
-
-    class KeyNeverKnown(RealRefreshing):
+def test_while_the_header_key_stays_unknown_fetch_still_answers() -> None:
+    class KeyNeverKnown(Refreshing):
         def _known_header_key(self) -> str | None:
             return None  # e.g. the server's configuration could not be read: the default key is used
 
-    auth = KeyNeverKnown(life=600)
-    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_in=3600))
-    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
-    timer = vars(auth)["_fresh_timer"]
-    before = TIMERS.pending()
-    for _ in range(50):
+    clock = FakeClock()
+    auth = KeyNeverKnown(clock)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_at=clock.now + 600))
+    for _ in range(5):
         assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
-    assert vars(auth)["_fresh_timer"] is timer and TIMERS.pending() == before
-    auth.logout()
+        assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
+    assert auth.grants == 0

@@ -14,7 +14,7 @@ from flyteauth_jupyter.environment import (
     device_grant_refused,
     hub_fallback_reason,
 )
-from flyteauth_jupyter.errors import ProtocolError
+from flyteauth_jupyter.errors import ConfigurationError, ProtocolError
 from flyteauth_jupyter.flows.hub import (
     Expected,
     HubSignInUnavailable,
@@ -132,20 +132,63 @@ def test_hub_fallback_reason_is_one_line():
     assert line == "the JupyterHub sign-in is not usable (The Hub at hub:8081 keeps no tokens for you); JupyterHub detected"
 
 
-def test_auto_takes_the_relay_redirect_from_flyteadmins_client_config(monkeypatch):
+def test_auto_takes_the_relay_redirect_from_flyteadmins_client_config():
+    """The redirect URI in force (trait, else FlyteAdmin's) decides through Lookups, without the Hub."""
     from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
     from flyteauth_jupyter.endpoint import parse_endpoint
-    from flyteauth_jupyter.notebook.connect import LoginSpec, decide_flow
+    from flyteauth_jupyter.environment import FlowRequest, decide_flow
+    from flyteauth_jupyter.notebook.connect import LoginSpec, Lookups
 
     cfg = ClientConfig("http://i/token", "http://i/auth", "https://hub.example/hub/user-redirect/flyteauth/callback",
                        "flyteauth-hub", device_authorization_endpoint="http://i/device")
     remote = BrowserLocation(False, "JupyterHub detected; the kernel is not on your machine")
     spec = LoginSpec(endpoint=parse_endpoint("https://flyte.example"), location=remote)
-    choice = decide_flow(spec, StaticClientConfigStore(cfg))
+    request = FlowRequest(flow="auto", location=remote, endpoint=spec.endpoint.service)
+    choice = decide_flow(request, Lookups(spec, StaticClientConfigStore(cfg)))
     assert choice.flow == "pkce" and "relay" in choice.reason
     loopback = StaticClientConfigStore(ClientConfig("http://i/token", "http://i/auth", "http://127.0.0.1:53593/callback",
                                                     "c", device_authorization_endpoint="http://i/device"))
-    assert decide_flow(spec, loopback).flow == "device"
+    assert decide_flow(request, Lookups(spec, loopback)).flow == "device"
+
+
+class Answers:
+    """Facts for decide_flow without I/O, counting what the rules asked for."""
+
+    def __init__(self, hub=(False, "no Hub"), **server):
+        from flyteauth_jupyter.environment import ServerFacts
+
+        self.asked: list[str] = []
+        self._hub = hub
+        self._server = ServerFacts(**server)
+
+    def server(self):
+        self.asked.append("server")
+        return self._server
+
+    def hub(self):
+        self.asked.append("hub")
+        return self._hub
+
+
+def test_decide_flow_asks_only_for_what_its_rules_need():
+    from flyteauth_jupyter.environment import FlowRequest, decide_flow
+
+    remote = BrowserLocation(False, "JupyterHub detected; the kernel is not on your machine")
+    on_hub = FlowRequest(flow="auto", location=remote, on_hub=True, endpoint="flyte:443")
+    usable = Answers(hub=(True, "your JupyterHub login (hub:8081) is reused, no click needed"))
+    assert decide_flow(on_hub, usable).flow == "hub" and usable.asked == ["hub"]  # no server read
+    refused = Answers(hub=(False, "The Hub keeps no tokens for you."), device_endpoint="http://i/device")
+    choice = decide_flow(on_hub, refused)
+    assert choice.flow == "device" and refused.asked == ["hub", "server"]
+    assert choice.reason.startswith("the JupyterHub sign-in is not usable (The Hub keeps no tokens for you)")
+    explicit = Answers()
+    assert decide_flow(FlowRequest(flow="device", location=remote, on_hub=True), explicit).flow == "device"
+    assert explicit.asked == []  # --flow device: nothing to look up
+    secret = Answers()
+    assert decide_flow(FlowRequest(flow="auto", location=remote, on_hub=True, has_client_secret=True),
+                       secret).flow == "client-credentials" and secret.asked == []
+    with pytest.raises(ConfigurationError, match="Unknown flow"):
+        decide_flow(FlowRequest(flow="magic", location=remote), Answers())
 
 
 # ------------------------------------------------------------------ HubAuthenticator's I/O seam
@@ -171,7 +214,7 @@ class FakeHub:
 
 def hub_authenticator(session, clock):
     from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
-    from flyteauth_jupyter.hub import HubAuthenticator
+    from flyteauth_jupyter.authenticators import HubAuthenticator
 
     cfg = ClientConfig("http://i/token", "http://i/auth", "http://h/cb", "c", header_key="flyte-authorization",
                        audience=AUD, issuer=ISSUER)
@@ -215,3 +258,121 @@ def test_hub_authenticator_says_why_the_hub_cannot_help(status, body, words):
     auth = hub_authenticator(FakeHub([(status, body)]), None)
     with pytest.raises(HubSignInUnavailable, match=words.replace("!", ".")):
         auth.refresh_credentials()
+
+
+# ------------------------------------------------------------------ renewal through the Hub (issue 16.7)
+from rig.hub_api import HubAPIStandIn  # noqa: E402 - a real HTTP stand-in of the Hub's API
+
+
+@pytest.fixture
+def hub_api():
+    stand_ins = []
+
+    def make(auth_state: dict) -> HubAPIStandIn:
+        stand_in = HubAPIStandIn(auth_state, HUB_ENV)
+        stand_ins.append(stand_in)
+        return stand_in
+
+    yield make
+    for stand_in in stand_ins:
+        stand_in.close()
+
+
+def hub_over_http(stand_in: HubAPIStandIn, clock):
+    from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
+    from flyteauth_jupyter.authenticators import HubAuthenticator
+
+    cfg = ClientConfig("http://127.0.0.1:9/token", "http://127.0.0.1:9/auth", "http://127.0.0.1:9/cb", "c",
+                       header_key="flyte-authorization", audience=AUD, issuer=ISSUER)
+    return HubAuthenticator("https://flyte.example", cfg_store=StaticClientConfigStore(cfg), env=stand_in.env,
+                            clock=clock)
+
+
+def hub_token(exp: float, iat: float = NOW - 500) -> str:
+    return jwt(iss=ISSUER, aud=AUD, sub="alice", iat=iat, exp=exp)
+
+
+def test_near_expiry_50_calls_send_one_request_to_the_hub_and_back_off(hub_api):
+    """Issue 16.7: the Hub hands back the same, still-near-expiry token: it is not asked again at once,
+    but after 1 s, then 2 s, ...; a fresh token ends the backoff and is served from the hot path."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from flow_fakes import FakeClock
+
+    clock = FakeClock(start=NOW)
+    first = hub_token(exp=NOW + 100)  # a 600 s token: margin 60 s
+    hub = hub_api(state(access_token=first))
+    auth = hub_over_http(hub, clock)
+    assert auth.refresh_credentials().access_token == first and hub.count() == 1
+    clock.advance(50)  # 50 s left: within the margin; the Hub has not refreshed yet
+    for _ in range(50):
+        assert auth.get_credentials().access_token == first  # still valid: served while the Hub is asked
+    assert hub.count() == 2  # one renewal for 50 calls
+    for _ in range(50):
+        assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", f"Bearer {first}")
+    assert hub.count() == 2
+    clock.advance(1.0)  # the first backoff (1 s) is over: asked once more, then 2 s
+    for _ in range(50):
+        auth.get_credentials()
+    assert hub.count() == 3
+    clock.advance(1.0)
+    auth.get_credentials()
+    assert hub.count() == 3  # within the 2 s backoff
+    second = hub_token(exp=NOW + 700, iat=NOW + 100)
+    hub.auth_state = state(access_token=second)  # the Hub refreshed the user's token
+    clock.advance(1.0)
+    for _ in range(50):
+        assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", f"Bearer {second}")
+    assert hub.count() == 4 and auth.get_credentials().access_token == second
+
+
+def test_after_expiry_the_hub_is_not_flooded_and_the_expired_token_is_never_cached(hub_api):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from flow_fakes import FakeClock
+
+    clock = FakeClock(start=NOW)
+    first = hub_token(exp=NOW + 100)
+    hub = hub_api(state(access_token=first))
+    auth = hub_over_http(hub, clock)
+    auth.refresh_credentials()
+    clock.advance(150)  # expired; the Hub still keeps the expired token (it cannot refresh)
+    for _ in range(50):
+        auth.get_credentials()
+        auth.fetch_grpc_call_auth_metadata()
+    assert hub.count() == 2  # one attempt, then the backoff
+    now, until, _ = auth._hot_creds
+    assert not now() < until  # nothing expired is cached as fresh: every call checks again
+    clock.advance(60)
+    for _ in range(50):
+        auth.get_credentials()
+    assert hub.count() == 3
+
+
+def test_50_threads_near_expiry_share_one_request_to_the_hub(hub_api):
+    import threading
+    import time
+
+    now = time.time()
+    token = hub_token(exp=now + 30, iat=now - 570)  # a 600 s token with 30 s left: due (margin 60 s)
+    hub = hub_api(state(access_token=token))
+    auth = hub_over_http(hub, None)
+    auth.refresh_credentials()
+    start = threading.Barrier(50)
+    seen: list[str] = []
+
+    def call() -> None:
+        start.wait(10)
+        seen.append(auth.get_credentials().access_token)
+
+    threads = [threading.Thread(target=call) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert len(seen) == 50 and set(seen) == {token}
+    assert hub.count() <= 2  # the sign-in, then at most one renewal for the 50 calls (none in the backoff)

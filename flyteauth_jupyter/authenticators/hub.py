@@ -5,24 +5,27 @@ This class asks the Hub's API for them (``GET $JUPYTERHUB_API_URL/users/$JUPYTER
 the server's own ``$JUPYTERHUB_API_TOKEN``, which needs the scope ``admin:auth_state!user`` on the
 ``server`` and ``user`` roles) and hands out the access token when :mod:`.flows.hub` finds it is for
 this Flyte endpoint (issuer, audience). Near expiry it asks the Hub again (the Hub refreshes in its
-``refresh_user``); it never holds, spends or caches the Hub's refresh token, and it keeps nothing
-in a token store. ``logout()`` forgets the token here and revokes nothing: the session is the
-Hub's (sign out of the Hub to end it).
+``refresh_user``), one request for any number of overlapping calls, backing off 1 s, 2 s ... 60 s
+while the Hub hands back a token still due or fails (the lifecycle's rules for silent renewals);
+it never holds, spends or caches the Hub's refresh token, and it keeps nothing in a token store. ``logout()`` forgets the token here and never revokes it:
+the session is the Hub's (sign out of the Hub to end it). What an earlier sign-in of the endpoint
+left in a token store is revoked before it is deleted, as for every flow (issue 16.5).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+
 import requests
 
-from .authenticators import Authenticator
-from .config import ClientConfigStore
-from .control import Clock, Waiter
-from .credentials import Credentials
-from .errors import ProtocolError
-from .flows.events import Observer
-from .flows.hub import (
+from ..config import ClientConfigStore
+from ..control import Clock, Waiter
+from ..credentials import Credentials
+from ..endpoint import Endpoint
+from ..errors import ProtocolError
+from ..flows.events import Observer
+from ..flows.hub import (
     AUTH_STATE_SCOPE,
     Expected,
     HubContext,
@@ -32,7 +35,8 @@ from .flows.hub import (
     hub_context,
     missing_hub_reason,
 )
-from .transport.http import Transport
+from ..transport.http import Transport
+from .base import Authenticator
 
 
 class HubAuthenticator(Authenticator):
@@ -44,7 +48,7 @@ class HubAuthenticator(Authenticator):
 
     def __init__(
         self,
-        endpoint: str,
+        endpoint: str | Endpoint,
         header_key: str | None = None,  # flytekit's convention
         http_proxy_url: str | None = None,
         verify: bool | str | None = None,
@@ -98,8 +102,8 @@ class HubAuthenticator(Authenticator):
             now=self.clock.time(),
         )
 
-    def _revocation_endpoint(self) -> str | None:
-        return None  # the Hub's session: never revoked from a kernel
+    def _revoke_all(self, held: list[Credentials]) -> bool:
+        return False  # the Hub's own token: its session, never revoked from a kernel
 
     def _repr_fields(self) -> list[str]:
         user = self.context.user if self.context is not None else None

@@ -1,0 +1,251 @@
+"""``LoginSession``: what later cells call on the object ``%flyte_login`` binds: waiting for the
+sign-in (the panel stays live meanwhile), flytekit's authenticator interface (its hot path: one
+lock-free read, then the authenticator's own), paste-back, and sign-out."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from typing import Any
+
+from ...control import wait_future
+from ...credentials import Credentials
+from ...errors import (
+    AccessTokenNotFoundError,
+    FlyteAuthError,
+    InvalidGrantError,
+    LoginCancelledError,
+    LoginTimeoutError,
+)
+from ..state import LoginView
+from .attempt import DEFAULT_WAIT, WAIT_MARGIN, Attempt, log, shortened
+from .background import SessionBase
+
+
+class LoginSession(SessionBase):
+    """A pending-then-ready authenticator bound in the notebook namespace.
+
+    Parameters
+    ----------
+    prepare:
+        ``prepare(observer) -> Prepared``; called in the background for every attempt. Builds the
+        real authenticator (reading the server configuration when it must choose the flow).
+    endpoint:
+        The endpoint's ``host[:port]`` (for messages and the view).
+    name:
+        The variable the session is bound to (shown in the final sentence).
+    use_cache:
+        Try the token store first (False: ``--no-cache``).
+    timeout:
+        The login's deadline in seconds (None: the flow's own), also bounds :meth:`wait`.
+    display:
+        Where the view is drawn (widget, HTML, text), or None.
+    """
+
+    # ------------------------------------------------------------------------------------------
+    # paste-back (a browser on another machine)
+    # ------------------------------------------------------------------------------------------
+    def submit_redirect(self, url: str) -> None:
+        """Finish the waiting browser sign-in with the address your browser ended on (any thread).
+
+        When the browser runs on another machine (VS Code remote, SSH, a container), the redirect to
+        ``http://127.0.0.1:<port>/callback?code=...&state=...`` fails there; paste that address (or
+        its query). Returns once it is accepted; :meth:`wait` then returns the credentials. A wrong or
+        unusable address raises StateMismatchError / ProtocolError (also shown in the panel) and the
+        sign-in keeps waiting; with no browser sign-in waiting, FlyteAuthError.
+        """
+        with self._lock:
+            attempt = self._attempt
+        try:
+            inner = attempt.inner if attempt is not None and not attempt.done_event.is_set() else None
+            submit = getattr(inner, "submit_redirect", None) if inner is not None else None
+            if attempt is None or not callable(submit):
+                raise FlyteAuthError(
+                    f"No browser sign-in to {self.endpoint} is waiting for a redirect, so there is nothing to "
+                    "paste the address into; start one with %flyte_login --flow pkce."
+                )
+            submit(url)
+        except FlyteAuthError as exc:
+            sentence = str(exc)
+            self._update_if_current(attempt, lambda view: view.with_paste_refused(sentence))
+            raise
+        self._update_if_current(attempt, LoginView.with_paste_accepted)
+
+    def handle_paste(self, text: str) -> None:
+        """The panel's Submit: :meth:`submit_redirect`, with a refusal shown in the status line instead
+        of raised (a button handler has nobody to raise to)."""
+        try:
+            self.submit_redirect(text)
+        except FlyteAuthError:
+            pass  # the sentence is in the status line; the sign-in keeps waiting
+        except Exception as exc:  # noqa: BLE001 - never into the kernel's comm handler; never the text
+            log.warning("The pasted address could not be handed to the sign-in (%s).", type(exc).__name__)
+
+    # ------------------------------------------------------------------------------------------
+    # waiting: what later cells call
+    # ------------------------------------------------------------------------------------------
+    def _wait_budget(self) -> float:
+        return (self.timeout if self.timeout is not None else DEFAULT_WAIT) + WAIT_MARGIN
+
+    def wait(self, timeout: float | None = None) -> Credentials:
+        """Block until the login ends; return its credentials or raise its error.
+
+        ``timeout`` (seconds) bounds the wait (default: the login's own timeout plus a margin).
+        A retry that replaces the attempt being waited on is followed. In a Jupyter cell the panel
+        stays live meanwhile: its Cancel, Retry and Submit are handled within a fraction of a second
+        (:func:`flyteauth_jupyter.control.wait_future`). The error raised is the login's own
+        one-sentence exception, without the flow's internal traceback and chain.
+        """
+        budget = self._wait_budget() if timeout is None else float(timeout)
+        ends = self._clock.monotonic() + budget
+        for _ in range(100):  # bounded: retries that supersede the awaited attempt
+            with self._lock:  # _launch publishes the attempt and its future together
+                attempt = self._attempt
+            if attempt is None or attempt.future is None:
+                raise AccessTokenNotFoundError(f"No sign-in to {self.endpoint} was started; run %flyte_login.")
+            left = max(0.0, ends - self._clock.monotonic())
+            try:
+                creds = wait_future(attempt.future, left, clock=self._clock)
+            except concurrent.futures.TimeoutError:
+                raise LoginTimeoutError(
+                    f"The sign-in to {self.endpoint} is still in progress after {budget:g} s; finish it in the "
+                    f"browser, or call {self.name}.cancel()."
+                ) from None
+            except LoginCancelledError:
+                if attempt is not self._attempt:
+                    continue  # superseded by a retry: wait for the new attempt
+                self._refresh_display()
+                raise self._cancelled_error(attempt) from None
+            except BaseException as exc:
+                if attempt is not self._attempt and isinstance(exc, FlyteAuthError):
+                    continue
+                self._refresh_display()
+                if isinstance(exc, FlyteAuthError):
+                    raise shortened(exc) from None
+                raise
+            if attempt is not self._attempt:
+                continue
+            self._refresh_display()
+            return creds
+        raise LoginTimeoutError(f"The sign-in to {self.endpoint} was restarted too many times.")
+
+    def _cancelled_error(self, attempt: Attempt) -> LoginCancelledError:
+        if attempt.replaced_by:
+            return LoginCancelledError(
+                f"The sign-in to {self.endpoint} was replaced by {attempt.replaced_by}; use that one."
+            )
+        return LoginCancelledError(
+            f"The sign-in to {self.endpoint} was cancelled by the user; press Retry in its panel or call "
+            f"{self.name}.retry() to sign in again."
+        )
+
+    def _refresh_display(self) -> None:
+        """Redraw the final state from the waiting (main) thread, with the current cell as parent.
+
+        nbclient/papermill only read the executing cell's messages: this update is what brings the
+        earlier cell's output to its final state in an executed notebook."""
+        display = self.display
+        if display is None or threading.current_thread() is not threading.main_thread():
+            return
+        refresh = getattr(display, "refresh", None)
+        if callable(refresh):
+            try:
+                refresh(self._view)
+            except Exception:  # noqa: BLE001
+                log.debug("display refresh failed", exc_info=True)
+
+    def _ready(self) -> Any:
+        """The authenticator of the finished login, after waiting for it (:meth:`wait`)."""
+        attempt, view = self._attempt, self._view
+        self.wait()
+        inner = self._inner
+        if inner is None:  # pragma: no cover - wait() succeeded, so it exists
+            raise AccessTokenNotFoundError(f"The sign-in to {self.endpoint} has no authenticator.")
+        if self.display is None or threading.current_thread() is threading.main_thread():
+            # the view is drawn final: later calls skip wait() while attempt, view and authenticator stay
+            with self._lock:
+                if attempt is self._attempt and view is self._view and inner is self._inner:
+                    self._finished = inner
+        return inner
+
+    # ------------------------------------------------------------------------------------------
+    # the Authenticator interface (flytekit's names), waiting for the login first
+    # ------------------------------------------------------------------------------------------
+    # The hot path: once a wait() has returned for the current view (and redrawn it), a call reads
+    # one attribute, without a lock, and goes to the authenticator. Any change (a retry, a refresh
+    # that changed the view, a logout, a failure) empties it, and the call waits again. One read:
+    # the class has a __getattr__, so each attribute read here is a full lookup.
+    def get_credentials(self) -> Credentials | None:
+        """The current credentials; waits for the login in progress (DESIGN.md, pinned 10)."""
+        finished = self._finished
+        if finished is not None:
+            return finished.get_credentials()
+        return self._ready().get_credentials()
+
+    def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
+        """``(header_key, "Bearer <token>")``; waits for the login in progress."""
+        finished = self._finished
+        if finished is not None:
+            return finished.fetch_grpc_call_auth_metadata()
+        return self._ready().fetch_grpc_call_auth_metadata()
+
+    def refresh_credentials(self, *, interactive: bool = True) -> Credentials | None:
+        """New credentials: the refresh grant if possible; else, when ``interactive``, a new sign-in
+        shown in the current cell (never a hidden flow), waited for."""
+        inner = self._ready()
+        try:
+            try:
+                return inner.refresh_credentials(interactive=False)
+            except TypeError as exc:
+                if "interactive" not in str(exc):
+                    raise
+                return inner.refresh_credentials()
+        except (AccessTokenNotFoundError, InvalidGrantError):
+            if not interactive:
+                raise
+        self.retry(here=True, skip_cache=True)
+        return self.wait()
+
+    def logout(self) -> None:
+        """Cancel a login in progress, revoke and clear the cached tokens for the endpoint in every
+        store the kernel can reach (the real authenticator's ``logout(everywhere=True)``), and show
+        "signed out"."""
+        self.cancel()  # calls wait again (then find the session signed out)
+        inner = self._inner
+        error: BaseException | None = None
+        if inner is None:
+            try:
+                inner = self._prepare(lambda event: None).authenticator
+            except FlyteAuthError as exc:
+                error = exc
+        if inner is not None and hasattr(inner, "logout"):
+            try:  # ours: also every other store this kernel can reach (pinned 14), whatever this one used
+                inner.logout(everywhere=True)
+            except TypeError as exc:  # an authenticator with flytekit's bare signature
+                if "everywhere" not in str(exc):
+                    raise
+                inner.logout()
+        with self._lock:
+            self._set_view(self._view.signed_out())
+        if error is not None:
+            raise error
+
+    # ------------------------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        # flytekit and SDKs read a few plain attributes (header_key, ...): answer from the real one
+        if name.startswith("__") or name in ("_attempt", "_view", "_inner", "_finished"):
+            raise AttributeError(name)
+        inner = self.__dict__.get("_inner")
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    def __repr__(self) -> str:
+        view = self._view
+        who = f", subject={view.subject!r}" if view.subject else ""
+        return (
+            f"LoginSession(name={self.name!r}, endpoint={self.endpoint!r}, flow={view.flow!r}, "
+            f"status={view.phase!r}{who})"
+        )
+
+    __str__ = __repr__
