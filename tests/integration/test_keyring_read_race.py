@@ -29,6 +29,7 @@ from rig.pausing_keyring import POINT_ENV, SOCKET_ENV, PauseControl
 from flyteauth_jupyter import DeviceCodeAuthenticator, RemoteClientConfigStore
 from flyteauth_jupyter.flows.events import DeviceCodeIssued
 from flyteauth_jupyter.stores import ACCESS_TOKEN, FLYTE2_TOKENS, REFRESH_TOKEN, KeyringStore, MemoryStore
+from rig import rules
 
 pytestmark = pytest.mark.idp
 
@@ -77,7 +78,7 @@ def layouts(backend: FileKeyring, service: str) -> tuple[tuple[str | None, str |
 
 
 def test_a_first_read_during_a_save_never_heals_with_the_spent_pair(make_idp, make_flyteadmin, device_user,
-                                                                      tmp_path):
+                                                                      tmp_path, reliability_rule):
     idp = make_idp(rt_rotation="always")
     admin = make_flyteadmin(idp)
     path = tmp_path / "keyring.json"
@@ -140,3 +141,6 @@ def test_a_first_read_during_a_save_never_heals_with_the_spent_pair(make_idp, ma
     after = idp.grants()
     assert after["revoked"] == before["revoked"] and after["error"].get("invalid_grant", 0) == before["error"].get(
         "invalid_grant", 0)
+    reliability_rule(rules.KEYRING_RACE, "flyteauth-token reads while another process saves a refresh (paused "
+                     "between the two layouts; node-oidc-provider, rotation on)",
+                     "printed the newer token, wrote nothing; the next refresh succeeds, 0 grants revoked")

@@ -16,6 +16,7 @@ from typing import Any
 import keyring
 import pytest
 import requests
+from rig import rules
 from rig.memory_keyring import MemoryKeyring
 from rig.user import DeviceUser
 
@@ -81,7 +82,8 @@ def subject_seen_by_flyteadmin(admin: Any, token: str) -> str:
 
 
 @pytest.mark.parametrize("bob_keeps_refresh", [True, False], ids=["with-refresh", "no-refresh"])
-def test_bob_signed_in_with_the_flyte2_sdk_is_bob_everywhere(admin, backend, device_user, bob_keeps_refresh):
+def test_bob_signed_in_with_the_flyte2_sdk_is_bob_everywhere(admin, backend, device_user, bob_keeps_refresh,
+                                                            reliability_rule):
     alice = device_login(admin, device_user, KeyringStore(keyring=backend, fallback=MemoryStore()))
     assert alice.subject == "alice" and alice.id_token and alice.refresh_token
     bob = device_login(admin, DeviceUser(), MemoryStore(), username="bob", password="builder")  # a new browser
@@ -98,9 +100,12 @@ def test_bob_signed_in_with_the_flyte2_sdk_is_bob_everywhere(admin, backend, dev
     # nothing of alice's grant stays in the keyring beside bob's pair, in either layout
     held = " ".join(backend.entries.values())
     assert alice.refresh_token not in held and alice.id_token not in held
+    reliability_rule(rules.ONE_GRANT, "alice signed in here, then bob through the Flyte 2 SDK "
+                     + ("(with a refresh token)" if bob_keeps_refresh else "(no refresh token in its entry)"),
+                     "bob everywhere: none of alice's tokens kept beside bob's, in either layout")
 
 
-def test_a_flyte2_refresh_of_alices_grant_keeps_her_id_token(admin, backend, device_user):
+def test_a_flyte2_refresh_of_alices_grant_keeps_her_id_token(admin, backend, device_user, reliability_rule):
     alice = device_login(admin, device_user, KeyringStore(keyring=backend, fallback=MemoryStore()))
     sdk = DeviceCodeAuthenticator(admin.endpoint, RemoteClientConfigStore(admin.endpoint), store=MemoryStore())
     sdk._set_credentials(alice)
@@ -114,3 +119,5 @@ def test_a_flyte2_refresh_of_alices_grant_keeps_her_id_token(admin, backend, dev
     assert creds.id_token == alice.id_token and creds.subject == "alice"  # one grant: combined
     again = kernel.refresh_credentials(interactive=False)  # the newest refresh token works: nothing replayed
     assert subject_seen_by_flyteadmin(admin, again.access_token) == "alice"
+    reliability_rule(rules.ONE_GRANT, "the Flyte 2 SDK refreshed alice's grant",
+                     "one grant: her id token kept with the rotated pair; the next refresh succeeds")

@@ -13,3 +13,10 @@ HOSTILE_CONFIG = (
 SCANNER_FORMS = "The notebook scanner finds every form of a secret a saved notebook can hold."
 EXPIRY = "One expiry parser: JWT exp in seconds, milliseconds or a numeric string, read alike everywhere."
 RELAY_LOGS = "The redirect relay logs no code or state, on success and on failure."
+KEYRING_RACE = (
+    "A keyring read never heals with a half-written pair: a read writes nothing, except under the cross-process "
+    "lock after reading again."
+)
+ONE_GRANT = "Tokens of the two SDK layouts are combined only when they belong to one grant."
+FORK = "A fork during a flight: the child's waits end at once with a typed error, and its next call starts afresh."
+HUB_BACKOFF = "Renewal through JupyterHub is single flight with backoff, like a refresh grant."

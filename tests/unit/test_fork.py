@@ -20,6 +20,7 @@ from flyteauth_jupyter.authenticators import Authenticator
 from flyteauth_jupyter.control import run_in_background
 from flyteauth_jupyter.credentials import Credentials
 from flyteauth_jupyter.stores import MemoryStore
+from rig import rules
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
 
@@ -84,7 +85,7 @@ class Blocking(Authenticator):
         return Credentials("AT-child", "RT-child", SERVICE, expires_in=600)
 
 
-def test_a_refresh_in_flight_ends_at_once_in_the_child_and_the_next_call_starts_afresh() -> None:
+def test_a_refresh_in_flight_ends_at_once_in_the_child_and_the_next_call_starts_afresh(reliability_rule: Any) -> None:
     store = MemoryStore()
     store.save(SERVICE, Credentials("AT-old", "RT-old", SERVICE, expires_at=time.time() - 10))
     auth = Blocking(store)
@@ -115,6 +116,8 @@ def test_a_refresh_in_flight_ends_at_once_in_the_child_and_the_next_call_starts_
     refresher.join(10)
     holder.join(10)
     assert auth.get_credentials().access_token == "AT-parent"  # the parent's flight went on
+    reliability_rule(rules.FORK, "fork while a refresh is in flight and another thread holds the state lock",
+                     "wait() raises InterruptedByForkError at once; the next refresh works in the child")
 
 
 def test_a_background_future_ends_at_once_in_the_child() -> None:
@@ -147,7 +150,7 @@ class SlowLogin:
         return ("authorization", f"Bearer AT-{os.getpid()}")
 
 
-def test_a_sign_in_in_progress_ends_at_once_in_the_child_and_retry_starts_afresh() -> None:
+def test_a_sign_in_in_progress_ends_at_once_in_the_child_and_retry_starts_afresh(reliability_rule: Any) -> None:
     from flyteauth_jupyter.notebook.session import LoginSession, Prepared
 
     release = threading.Event()
@@ -166,3 +169,5 @@ def test_a_sign_in_in_progress_ends_at_once_in_the_child_and_retry_starts_afresh
     finally:
         release.set()
     assert session.wait(10).access_token == f"AT-{PARENT}"  # the parent's sign-in went on
+    reliability_rule(rules.FORK, "fork while %flyte_login's sign-in runs in the background",
+                     "session.wait() raises InterruptedByForkError at once; Retry signs in afresh in the child")

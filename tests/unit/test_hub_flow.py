@@ -23,6 +23,7 @@ from flyteauth_jupyter.flows.hub import (
     hub_context,
     missing_hub_reason,
 )
+from rig import rules
 
 NOW = 1_800_000_000.0
 ISSUER = "http://127.0.0.1:30091"
@@ -292,7 +293,7 @@ def hub_token(exp: float, iat: float = NOW - 500) -> str:
     return jwt(iss=ISSUER, aud=AUD, sub="alice", iat=iat, exp=exp)
 
 
-def test_near_expiry_50_calls_send_one_request_to_the_hub_and_back_off(hub_api):
+def test_near_expiry_50_calls_send_one_request_to_the_hub_and_back_off(hub_api, reliability_rule):
     """Issue 16.7: the Hub hands back the same, still-near-expiry token: it is not asked again at once,
     but after 1 s, then 2 s, ...; a fresh token ends the backoff and is served from the hot path."""
     import sys
@@ -317,6 +318,8 @@ def test_near_expiry_50_calls_send_one_request_to_the_hub_and_back_off(hub_api):
     for _ in range(50):
         auth.get_credentials()
     assert hub.count() == 3
+    reliability_rule(rules.HUB_BACKOFF, "100 calls after expiry (the Hub cannot refresh)",
+                     "1 request, then backoff; the expired token is never cached as fresh")
     clock.advance(1.0)
     auth.get_credentials()
     assert hub.count() == 3  # within the 2 s backoff
@@ -326,9 +329,11 @@ def test_near_expiry_50_calls_send_one_request_to_the_hub_and_back_off(hub_api):
     for _ in range(50):
         assert auth.fetch_grpc_call_auth_metadata() == ("flyte-authorization", f"Bearer {second}")
     assert hub.count() == 4 and auth.get_credentials().access_token == second
+    reliability_rule(rules.HUB_BACKOFF, "50 calls near expiry, the Hub hands back the same token",
+                     "1 request to the Hub, then backoff 1 s, 2 s, ...; the Hub's new token ends it")
 
 
-def test_after_expiry_the_hub_is_not_flooded_and_the_expired_token_is_never_cached(hub_api):
+def test_after_expiry_the_hub_is_not_flooded_and_the_expired_token_is_never_cached(hub_api, reliability_rule):
     import sys
     from pathlib import Path
 
