@@ -310,6 +310,9 @@ class FlyteAuthMagics(Magics):
             raise ConfigurationError(
                 "--device-authorization-endpoint goes with --issuer; a Flyte deployment's configuration names its own."
             )
+        for option, url in (("--issuer", issuer), ("--device-authorization-endpoint", device_endpoint)):
+            if url:
+                _user_url(option, url, insecure=insecure)
         prompt = self.prompt
         if prompt is not None:
             from ..flows.authcode import prompt_value
@@ -515,6 +518,26 @@ def _parse_args(magic: Any, line: str) -> argparse.Namespace:
         raise UsageError(scrub(str(exc), limit=300)) from None
     except ValueError as exc:
         raise UsageError(f"Could not read the arguments ({scrub(str(exc), limit=80)}); check the quotes.") from None
+
+
+def _user_url(option: str, url: str, *, insecure: bool) -> None:
+    """A URL option checked in the cell (the endpoint's rule: https unless loopback or --insecure, no
+    user:password@, and for an issuer no query or fragment, RFC 8414 section 2): one sentence."""
+    from urllib.parse import urlsplit
+
+    from ..endpoint import check_server_url, shown
+    from ..errors import ProtocolError
+
+    try:
+        check_server_url(url, what=option, where=option, insecure=insecure)
+        parts = urlsplit(url)
+    except (ProtocolError, ValueError):
+        parts = None
+    if parts is None or (option == "--issuer" and (parts.query or parts.fragment)):
+        raise ConfigurationError(
+            f"{option} {shown(url)} is not a usable https URL (plain http only for loopback or with --insecure; "
+            "an issuer has no query or fragment)."
+        )
 
 
 def _command_line(words: list[str]) -> tuple[str, ...]:
