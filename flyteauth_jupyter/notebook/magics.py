@@ -85,7 +85,7 @@ class FlyteAuthMagics(Magics):
         config=True
     )
     scopes = List(Unicode(), help="Scopes overriding the server's configuration.").tag(config=True)
-    audience = Unicode(None, allow_none=True, help="Audience to request (device and client credentials).").tag(
+    audience = Unicode(None, allow_none=True, help="Audience to request (every flow and its refresh).").tag(
         config=True
     )
     redirect_uri = Unicode(None, allow_none=True, help="PKCE redirect URI overriding the server's.").tag(
@@ -160,7 +160,7 @@ class FlyteAuthMagics(Magics):
                    "proxy-authorization, never to the identity provider (run as an argument list, no shell; default: "
                    "flytekit's or the Flyte 2 SDK's proxy command).")
     def flyte_login(self, line: str = "") -> None:
-        """Sign in to a Flyte deployment without blocking the kernel.
+        """Sign in to a Flyte deployment (or, with --issuer, any OpenID Connect API) without blocking the kernel.
 
         Returns at once with a live login panel; the sign-in runs in the background and the
         authenticator is bound to ``--name`` (default ``flyte_auth``) right away. Code that needs the
