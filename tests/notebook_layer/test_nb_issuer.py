@@ -159,3 +159,17 @@ def test_the_issuer_needs_a_client_id_and_the_device_endpoint_needs_the_issuer(s
         shell.run_line_magic("flyte_login", f"--issuer {idp.issuer} --client-id c --device-authorization-endpoint "
                                             "http://idp.example.com/device")
     assert "flyte_auth" not in shell.user_ns
+
+
+def test_the_prompt_setting_reaches_the_browser_sign_in(nb, oauth_server, pkce_browser):
+    """``%config FlyteAuthMagics.prompt = ''`` never sends a prompt: node-oidc-provider then drops
+    offline_access and issues no refresh token (why the default sends consent); django-oauth-toolkit
+    issues one either way."""
+    ip, _ = nb
+    ip.run_line_magic("config", "FlyteAuthMagics.prompt = ''")
+    browser = pkce_browser()
+    session = login(ip, f"--issuer {oauth_server.issuer} --client-id jupyter-native --flow pkce --no-cache")
+    creds = session.wait(60)
+    assert browser.wait(30)["status"] == "ok"
+    assert session.authenticator.prompt == ""
+    assert bool(creds.refresh_token) is (oauth_server.name != NODE)
