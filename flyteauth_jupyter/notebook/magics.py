@@ -546,7 +546,7 @@ def _command_line(words: list[str]) -> tuple[str, ...]:
     command = tuple(shlex.split(" ".join(words)))
     if len(command) == 1 and " " in command[0].strip():
         command = tuple(shlex.split(command[0]))
-    return command
+    return command if command and command[0].strip() else ()  # '' names no program
 
 
 def _unquote(value: str) -> str:
