@@ -87,7 +87,7 @@ class LoginSpec:
     @property
     def service(self) -> str:
         """The name of this sign-in: the endpoint's ``host:port``, else (an issuer's sign-in with no API
-        endpoint) the issuer and client (``config.issuer_service``): the token store's key, the panel's
+        endpoint) the issuer and client (``endpoint.issuer_service``): the token store's key, the panel's
         title and ``%flyte_status``'s first word."""
         if self.endpoint is not None:
             return self.endpoint.service
