@@ -21,7 +21,13 @@ if TYPE_CHECKING:  # the names below, for type checkers and IDEs; at run time se
         DeviceCodeAuthenticator,
         PKCEAuthenticator,
     )
-    from .config import ClientConfig, ClientConfigStore, RemoteClientConfigStore, StaticClientConfigStore
+    from .config import (
+        ClientConfig,
+        ClientConfigStore,
+        IssuerClientConfigStore,
+        RemoteClientConfigStore,
+        StaticClientConfigStore,
+    )
     from .credentials import Credentials
     from .errors import AccessTokenNotFoundError, AuthenticationError, AuthenticationPending, FlyteAuthError
     from .stores import KeyringStore
@@ -35,6 +41,7 @@ _LAZY = {
     "PKCEAuthenticator": ".authenticators",
     "ClientConfig": ".config",
     "ClientConfigStore": ".config",
+    "IssuerClientConfigStore": ".config",
     "RemoteClientConfigStore": ".config",
     "StaticClientConfigStore": ".config",
     "Credentials": ".credentials",
@@ -51,6 +58,7 @@ __all__ = [
     "ClientConfigStore",
     "StaticClientConfigStore",
     "RemoteClientConfigStore",
+    "IssuerClientConfigStore",
     "ClientCredentialsAuthenticator",
     "CommandAuthenticator",
     "DeviceCodeAuthenticator",

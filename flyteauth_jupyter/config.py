@@ -25,6 +25,7 @@ way, and takes explicit overrides (device authorization endpoint, scopes, audien
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -37,7 +38,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .control import at_fork_in_child
-from .endpoint import check_server_url, parse_endpoint, shown
+from .endpoint import check_server_url, issuer_service, parse_endpoint, shown
 from .errors import ConfigurationError, FlyteAuthError, ProtocolError, TransportTimeoutError
 from .validate import scope_list
 from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Transport, call_deadline
@@ -85,10 +86,10 @@ class ClientConfigStore(ABC):
 
 
 class StaticClientConfigStore(ClientConfigStore):
-    """Returns the ClientConfig it was given."""
+    """Returns the ClientConfig it was given (with ``prompt=`` set on it, when given)."""
 
-    def __init__(self, cfg: ClientConfig) -> None:
-        self._cfg = cfg
+    def __init__(self, cfg: ClientConfig, *, prompt: str | None = None) -> None:
+        self._cfg = dataclasses.replace(cfg, prompt=prompt) if prompt is not None else cfg
 
     def get_client_config(self) -> ClientConfig:
         return self._cfg
@@ -180,7 +181,11 @@ at_fork_in_child(_forget_locks_after_fork)
 
 
 class RemoteClientConfigStore(ClientConfigStore):
-    """Reads the client configuration from FlyteAdmin's HTTP metadata endpoints (cached per endpoint)."""
+    """Reads the client configuration from FlyteAdmin's HTTP metadata endpoints (cached per endpoint).
+
+    ``prompt``: the browser sign-in's ``prompt`` (``ClientConfig.prompt``; FlyteAdmin serves none).
+    ``proxy_auth``: the identity-aware proxy's credential, sent with FlyteAdmin's two documents.
+    """
 
     def __init__(
         self,
@@ -196,8 +201,10 @@ class RemoteClientConfigStore(ClientConfigStore):
         timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
         deadline: float = DEFAULT_DEADLINE,
         proxy_auth: requests.auth.AuthBase | None = None,
+        prompt: str | None = None,
     ) -> None:
         self._endpoint = parse_endpoint(endpoint, insecure=insecure)
+        self._prompt = prompt
         self._insecure = insecure
         self._deadline = deadline
         if transport is not None and proxy_auth is not None and transport.proxy_auth is not proxy_auth:
@@ -226,6 +233,10 @@ class RemoteClientConfigStore(ClientConfigStore):
             _cache.clear()
 
     def get_client_config(self) -> ClientConfig:
+        cfg = self._cached_config()
+        return dataclasses.replace(cfg, prompt=self._prompt) if self._prompt is not None else cfg
+
+    def _cached_config(self) -> ClientConfig:
         with _cache_guard:
             lock = _cache_locks.setdefault(self._key, threading.Lock())
             hit = _cache.get(self._key)
@@ -391,6 +402,14 @@ class IssuerClientConfigStore(ClientConfigStore):
     def where(self) -> str:
         """The issuer's host:port, for messages."""
         return urlsplit(self.issuer).netloc
+
+    @property
+    def service(self) -> str:
+        """The name tokens of this sign-in are kept under when there is no API endpoint (an authenticator
+        built with no endpoint takes it, see authenticators/base.py): the issuer without its scheme, and
+        the client id, ``login.example.com/realms/x (client jupyter)``. Not a ``host:port``, so neither
+        SDK mistakes it for a Flyte endpoint, and two clients of one issuer keep their tokens apart."""
+        return issuer_service(self.issuer, self.client_id)
 
     def __repr__(self) -> str:
         return f"IssuerClientConfigStore(issuer={self.issuer!r}, client_id={self.client_id!r})"

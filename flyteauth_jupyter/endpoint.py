@@ -116,6 +116,14 @@ def parse_endpoint(endpoint: str, *, insecure: bool = False) -> Endpoint:
     return Endpoint(url=f"{scheme}://{service}", service=service, host=host, port=port, scheme=scheme)
 
 
+def issuer_service(issuer: str, client_id: str) -> str:
+    """The token store's name for an issuer's sign-in that has no API endpoint (``%flyte_login --issuer``
+    without ``--endpoint``): ``host[:port][/path] (client ID)``. Not a ``host:port``, so neither SDK
+    takes it for a Flyte endpoint, and two clients of one issuer keep their tokens apart."""
+    parts = urlsplit(issuer)
+    return f"{parts.netloc}{parts.path.rstrip('/')} (client {client_id})"
+
+
 def normal_host(host: str) -> str | None:
     """``host`` in the one normal form: IDNA A-labels (UTS 46 mapping, as requests applies it), lower
     case, no brackets around an IPv6 literal; None when it cannot be a host name."""

@@ -131,15 +131,15 @@ def choose_flow(
 ) -> FlowChoice:
     """Apply the ``--flow`` rules. ``requested`` is the user's choice (``auto`` lets us pick).
 
-    ``relay_redirect``: the redirect URI (from any source) goes through the Jupyter relay."""
+    ``relay_redirect``: the redirect URI (from any source) goes through the Jupyter relay.
+    ``has_client_secret``: a client secret is at hand; ``auto`` picks client credentials with it only
+    when the server offers no user sign-in (see :func:`decide_flow`)."""
     if requested not in FLOWS:
         raise ConfigurationError(f"Unknown flow {requested!r}; use one of {', '.join(FLOWS)}.")
     if requested != "auto":
         return FlowChoice(requested, "chosen with --flow")
     if has_command:
         return FlowChoice("command", "a token command was given")
-    if has_client_secret:
-        return FlowChoice("client-credentials", "a client secret was given")
     configured = configured_choice(configured_auth_type)
     if configured is not None:
         return configured
@@ -156,6 +156,10 @@ def choose_flow(
             "pkce", f"{location.reason}, but the server offers no device flow; the sign-in page must reach this machine"
         )
     where = f" at {endpoint}" if endpoint else ""
+    if has_client_secret:
+        return FlowChoice(
+            "client-credentials", f"the server{where} offers no user sign-in, and a client secret was given"
+        )
     raise ConfigurationError(
         f"The server{where} advertises neither an authorization endpoint nor a device endpoint; "
         "pass --flow client-credentials or --flow command."
@@ -229,7 +233,18 @@ def wants_hub(request: FlowRequest) -> bool:
 
 def decide_flow(request: FlowRequest, facts: Facts) -> FlowChoice:
     """The flow for ``request`` and the sentence that says why: the Hub's sign-in when it is wanted and
-    usable, else :func:`choose_flow` (with the server's configuration when ``auto`` needs it)."""
+    usable, else :func:`choose_flow` (with the server's configuration when ``auto`` needs it).
+
+    The rules of ``--flow auto``, in order: a token command picks ``command``; flytekit's ``authType``
+    decides when it names a flow (``ClientSecret`` is client credentials); on JupyterHub, the Hub's own
+    sign-in when it is usable (not with a command or a client secret); then a user's sign-in from what
+    the server offers: PKCE where the browser is on the kernel's machine or the redirect comes back
+    through the relay, device code otherwise, PKCE when the server has no device endpoint. A client
+    secret does not change that: with ``--flow auto``, ``device`` or ``pkce`` it makes the user's
+    sign-in a confidential client's (the secret goes with every token request). Client credentials
+    are chosen only by ``--flow client-credentials``, by ``authType``, or by ``auto`` with a client
+    secret when the server offers no user sign-in at all (neither an authorization nor a device
+    endpoint)."""
     if request.flow not in FLOWS:
         raise ConfigurationError(f"Unknown flow {request.flow[:40]!r}; use one of {', '.join(FLOWS)}.")
     if not wants_hub(request):
@@ -242,7 +257,7 @@ def decide_flow(request: FlowRequest, facts: Facts) -> FlowChoice:
 
 
 def _without_hub(request: FlowRequest, facts: Facts) -> FlowChoice:
-    if request.flow not in ("auto", "hub") or request.has_command or request.has_client_secret:
+    if request.flow not in ("auto", "hub") or request.has_command:
         return choose_flow(
             request.flow, location=request.location, has_client_secret=request.has_client_secret,
             has_command=request.has_command, configured_auth_type=request.configured_auth_type,
@@ -254,7 +269,7 @@ def _without_hub(request: FlowRequest, facts: Facts) -> FlowChoice:
     server = facts.server()
     return choose_flow(
         "auto", location=request.location, authorization_endpoint=server.authorization_endpoint,
-        device_endpoint=server.device_endpoint,
+        device_endpoint=server.device_endpoint, has_client_secret=request.has_client_secret,
         configured_auth_type=None if request.flow == "hub" else request.configured_auth_type,
         endpoint=request.endpoint, relay_redirect=server.relay_redirect,
     )

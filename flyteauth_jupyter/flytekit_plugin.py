@@ -10,7 +10,10 @@ the first RPC of a client. The factory
    (endpoint, insecure, insecure_skip_verify -> ``verify=False``, ca_cert_file_path -> ``verify=path``,
    http_proxy_url, scopes, audience, client_id) and flytekit's own ClientConfigStore (gRPC metadata,
    fetched once and read by the rules of our HTTP store: ``""`` means absent, protobuf repeated fields
-   become lists, advertised endpoints must be HTTPS unless loopback or ``insecure``).
+   become lists, advertised endpoints must be HTTPS unless loopback or ``insecure``). Behind an
+   identity-aware proxy (``PlatformConfig.proxy_command``) it carries a ``ProxyAuth`` for the endpoint,
+   so the deployment gets ``proxy-authorization`` and the identity provider never does (flytekit's own
+   shared session would send it to the identity provider too).
 
 Either way the result is wrapped in a subclass of flytekit's ``Authenticator`` (made on first use, so
 flytekit is only imported here, inside the factories), which is what ``AuthUnaryInterceptor`` and
@@ -121,16 +124,18 @@ def build_authenticator(cfg: Any, cfg_store: Any, flow: str = "auto") -> Any:
     )
     if flow == "auto":
         flow = choose_flow(store)
-    session = None
-    if getattr(cfg, "proxy_command", None):  # the deployment sits behind an authenticating proxy
-        from flytekit.clients.auth_helper import get_session as flytekit_session
+    parsed = parse_endpoint(endpoint, insecure=insecure)
+    proxy_auth = None
+    proxy_command = getattr(cfg, "proxy_command", None)
+    if proxy_command:  # the deployment sits behind an identity-aware proxy
+        from .proxy import ProxyAuth
 
-        session = flytekit_session(cfg)
+        proxy_auth = ProxyAuth(list(proxy_command), endpoint=parsed.url, insecure=insecure)
     return authenticator_for(
-        flow, parse_endpoint(endpoint, insecure=insecure), store, scopes=list(cfg.scopes) if getattr(cfg, "scopes", None)
+        flow, parsed, store, scopes=list(cfg.scopes) if getattr(cfg, "scopes", None)
         else None, audience=cfg.audience or None, http_proxy_url=cfg.http_proxy_url or None, verify=verify_from(cfg),
-        session=session, client_id=getattr(cfg, "client_id", None) or None, observer=observer_for(service_name(endpoint)),
-        insecure=insecure,
+        client_id=getattr(cfg, "client_id", None) or None, observer=observer_for(service_name(endpoint)),
+        insecure=insecure, proxy_auth=proxy_auth,
     )
 
 

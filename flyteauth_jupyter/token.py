@@ -5,7 +5,8 @@ access token for the endpoint, and nothing else, to stdout. It reads the same to
 notebook (:func:`flyteauth_jupyter.stores.make_store`: the keyring in both SDK layouts, or the
 ``FLYTEAUTH_TOKEN_CACHE=file`` cache) and refreshes silently first when the token is near expiry,
 under the cache's cross-process lock. Without ``--endpoint`` it reads flytekit's and the Flyte 2 SDK's
-configuration as ``%flyte_login`` does (:func:`flyteauth_jupyter.sdk_config.read_sdk_settings`).
+configuration as ``%flyte_login`` does (:func:`flyteauth_jupyter.sdk_config.read_sdk_settings`),
+including their identity-aware proxy command (sent to the endpoint only, as ``proxy-authorization``).
 
 With no usable session it writes one sentence to stderr, nothing to stdout, and exits 1. It never
 prompts unless ``--login`` is given: then it runs a device-code sign-in in the terminal, its text on
@@ -78,7 +79,13 @@ def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy import
     elif same and settings.ca_cert_file_path:
         verify = str(Path(settings.ca_cert_file_path).expanduser())
     proxy = settings.http_proxy_url if same else None
-    cfg_store = RemoteClientConfigStore(endpoint.url, insecure=insecure, verify=verify, http_proxy_url=proxy)
+    proxy_auth = None
+    if same and settings.proxy_command:  # behind an identity-aware proxy: for this endpoint's requests only
+        from .proxy import ProxyAuth
+
+        proxy_auth = ProxyAuth.from_settings(settings, endpoint=endpoint.url, insecure=insecure)
+    cfg_store = RemoteClientConfigStore(endpoint.url, insecure=insecure, verify=verify, http_proxy_url=proxy,
+                                        proxy_auth=proxy_auth)
     # The bare token needs no header key: naming one spares the server's metadata documents a fetch
     # (they are read only when a refresh or --login needs them).
     header_key = "authorization" if args.format == "token" else None
@@ -86,6 +93,7 @@ def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy import
         endpoint.url, cfg_store, header_key=header_key, http_proxy_url=proxy, verify=verify, insecure=insecure,
         client_id=(settings.client_id if same else None), scopes=(list(settings.scopes) if same and settings.scopes else None),
         store=make_store(),  # no observer: a silent refresh prints nothing (see --login)
+        proxy_auth=proxy_auth,
     )
 
 

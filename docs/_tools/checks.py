@@ -35,7 +35,8 @@ PINNED = [
         f"flyteauth_jupyter.{name}"
         for name in (
             "Authenticator", "ClientConfig", "ClientConfigStore", "StaticClientConfigStore",
-            "RemoteClientConfigStore", "ClientCredentialsAuthenticator", "CommandAuthenticator",
+            "RemoteClientConfigStore", "IssuerClientConfigStore", "ClientCredentialsAuthenticator",
+            "CommandAuthenticator",
             "DeviceCodeAuthenticator", "PKCEAuthenticator", "Credentials", "KeyringStore",
             "FlyteAuthError", "AuthenticationError", "AccessTokenNotFoundError", "AuthenticationPending",
         )

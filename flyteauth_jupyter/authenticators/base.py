@@ -10,6 +10,16 @@ Sign-out (``logout``): a flight in progress is cancelled or waited for and write
 the held tokens are revoked as this authenticator's client (``_revoke_all``; the Hub's never), and
 with ``everywhere=True`` what every other store this process can reach holds for the endpoint is
 revoked as the deployment's public client (``_revoke_found``, issue 16.5), then deleted (pinned 14).
+
+Without an endpoint (``%flyte_login --issuer`` with no ``--endpoint``: an OIDC API, no Flyte deployment)
+the tokens are kept under the configuration store's ``service`` (``IssuerClientConfigStore``: the
+issuer and the client id), and the authenticator has no origin of its own: ``BearerAuth`` and the gRPC
+plug-in then need ``origins=[...]``, so a token is never sent to the identity provider by default.
+
+Behind an identity-aware proxy (``proxy_auth=``, a :class:`flyteauth_jupyter.proxy.ProxyAuth` for the
+deployment) the authenticator's transport and the configuration store it makes send the proxy's
+credential to the deployment's origins only (never to the identity provider); its ``proxy_auth``
+attribute is what ``BearerAuth`` and the gRPC plug-in pick up.
 """
 
 from __future__ import annotations
@@ -91,6 +101,7 @@ class Authenticator(TokenLifecycle):
         insecure: bool = False,
         session: requests.Session | None = None,
         cfg_store: ClientConfigStore | None = None,
+        proxy_auth: requests.auth.AuthBase | None = None,
     ) -> None:
         if isinstance(endpoint, Endpoint):  # parsed once by the caller (%flyte_login's spec)
             self._endpoint: str | None = endpoint.url
@@ -99,14 +110,22 @@ class Authenticator(TokenLifecycle):
             self._endpoint = endpoint
             self._parsed = parse_endpoint(endpoint, insecure=insecure) if endpoint else None
         self._insecure = insecure
-        self.service = self._parsed.service if self._parsed else DEFAULT_ENDPOINT
+        # no endpoint (an issuer's sign-in for an API): the store says under which name tokens are kept
+        store_service = getattr(cfg_store, "service", None)
+        self.service = self._parsed.service if self._parsed else (
+            store_service if isinstance(store_service, str) and store_service else DEFAULT_ENDPOINT
+        )
         self._header_key_arg = header_key or None
         self._http_proxy_url = http_proxy_url or None
         self._verify = verify
         self._session = session
         # http_timeout (connect, read) and http_deadline (one call with its retries): small in tests
         self._http_options: dict[str, Any] = {"timeout": http_timeout, "deadline": http_deadline}
-        self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify, **self._http_options)
+        #: the identity-aware proxy's credential for the deployment (None: no proxy); BearerAuth and the
+        #: gRPC plug-in read it from here
+        self.proxy_auth = proxy_auth
+        self._transport = Transport(session, http_proxy_url=self._http_proxy_url, verify=verify,
+                                    proxy_auth=proxy_auth, **self._http_options)
         self._cfg_store = cfg_store
         self._cfg: ClientConfig | None = None
         self._cfg_lock = threading.Lock()
@@ -233,7 +252,8 @@ class Authenticator(TokenLifecycle):
                 log.warning("Could not revoke the saved refresh token for %s: no revocation endpoint is known; "
                             "it is deleted all the same.", self.service)
             return False
-        return self._revoke(found, cfg.revocation_endpoint, self._public_client_id(cfg), None)
+        client_id = self._public_client_id(cfg)
+        return self._revoke(found, cfg.revocation_endpoint, client_id, self._found_client_auth(client_id))
 
     def _revoke(self, tokens: list[Credentials], endpoint: str, client_id: str | None, auth: Any) -> bool:
         revoked, seen = False, set()
@@ -260,7 +280,7 @@ class Authenticator(TokenLifecycle):
             try:
                 cfg = RemoteClientConfigStore(
                     self._endpoint, insecure=self._insecure, verify=self._verify, http_proxy_url=self._http_proxy_url,
-                    session=self._session, **self._http_options,
+                    session=self._session, proxy_auth=self.proxy_auth, **self._http_options,
                 ).get_client_config()
             except FlyteAuthError as exc:
                 log.info("client configuration for %s unavailable: %s", self.service, exc)
@@ -281,6 +301,10 @@ class Authenticator(TokenLifecycle):
 
     # -- hooks for subclasses --------------------------------------------------------------------------
     def _client_auth(self) -> Any:
+        return None
+
+    def _found_client_auth(self, client_id: str | None) -> Any:
+        """How to authenticate when revoking what other stores kept for ``client_id`` (None: as a public client)."""
         return None
 
     def _revocation_client_id(self) -> str | None:
@@ -311,6 +335,7 @@ class Authenticator(TokenLifecycle):
                         verify=self._verify,
                         http_proxy_url=self._http_proxy_url,
                         session=self._session,
+                        proxy_auth=self.proxy_auth,
                         **self._http_options,
                     )
                 self._cfg = store.get_client_config()

@@ -1,5 +1,9 @@
 """``PKCEAuthenticator``: the browser sign-in, authorization code + PKCE with a loopback (or relayed)
-redirect (RFC 7636, RFC 8252), with paste-back for a browser on another machine."""
+redirect (RFC 7636, RFC 8252), with paste-back for a browser on another machine.
+
+``prompt`` (the argument, else the configuration's ``ClientConfig.prompt``; ``flows.authcode.prompt_value``
+says what is sent) and the metadata's ``code_challenge_methods_supported`` go to the flow; a
+confidential client (``client_secret=``) authenticates the code exchange (``configured.py``)."""
 
 from __future__ import annotations
 
@@ -24,7 +28,9 @@ class PKCEAuthenticator(ConfiguredAuthenticator):
     """Browser sign-in: authorization code + PKCE with a loopback redirect (RFC 8252).
 
     Extras: ``client_id``/``redirect_uri`` override the server's, ``audience``, ``http_proxy_url``,
-    ``open_browser`` (False, or a callable ``(url) -> bool``), ``timeout`` (default 300 s).
+    ``open_browser`` (False, or a callable ``(url) -> bool``), ``timeout`` (default 300 s),
+    ``client_secret`` (a confidential client), ``prompt`` (None: the configuration's, whose default
+    is ``consent`` when ``offline_access`` is asked for; ``""``: never sent), ``proxy_auth``.
     :meth:`submit_redirect` is the paste-back fallback for a browser on another machine.
     """
 
@@ -52,6 +58,9 @@ class PKCEAuthenticator(ConfiguredAuthenticator):
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
+        client_secret: str | None = None,
+        prompt: str | None = None,
+        proxy_auth: requests.auth.AuthBase | None = None,
     ) -> None:
         super().__init__(
             endpoint,
@@ -70,8 +79,11 @@ class PKCEAuthenticator(ConfiguredAuthenticator):
             store=store if store is not None else _default_store(),
             clock=clock,
             insecure=insecure,
+            client_secret=client_secret,
+            proxy_auth=proxy_auth,
         )
         self._loaded = False
+        self._prompt_arg = prompt
         self._redirect_uri_arg = redirect_uri or None
         self.open_browser = open_browser
         self._inbox = authcode.RedirectInbox(self.service)
@@ -104,6 +116,11 @@ class PKCEAuthenticator(ConfiguredAuthenticator):
             raise ConfigurationError(f"{self.service} does not advertise a redirect URI; pass redirect_uri=.")
         return uri
 
+    @property
+    def prompt(self) -> str | None:
+        """The ``prompt`` setting in force: the argument, else the configuration's (None: the default rule)."""
+        return self._prompt_arg if self._prompt_arg is not None else self._config().prompt
+
     def _login_deadline(self) -> float | None:
         return self.timeout if self.timeout is not None else authcode.DEFAULT_TIMEOUT
 
@@ -128,4 +145,7 @@ class PKCEAuthenticator(ConfiguredAuthenticator):
             open_browser=self.open_browser,
             issuer=cfg.issuer,
             inbox=self._inbox,
+            auth=self._client_auth(),
+            code_challenge_methods_supported=cfg.code_challenge_methods_supported,
+            prompt=self.prompt,
         )

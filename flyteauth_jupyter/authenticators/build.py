@@ -3,6 +3,11 @@ the flytekit plug-in's flows to the classes and their constructor arguments.
 
 The caller has decided the flow (``environment.decide_flow``) and resolved every setting; this only
 constructs (no request is sent here). An unknown flow name is our ``ConfigurationError``.
+
+``client_secret`` goes to every flow that talks to the identity provider: client credentials, and a
+confidential client's device and browser sign-ins. ``proxy_auth`` (an identity-aware proxy's
+credential for the deployment) goes to every authenticator. ``endpoint`` may be None for an issuer's
+sign-in without an API endpoint (``cfg_store`` is then an ``IssuerClientConfigStore``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from .hub import HubAuthenticator
 
 def authenticator_for(
     flow: str,
-    endpoint: Endpoint,
+    endpoint: Endpoint | None,
     cfg_store: ClientConfigStore | None,
     *,
     observer: Observer | None = None,
@@ -46,6 +51,8 @@ def authenticator_for(
     redirect_uri: str | None = None,
     browser_fallback: bool = False,
     env: Mapping[str, str] | None = None,
+    prompt: str | None = None,
+    proxy_auth: requests.auth.AuthBase | None = None,
 ) -> Authenticator:
     """The authenticator of ``flow`` (device, pkce, hub, client-credentials, command) for ``endpoint``.
 
@@ -53,13 +60,14 @@ def authenticator_for(
     provider refuses the device grant (``--flow auto``'s choice). ``env``: the environment the Hub
     sign-in reads (default: the process's)."""
     scope_list = list(scopes) if scopes else None
-    common: dict[str, Any] = {"observer": observer, "timeout": timeout, "insecure": insecure}
+    common: dict[str, Any] = {"observer": observer, "timeout": timeout, "insecure": insecure, "proxy_auth": proxy_auth}
+    where: Any = endpoint  # None: an issuer's sign-in with no API endpoint (the store names the service)
 
     def browser() -> PKCEAuthenticator:
         return PKCEAuthenticator(
-            endpoint, cfg_store, scopes=scope_list, verify=verify, session=session, client_id=client_id,
+            where, cfg_store, scopes=scope_list, verify=verify, session=session, client_id=client_id,
             redirect_uri=redirect_uri, audience=audience, http_proxy_url=http_proxy_url, open_browser=open_browser,
-            store=store, **common,
+            store=store, client_secret=client_secret or None, prompt=prompt, **common,
         )
 
     if flow == "pkce":
@@ -67,21 +75,27 @@ def authenticator_for(
     if flow == "device":
         device_args: dict[str, Any] = {
             "audience": audience, "scopes": scope_list, "http_proxy_url": http_proxy_url, "verify": verify,
-            "session": session, "client_id": client_id, "store": store, **common,
+            "session": session, "client_id": client_id, "store": store, "client_secret": client_secret or None,
+            **common,
         }
         if browser_fallback:
-            return DeviceOrBrowserAuthenticator(endpoint, cfg_store, browser=browser, **device_args)
-        return DeviceCodeAuthenticator(endpoint, cfg_store, **device_args)
+            return DeviceOrBrowserAuthenticator(where, cfg_store, browser=browser, **device_args)
+        return DeviceCodeAuthenticator(where, cfg_store, **device_args)
     if flow == "hub":
-        return HubAuthenticator(endpoint, None, http_proxy_url, verify, cfg_store=cfg_store, env=env, session=session,
-                                **common)
+        hub_common = {k: v for k, v in common.items() if k != "proxy_auth"}
+        hub = HubAuthenticator(where, None, http_proxy_url, verify, cfg_store=cfg_store, env=env, session=session,
+                               **hub_common)
+        # the Hub's API is not behind the deployment's proxy (hub.py asks it on a transport of its own);
+        # BearerAuth and gRPC read the attribute, and a configuration store it makes reads it lazily
+        hub.proxy_auth = proxy_auth
+        return hub
     if flow == "client-credentials":
         if not client_id:
             raise ConfigurationError("Client credentials need a client id; pass --client-id ID (or set admin.clientId).")
         if not client_secret:
             raise ConfigurationError("Client credentials need a client secret; pass --client-secret-env VAR.")
         return ClientCredentialsAuthenticator(
-            endpoint, client_id, client_secret, cfg_store, scopes=scope_list, http_proxy_url=http_proxy_url,
+            where, client_id, client_secret, cfg_store, scopes=scope_list, http_proxy_url=http_proxy_url,
             verify=verify, audience=audience, session=session, store=store, **common,
         )
     if flow == "command":
@@ -89,7 +103,8 @@ def authenticator_for(
             raise ConfigurationError(
                 "The command flow needs a command; pass --command followed by the program and its arguments."
             )
-        return CommandAuthenticator(list(command), endpoint=endpoint.url, observer=observer, timeout=timeout)
+        return CommandAuthenticator(list(command), endpoint=endpoint.url if endpoint is not None else None,
+                                    observer=observer, timeout=timeout, proxy_auth=proxy_auth)
     named = ", ".join(name for name in FLOWS if name != "auto")
     raise ConfigurationError(f"Unknown flow {flow[:40]!r}; use one of {named}.")
 

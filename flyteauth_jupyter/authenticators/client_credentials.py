@@ -1,5 +1,6 @@
-"""``ClientCredentialsAuthenticator``: the machine sign-in with a client id and secret
-(client_secret_basic, RFC 6749 section 4.4); a new token is as cheap as a refresh."""
+"""``ClientCredentialsAuthenticator``: the machine sign-in with a client id and secret (RFC 6749
+section 4.4): ``client_secret_basic``, or ``client_secret_post`` when the metadata allows only that;
+a new token is as cheap as a refresh."""
 
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class ClientCredentialsAuthenticator(ConfiguredAuthenticator):
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
+        proxy_auth: requests.auth.AuthBase | None = None,
     ) -> None:
         if not client_id or not client_secret:
             raise ConfigurationError("Client credentials need both a client id and a client secret.")
@@ -64,12 +66,10 @@ class ClientCredentialsAuthenticator(ConfiguredAuthenticator):
             store=store,
             clock=clock,
             insecure=insecure,
+            client_secret=client_secret,
+            proxy_auth=proxy_auth,
         )
         self._loaded = store is None
-        self._client_secret = client_secret
-
-    def _client_auth(self) -> Any:
-        return client_credentials.ClientSecretBasic(self.client_id, self._client_secret)
 
     def _public_client_id(self, cfg: ClientConfig) -> str | None:
         return cfg.client_id or None  # ours is confidential: an earlier user sign-in was the public client's
@@ -83,12 +83,14 @@ class ClientCredentialsAuthenticator(ConfiguredAuthenticator):
             self._transport,
             cfg.token_endpoint,
             client_id=self.client_id,
-            client_secret=self._client_secret,
+            client_secret=self._client_secret or "",
             endpoint=self.service,
             scopes=self.scopes,
             audience=self.audience,
             clock=self.clock,
+            client_auth=self._client_auth(),
         )
 
     def _repr_fields(self) -> list[str]:
-        return super()._repr_fields() + [f"client_id={self._client_id_arg!r}", "client_secret=<redacted>"]
+        own, secret = super()._repr_fields()[:-1], "client_secret=<redacted>"
+        return own + [f"client_id={self._client_id_arg!r}", secret]

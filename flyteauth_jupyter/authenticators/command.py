@@ -1,7 +1,11 @@
 """``CommandAuthenticator``: a token printed by an external command (argv list, no shell, stdin
-closed, 60 s by default), as flytekit's ``command`` auth."""
+closed, 60 s by default), as flytekit's ``command`` auth. ``endpoint=`` (its deployment: the origin
+``BearerAuth`` sends the token to, and where sign-out reads the revocation endpoint) and
+``proxy_auth=`` (the identity-aware proxy's credential for it) are optional extras."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..control import Clock, Waiter
 from ..credentials import Credentials
@@ -27,6 +31,8 @@ class CommandAuthenticator(Authenticator):
         clock: Clock | None = None,
         env: dict[str, str] | None = None,
         endpoint: str | None = None,
+        insecure: bool = False,
+        proxy_auth: Any = None,
     ) -> None:
         if not command:
             raise AuthenticationError("Command cannot be empty for command authenticator.")
@@ -37,6 +43,8 @@ class CommandAuthenticator(Authenticator):
             observer=observer,
             timeout=timeout,
             clock=clock,
+            insecure=insecure,
+            proxy_auth=proxy_auth,
         )
         self._env = env
 

@@ -1,5 +1,15 @@
 """The settings every authenticator that reads a client configuration shares: scopes, audience and
-client id (the argument, else the server's), and the refresh grant (RFC 6749 section 6)."""
+client id (the argument, else the server's), the client secret of a confidential client, and the
+refresh grant (RFC 6749 section 6).
+
+A confidential client (``client_secret=``: Keycloak confidential clients, Entra ID or Okta "web" apps)
+authenticates on every request to the identity provider, whatever the flow: device authorization and
+polling, code exchange, refresh and revocation (:meth:`ConfiguredAuthenticator._client_auth`:
+``client_secret_basic``, or ``client_secret_post`` when the metadata's
+``token_endpoint_auth_methods_supported`` allows only that; flows/client_auth.py). The secret lives
+in that object and in one private attribute; no repr, message or log shows it. A refresh sends the
+``audience`` the sign-in sent (Auth0 issues an opaque token for the userinfo endpoint without it).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +24,7 @@ from ..credentials import Credentials
 from ..endpoint import Endpoint
 from ..errors import ConfigurationError, FlyteAuthError
 from ..flows import refresh
+from ..flows.client_auth import ClientAuth, choose_client_auth
 from ..flows.events import Observer
 from ..transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from ..validate import scope_list
@@ -44,6 +55,8 @@ class ConfiguredAuthenticator(Authenticator):
         store: Any,
         clock: Clock | None,
         insecure: bool,
+        client_secret: str | None = None,
+        proxy_auth: requests.auth.AuthBase | None = None,
     ) -> None:
         super().__init__(
             endpoint,
@@ -60,7 +73,11 @@ class ConfiguredAuthenticator(Authenticator):
             insecure=insecure,
             session=session,
             cfg_store=cfg_store,
+            proxy_auth=proxy_auth,
         )
+        if client_secret is not None and (not isinstance(client_secret, str) or not client_secret):
+            raise ConfigurationError("The client secret is empty; pass the confidential client's secret, or none.")
+        self._client_secret = client_secret or None
         self._scopes_arg = list(scope_list(scopes)) or None
         self._audience_arg = audience or None
         self._client_id_arg = client_id or None
@@ -80,6 +97,25 @@ class ConfiguredAuthenticator(Authenticator):
             raise ConfigurationError(f"{self.service} does not advertise a client id; pass client_id=.")
         return client_id
 
+    @property
+    def confidential(self) -> bool:
+        """True when this client authenticates with a client secret."""
+        return self._client_secret is not None
+
+    def _client_auth(self) -> ClientAuth | None:
+        """How a confidential client authenticates at the identity provider (None: a public client):
+        ``client_secret_basic``, or ``client_secret_post`` when the metadata allows only that."""
+        if self._client_secret is None:
+            return None
+        return choose_client_auth(self.client_id, self._client_secret,
+                                  self._config().token_endpoint_auth_methods_supported)
+
+    def _found_client_auth(self, client_id: str | None) -> ClientAuth | None:
+        # tokens another store kept for this very client are revoked with its secret (else 401 there)
+        if self._client_secret is None or not client_id or client_id != self._client_id_arg:
+            return None
+        return self._client_auth()
+
     def _revocation_client_id(self) -> str | None:
         try:
             return self.client_id
@@ -97,6 +133,11 @@ class ConfiguredAuthenticator(Authenticator):
             creds,
             client_id=self.client_id,
             endpoint=self.service,
+            audience=self.audience,
             auth=self._client_auth(),
             clock=self.clock,
         )
+
+    def _repr_fields(self) -> list[str]:
+        fields = super()._repr_fields()
+        return fields + ["client_secret=<redacted>"] if self._client_secret is not None else fields

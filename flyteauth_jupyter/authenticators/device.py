@@ -15,7 +15,7 @@ from ..control import Clock, Waiter
 from ..credentials import Credentials
 from ..environment import device_fallback_reason, device_grant_refused
 from ..endpoint import Endpoint
-from ..errors import AuthenticationError, ConfigurationError, OAuthError
+from ..errors import ConfigurationError, OAuthError
 from ..flows import device
 from ..flows.events import FlowStarted, Observer, notify
 from ..transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
@@ -27,7 +27,9 @@ from .configured import ConfiguredAuthenticator
 class DeviceCodeAuthenticator(ConfiguredAuthenticator):
     """Device sign-in (RFC 8628): show a code and a URL, poll until the user approves.
 
-    Extras: ``client_id`` overrides the server's, ``timeout`` caps the wait (default: the code's life).
+    Extras: ``client_id`` overrides the server's, ``timeout`` caps the wait (default: the code's life),
+    ``client_secret`` (a confidential client: the device authorization and every poll carry it),
+    ``proxy_auth``.
     """
 
     flow_name = "device"
@@ -52,6 +54,8 @@ class DeviceCodeAuthenticator(ConfiguredAuthenticator):
         store: Any = None,
         clock: Clock | None = None,
         insecure: bool = False,
+        client_secret: str | None = None,
+        proxy_auth: requests.auth.AuthBase | None = None,
     ) -> None:
         super().__init__(
             endpoint,
@@ -70,6 +74,8 @@ class DeviceCodeAuthenticator(ConfiguredAuthenticator):
             store=store if store is not None else _default_store(),
             clock=clock,
             insecure=insecure,
+            client_secret=client_secret,
+            proxy_auth=proxy_auth,
         )
         self._loaded = False
 
@@ -79,10 +85,9 @@ class DeviceCodeAuthenticator(ConfiguredAuthenticator):
     def _login(self, waiter: Waiter) -> Credentials:
         cfg = self._config()
         if not cfg.device_authorization_endpoint:
-            raise AuthenticationError(
-                f"{self.service} does not offer device sign-in (no device authorization endpoint); use the browser "
-                "(PKCE) login instead."
-            )
+            # the configuration's source: the issuer's host for an issuer's sign-in, else the deployment
+            where = getattr(self._cfg_store, "where", None)
+            raise device.no_device_endpoint(where if isinstance(where, str) and where else self.service)
         return device.run_device_flow(
             self._transport,
             device_authorization_endpoint=cfg.device_authorization_endpoint,
@@ -93,6 +98,7 @@ class DeviceCodeAuthenticator(ConfiguredAuthenticator):
             scopes=self.scopes,
             audience=self.audience,
             observer=self.observer,
+            auth=self._client_auth(),
         )
 
 

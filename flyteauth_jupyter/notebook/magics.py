@@ -6,6 +6,12 @@ login and returns at once; the flow runs in the background (``--wait`` blocks th
 Defaults come from ``%config FlyteAuthMagics.<trait>`` and, without ``--endpoint``, from flytekit's
 own configuration (``FLYTE_PLATFORM_URL``, ``~/.flyte/config.yaml``, ...).
 
+``--issuer URL`` signs in at any OpenID Connect provider from its own discovery document, with no
+FlyteAdmin: then ``--endpoint`` (optional) is the API the token is for, and the SDKs' settings and
+``default_endpoint`` (which describe a Flyte deployment) apply only to an ``--endpoint`` they name.
+``--proxy-command`` takes one (quoted) command line, so that it can stand beside ``--command``,
+which must come last.
+
 Errors: a :class:`~flyteauth_jupyter.errors.FlyteAuthError` becomes a plain ``UsageError`` with its one
 sentence (a plain UsageError prints without a traceback; a subclass would not, see ipython#14024).
 """
@@ -79,12 +85,19 @@ class FlyteAuthMagics(Magics):
         config=True
     )
     scopes = List(Unicode(), help="Scopes overriding the server's configuration.").tag(config=True)
-    audience = Unicode(None, allow_none=True, help="Audience to request (device and client credentials).").tag(
+    audience = Unicode(None, allow_none=True, help="Audience to request (every flow and its refresh).").tag(
         config=True
     )
     redirect_uri = Unicode(None, allow_none=True, help="PKCE redirect URI overriding the server's.").tag(
         config=True
     )
+    prompt = Unicode(
+        None,
+        allow_none=True,
+        help="The browser sign-in's OpenID Connect prompt. None: 'consent' when offline_access is asked for (so "
+        "a refresh token comes back), else none; a value such as 'login' or 'select_account' is sent as given; "
+        "'' never sends one (Entra ID, Keycloak: no consent screen at every sign-in).",
+    ).tag(config=True)
     token_cache = CaselessStrEnum(
         ["keyring", "file", "memory"],
         default_value=None,
@@ -116,12 +129,15 @@ class FlyteAuthMagics(Magics):
     # ------------------------------------------------------------------------------------------
     @line_magic
     @magic_arguments()
-    @argument("--endpoint", metavar="URL", help="Flyte endpoint: https://host[:port] or host:port (default: flytekit's config).")
+    @argument("--endpoint", metavar="URL", help="Flyte endpoint: https://host[:port] or host:port (default: flytekit's config); "
+                                                "with --issuer, the API the token is for (optional).")
     @argument("--flow", metavar=FLOW_METAVAR, choices=FLOWS, default=None,
               help="Sign-in flow; auto picks your JupyterHub login when the Hub shares it (hub), else PKCE when your "
                    "browser runs on the kernel's machine or the redirect comes back through the relay, device code otherwise.")
     @argument("--client-id", metavar="ID", help="OAuth client id (default: the server's).")
-    @argument("--client-secret-env", metavar="VAR", help="Environment variable holding the client secret (client credentials).")
+    @argument("--client-secret-env", metavar="VAR",
+              help="Environment variable holding the client secret of a confidential client, sent with every flow "
+                   "(never shown).")
     @argument("--scopes", metavar="S", nargs="+", help="Scopes to request (default: the server's).")
     @argument("--audience", metavar="A", help="Audience to request.")
     @argument("--command", nargs=argparse.REMAINDER,
@@ -134,8 +150,17 @@ class FlyteAuthMagics(Magics):
     @argument("--insecure-skip-verify", action="store_true", help="Do not verify TLS certificates.")
     @argument("--ca-cert", metavar="PATH", help="CA bundle to verify TLS certificates with.")
     @argument("--proxy", metavar="URL", help="HTTP(S) proxy for the sign-in requests.")
+    @argument("--issuer", metavar="URL",
+              help="Sign in at this OpenID Connect issuer, read from its discovery document (no FlyteAdmin needed); "
+                   "needs --client-id.")
+    @argument("--device-authorization-endpoint", metavar="URL",
+              help="With --issuer: the device authorization endpoint, where the issuer's metadata has none.")
+    @argument("--proxy-command", metavar="'CMD ARG ...'",
+              help="Identity-aware proxy (GCP IAP): a quoted command line whose output goes to the endpoint as "
+                   "proxy-authorization, never to the identity provider (run as an argument list, no shell; default: "
+                   "flytekit's or the Flyte 2 SDK's proxy command).")
     def flyte_login(self, line: str = "") -> None:
-        """Sign in to a Flyte deployment without blocking the kernel.
+        """Sign in to a Flyte deployment (or, with --issuer, any OpenID Connect API) without blocking the kernel.
 
         Returns at once with a live login panel; the sign-in runs in the background and the
         authenticator is bound to ``--name`` (default ``flyte_auth``) right away. Code that needs the
@@ -166,7 +191,7 @@ class FlyteAuthMagics(Magics):
                               else f"the sign-in started in {cell}")
         session = LoginSession(
             functools.partial(connect.prepare, spec),  # in the background: look up, decide, build
-            endpoint=spec.endpoint.service,
+            endpoint=spec.service,
             name=name,
             use_cache=not spec.no_cache,
             timeout=spec.timeout,
@@ -177,7 +202,7 @@ class FlyteAuthMagics(Magics):
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
         session.interactive_refresh = self.interactive_refresh
-        session.endpoint_url = spec.endpoint.url
+        session.endpoint_url = spec.endpoint_url  # None for an issuer's sign-in without --endpoint
         session.on_start = self._bind  # attempts started later from the panel bind the variable again
         self._bind(session)
         session.start(self.shell)
@@ -218,18 +243,29 @@ class FlyteAuthMagics(Magics):
         from .connect import LoginSpec
         from ..sdk_config import FlytekitSettings
 
-        from_settings = not args.endpoint and not self.default_endpoint
-        settings = self.flytekit_settings(strict=from_settings)  # an explicit endpoint never needs a config file
-        raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
-        if not raw_endpoint:
-            raise ConfigurationError(
-                "No Flyte endpoint: pass --endpoint URL, or set FLYTE_PLATFORM_URL or admin.endpoint in "
-                "~/.flyte/config.yaml."
-            )
+        issuer = getattr(args, "issuer", None) or None
+        if issuer:
+            # any OIDC API: the SDKs' settings and default_endpoint describe a Flyte deployment, so they
+            # apply only to an --endpoint they name; without one there is no API endpoint at all
+            from_settings = False
+            settings = self.flytekit_settings(strict=False) if args.endpoint else FlytekitSettings()
+            raw_endpoint = args.endpoint or None
+        else:
+            from_settings = not args.endpoint and not self.default_endpoint
+            settings = self.flytekit_settings(strict=from_settings)  # an explicit endpoint never needs a config file
+            raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
+            if not raw_endpoint:
+                raise ConfigurationError(
+                    "No Flyte endpoint: pass --endpoint URL, or set FLYTE_PLATFORM_URL or admin.endpoint in "
+                    "~/.flyte/config.yaml (or sign in at an identity provider with --issuer URL --client-id ID)."
+                )
         insecure = bool(args.insecure) or (from_settings and settings.insecure)
-        endpoint = parse_endpoint(raw_endpoint, insecure=insecure)  # the one parse: the spec carries it on
+        # the one parse: the spec carries it on
+        endpoint = parse_endpoint(raw_endpoint, insecure=insecure) if raw_endpoint else None
         # flytekit's other settings apply when they describe this endpoint
-        same = from_settings or bool(settings.endpoint) and _names(settings.endpoint, endpoint.service)
+        same = from_settings or (
+            endpoint is not None and bool(settings.endpoint) and _names(settings.endpoint, endpoint.service)
+        )
         cfg = settings if same else FlytekitSettings()
 
         if args.insecure_skip_verify or cfg.insecure_skip_verify:
@@ -244,6 +280,9 @@ class FlyteAuthMagics(Magics):
         secret_env = args.client_secret_env or None
         if secret_env and not os.environ.get(secret_env):
             raise ConfigurationError(f"The environment variable {secret_env} that should hold the client secret is empty or unset.")
+        # a secret given here is a confidential client's, for every flow; one from the SDKs' settings
+        # is for client credentials only (as flytekit uses it)
+        confidential = bool(secret_env)
         secret_location = None
         if not secret_env:
             secret_env = cfg.client_secret_env
@@ -251,12 +290,34 @@ class FlyteAuthMagics(Magics):
 
         command = cfg.command
         if args.command:
-            # IPython's magic argument splitting keeps quotes: re-split the rest of the line as a shell would
-            command = tuple(shlex.split(" ".join(args.command)))
-            if len(command) == 1 and " " in command[0].strip():
-                command = tuple(shlex.split(command[0]))
+            command = _command_line(args.command)
         if args.command is not None and not command:
             raise ConfigurationError("--command needs the program to run and its arguments.")
+
+        proxy_command = cfg.proxy_command
+        if args.proxy_command is not None:
+            proxy_command = _command_line([args.proxy_command])
+            if not proxy_command:
+                raise ConfigurationError("--proxy-command needs the program to run, e.g. --proxy-command 'my-iap-helper --audience X'.")
+        if proxy_command and endpoint is None:
+            raise ConfigurationError("A proxy command guards a deployment; pass --endpoint URL for the API behind the proxy.")
+
+        client_id = args.client_id or self.client_id or cfg.client_id
+        device_endpoint = getattr(args, "device_authorization_endpoint", None) or None
+        if issuer and not client_id:
+            raise ConfigurationError("--issuer needs --client-id ID: the client registered with the provider for this notebook.")
+        if device_endpoint and not issuer:
+            raise ConfigurationError(
+                "--device-authorization-endpoint goes with --issuer; a Flyte deployment's configuration names its own."
+            )
+        for option, url in (("--issuer", issuer), ("--device-authorization-endpoint", device_endpoint)):
+            if url:
+                _user_url(option, url, insecure=insecure)
+        prompt = self.prompt
+        if prompt is not None:
+            from ..flows.authcode import prompt_value
+
+            prompt_value(prompt, ())  # a bad value is one sentence here, not in the background
 
         flow = args.flow or self.default_flow
         timeout = user_seconds(args.timeout if args.timeout is not None else self.timeout)  # inf, nan, <= 0: one sentence
@@ -264,9 +325,10 @@ class FlyteAuthMagics(Magics):
         return LoginSpec(
             endpoint=endpoint,
             flow=flow,
-            client_id=args.client_id or self.client_id or cfg.client_id,
+            client_id=client_id,
             client_secret_env=secret_env,
             client_secret_location=secret_location,
+            confidential=confidential,
             scopes=scopes,
             audience=args.audience or self.audience or cfg.audience,
             command=command,
@@ -280,6 +342,10 @@ class FlyteAuthMagics(Magics):
             redirect_uri=self.redirect_uri,
             configured_auth_type=cfg.auth_type,
             name=name,
+            issuer=issuer,
+            device_authorization_endpoint=device_endpoint,
+            prompt=prompt,
+            proxy_command=proxy_command,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -314,7 +380,7 @@ class FlyteAuthMagics(Magics):
             spec = self.build_spec(ns, name=args.name or self.default_name)
             from . import connect
 
-            session = LoginSession(functools.partial(connect.prepare, spec), endpoint=spec.endpoint.service,
+            session = LoginSession(functools.partial(connect.prepare, spec), endpoint=spec.service,
                                    name=spec.name)
         session.logout()
         removed = []
@@ -454,6 +520,35 @@ def _parse_args(magic: Any, line: str) -> argparse.Namespace:
         raise UsageError(f"Could not read the arguments ({scrub(str(exc), limit=80)}); check the quotes.") from None
 
 
+def _user_url(option: str, url: str, *, insecure: bool) -> None:
+    """A URL option checked in the cell (the endpoint's rule: https unless loopback or --insecure, no
+    user:password@, and for an issuer no query or fragment, RFC 8414 section 2): one sentence."""
+    from urllib.parse import urlsplit
+
+    from ..endpoint import check_server_url, shown
+    from ..errors import ProtocolError
+
+    try:
+        check_server_url(url, what=option, where=option, insecure=insecure)
+        parts = urlsplit(url)
+    except (ProtocolError, ValueError):
+        parts = None
+    if parts is None or (option == "--issuer" and (parts.query or parts.fragment)):
+        raise ConfigurationError(
+            f"{option} {shown(url)} is not a usable https URL (plain http only for loopback or with --insecure; "
+            "an issuer has no query or fragment)."
+        )
+
+
+def _command_line(words: list[str]) -> tuple[str, ...]:
+    """An argv from the words IPython's magic argument splitting left (it keeps quotes): re-split as a
+    shell would (never run by one); one quoted word holding the whole command line is split too."""
+    command = tuple(shlex.split(" ".join(words)))
+    if len(command) == 1 and " " in command[0].strip():
+        command = tuple(shlex.split(command[0]))
+    return command if command and command[0].strip() else ()  # '' names no program
+
+
 def _unquote(value: str) -> str:
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
         return value[1:-1]
@@ -463,7 +558,7 @@ def _unquote(value: str) -> str:
 def _unquoted(args: argparse.Namespace) -> argparse.Namespace:
     """Strip the quotes IPython's argument splitting leaves around values (``--endpoint 'h:1'``)."""
     for key, value in vars(args).items():
-        if key == "command":
+        if key in ("command", "proxy_command"):
             continue
         if isinstance(value, str):
             setattr(args, key, _unquote(value))

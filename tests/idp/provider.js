@@ -63,6 +63,10 @@ const SLOW_DOWN = !['0', 'false', 'no', 'off'].includes((env.IDP_SLOW_DOWN || '1
 const RT_ROTATION = env.IDP_RT_ROTATION || 'always';
 const AT_FORMAT = env.IDP_AT_FORMAT || 'opaque';
 const RESOURCE = env.IDP_RESOURCE || 'urn:jupyter:api';
+// IDP_CLIENT_AUTH_METHODS (space-separated; default: the library's): the client authentication methods
+// the token endpoint accepts, advertised as token_endpoint_auth_methods_supported (e.g. only
+// "client_secret_post none", with an IDP_CLIENTS_FILE whose clients use those)
+const CLIENT_AUTH_METHODS = (env.IDP_CLIENT_AUTH_METHODS || '').split(/\s+/).filter(Boolean);
 const RESOURCE_SCOPES = (env.IDP_RESOURCE_SCOPES || 'api:read api:write').split(/\s+/).filter(Boolean);
 const DEV_INTERACTIONS = env.IDP_DEV_INTERACTIONS === '1';
 
@@ -413,6 +417,7 @@ function rotateRefreshToken(ctx) {
 const configuration = {
   ...(ADAPTER ? { adapter: ADAPTER } : {}),
   clients: CLIENTS,
+  ...(CLIENT_AUTH_METHODS.length ? { clientAuthMethods: CLIENT_AUTH_METHODS } : {}),
   jwks: KEYS.jwks,
   cookies: { keys: KEYS.cookieKeys },
   findAccount: async (ctx, sub) => (USERS.has(sub) ? account(sub) : undefined),

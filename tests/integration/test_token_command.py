@@ -222,3 +222,29 @@ def test_an_explicit_endpoint_does_not_read_a_broken_config_file(cache, reliabil
     assert "No usable sign-in for 127.0.0.1:9" in result.stderr and "config" not in result.stderr
     reliability_rule(rules.HOSTILE_CONFIG, "flyteauth-token --endpoint URL beside a broken config file",
                      "the file is not needed, so not read: the usual answer for the endpoint")
+
+
+def test_the_sdks_proxy_command_is_honoured(make_flyteadmin, idp, cache, tmp_path):
+    """Behind an identity-aware proxy (issue 18.6): the configured proxy command's token goes with the
+    requests to the deployment (here: its metadata, for the header key), never to the identity provider."""
+    from rig.proxy import ProxyGate, proxy_command, runs
+
+    from flyteauth_jupyter import Credentials
+
+    gate = ProxyGate()
+    admin = make_flyteadmin(idp, proxy=gate)
+    stored = "a-saved-access-token-0123456789"
+    KeyringStore(keyring=cache["keyring"]).save(admin.service, Credentials(stored, expires_in=3600))
+    cache["env"]["FLYTE_PLATFORM_URL"] = admin.endpoint
+    # without the proxy command the metadata is refused (407), so the server's header key is not known
+    refused = run(cache, "--format", "header")
+    assert refused.stdout == f"authorization: Bearer {stored}\n" and gate.tokens("http") == [None]
+
+    command = proxy_command(tmp_path)
+    cache["env"]["FLYTE_CREDENTIALS_PROXY_COMMAND"] = ",".join(command)  # flytekit's comma-separated list
+    gate.reset()
+    mark = idp.last_request()
+    result = run(cache, "--format", "header")
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"flyte-authorization: Bearer {stored}\n", "")
+    assert runs(command) == 1 and gate.tokens("http") and None not in gate.tokens("http")
+    assert [r for r in idp.requests_seen(mark) if "proxy-authorization" in r["headers"]] == []

@@ -54,6 +54,8 @@ _SETTINGS = {
     "clients_file": ("IDP_CLIENTS_FILE", str),
     "extra_clients_file": ("IDP_EXTRA_CLIENTS_FILE", str),
     "dev_interactions": ("IDP_DEV_INTERACTIONS", lambda v: "1" if v else "0"),
+    # the token endpoint's client authentication methods (its token_endpoint_auth_methods_supported)
+    "client_auth_methods": ("IDP_CLIENT_AUTH_METHODS", lambda v: v if isinstance(v, str) else " ".join(v)),
     # `make demo` only: keys, grants and tokens kept in this directory across restarts (provider.js)
     "state_dir": ("IDP_STATE_DIR", str),
 }

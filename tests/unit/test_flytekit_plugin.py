@@ -453,3 +453,20 @@ def test_an_unknown_flow_name_is_our_configuration_error():
     cfg = PlatformConfig(endpoint="localhost:30080", insecure=True)
     with pytest.raises(ConfigurationError, match="Unknown notebook flow 'magic'"):
         flytekit_plugin.build_authenticator(cfg, None, "magic")
+
+
+def test_the_proxy_command_goes_to_the_deployment_only(authenticators):
+    """PlatformConfig.proxy_command (issue 18.6): one ProxyAuth for the endpoint, on our transport and for
+    BearerAuth / gRPC; the identity provider's origin never gets it (flytekit's own session sends it there)."""
+    from flyteauth_jupyter.clients import proxy_auth_of
+    from flyteauth_jupyter.proxy import ProxyAuth
+
+    cfg = PlatformConfig(endpoint="localhost:30080", insecure=True, auth_mode="notebook_device",
+                         proxy_command=["iap-helper", "--audience", "x"])
+    store = flytekit_auth.StaticClientConfigStore(flytekit_client_config())
+    auth = flytekit_plugin.build_authenticator(cfg, store, "device")
+    proxy = auth.proxy_auth
+    assert isinstance(proxy, ProxyAuth) and proxy.credential.argv == ("iap-helper", "--audience", "x")
+    assert auth._transport.proxy_auth is proxy and proxy_auth_of(flytekit_plugin.as_flytekit_authenticator(auth)) is proxy
+    assert proxy.allows("http://localhost:30080/api/v1/projects")
+    assert not proxy.allows(auth._config().token_endpoint)

@@ -185,9 +185,9 @@ def test_decide_flow_asks_only_for_what_its_rules_need():
     explicit = Answers()
     assert decide_flow(FlowRequest(flow="device", location=remote, on_hub=True), explicit).flow == "device"
     assert explicit.asked == []  # --flow device: nothing to look up
-    secret = Answers()
+    secret = Answers()  # a client secret: not the Hub's sign-in; client credentials only when nothing else is offered
     assert decide_flow(FlowRequest(flow="auto", location=remote, on_hub=True, has_client_secret=True),
-                       secret).flow == "client-credentials" and secret.asked == []
+                       secret).flow == "client-credentials" and secret.asked == ["server"]
     with pytest.raises(ConfigurationError, match="Unknown flow"):
         decide_flow(FlowRequest(flow="magic", location=remote), Answers())
 

@@ -71,4 +71,4 @@ def test_public_names_import_on_first_use() -> None:
     )
     assert "flyteauth_jupyter.authenticators" in result["new"]
     assert result["dir"] == []
-    assert len(result["names"]) == len(set(result["names"])) == 17
+    assert len(result["names"]) == len(set(result["names"])) == 18  # the pinned 17 and IssuerClientConfigStore
