@@ -15,6 +15,17 @@ The paste field is emptied the moment Submit is pressed (before the address is h
 whenever the paste row is hidden, so its synced ``value`` never keeps an authorization code; its
 ``value`` is not echoed back on iopub (ipywidgets 8 echoes every frontend edit to all frontends
 unless the trait says ``echo_update=False``), so the pasted code is not broadcast either.
+
+A panel whose kernel has gone (restarted, shut down, or a notebook reopened with its saved widget
+state) is drawn by the front end from the models it still holds, every view marked
+``jupyter-widgets-disconnected``, which ipywidgets shows as a broken-link icon per row. The kernel
+cannot replace that output: JupyterLab 4 and Notebook 7 drop a kernel's pending outputs
+(``KernelConnection.restart`` disposes every future before it asks the server to restart), so an
+``update_display`` sent while the kernel shuts down never reaches the old cell. So the panel carries
+its own static look: :data:`GONE_CSS`, a ``<style>`` in one of its HTML children, hides the icons
+and the parts that need a kernel (buttons, paste row, code and link) once the panel is disconnected,
+and shows one line saying so; the last title and status line stay, as in a saved notebook's HTML.
+CSS only, scoped to ``.flyteauth-widget``: the package ships no front-end code.
 """
 
 from __future__ import annotations
@@ -31,6 +42,20 @@ from .state import LoginView
 
 HIDDEN = "none"
 SHOWN = ""
+
+#: the panel once its kernel has gone (module docstring): ipywidgets marks every view of a model whose
+#: comm is not live with ``jupyter-widgets-disconnected`` and draws a ``::before`` icon on each
+GONE_CLASS = "jupyter-widgets-disconnected"
+GONE_CSS = (
+    "<style>"
+    f".flyteauth-widget.{GONE_CLASS}::before,.flyteauth-widget .{GONE_CLASS}::before"
+    "{content:none!important;display:none!important}"
+    f".flyteauth-widget.{GONE_CLASS} .flyteauth-live{{display:none!important}}"
+    ".flyteauth-widget .flyteauth-gone{display:none}"
+    f".flyteauth-widget.{GONE_CLASS} .flyteauth-gone{{display:flex}}"
+    "</style>"
+)
+GONE_LINE = "The kernel behind this panel has stopped or restarted: this is its last state."
 
 PASTE_PROMPT = "Browser on another machine? After signing in, paste the address your browser ended on:"
 PASTE_PLACEHOLDER = "http://127.0.0.1:…/callback?code=…"
@@ -59,6 +84,7 @@ class LoginWidget(widgets.VBox):
         self.qr = widgets.HTML(value="")
         self.status = widgets.HTML(value="")
         self.notice = widgets.HTML(value="")
+        self.gone = widgets.HTML(value=f'{GONE_CSS}<span style="color:#57606a">{GONE_LINE}</span>')
         self.cancel_button = widgets.Button(
             description="Cancel", icon="times", tooltip="Stop this sign-in", layout=widgets.Layout(width="auto")
         )
@@ -86,7 +112,7 @@ class LoginWidget(widgets.VBox):
             layout=widgets.Layout(display=HIDDEN),
         )
         super().__init__(
-            [self.title, self.details, self.paste_row, self.status, self.notice, self.buttons],
+            [self.title, self.details, self.paste_row, self.status, self.notice, self.buttons, self.gone],
             layout=widgets.Layout(border_left="3px solid #8c959f", padding="0 0 0 0.8em"),
         )
         self._lock = threading.RLock()
@@ -94,6 +120,9 @@ class LoginWidget(widgets.VBox):
         self._on_retry = on_retry
         self._on_paste = on_paste
         self.add_class("flyteauth-widget")
+        for live in (self.details, self.paste_row, self.buttons):  # hidden once the kernel has gone
+            live.add_class("flyteauth-live")
+        self.gone.add_class("flyteauth-gone")  # shown only then
         self.paste_text.add_class("flyteauth-paste")
         self.paste_button.add_class("flyteauth-paste-submit")
         self.paste_button.on_click(lambda _button: self._submit_paste())
