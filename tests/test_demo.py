@@ -6,16 +6,20 @@
 * Ctrl-C (SIGINT to the demo's process group, as a terminal sends it) shuts the kernels and
   JupyterLab down cleanly: no runtime file and no process of the demo is left.
 * The banner and the README name every port the demo binds.
+* Quiet: JupyterLab serves ``fetchNews`` "false" (no "get notified about Jupyter news?" toast), and
+  kernels run over IPC: no "Kernel is running over TCP without encryption" line in the terminal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -154,7 +158,7 @@ def wait_for(what: str, check: Any, proc: subprocess.Popen[bytes], log: Path, ti
 
 
 def runtime_files(runtime: Path) -> list[str]:
-    return sorted(p.name for pattern in ("kernel-*.json", "jpserver-*.json", "jpserver-*-open.html")
+    return sorted(p.name for pattern in ("kernel-*.json", "kernel-*-ipc-*", "jpserver-*.json", "jpserver-*-open.html")
                   for p in runtime.glob(pattern))
 
 
@@ -166,7 +170,9 @@ def test_ctrl_c_shuts_the_kernels_and_jupyterlab_down_cleanly(tmp_path: Path) ->
     from rig.isolation import isolated_env
 
     env, _ = isolated_env(tmp_path, "http://127.0.0.1:9")  # private HOME, Jupyter dirs and keyring
-    runtime = Path(env["JUPYTER_RUNTIME_DIR"])
+    # a short runtime dir, as a user's is: the kernels' IPC socket paths must fit in 103 bytes
+    runtime = Path(tempfile.mkdtemp(prefix="demo-rt-"))
+    env["JUPYTER_RUNTIME_DIR"] = str(runtime)
     port = free_port()
     log = tmp_path / "demo.log"
     command = [sys.executable, "-m", "tests.rig.demo", "--state-dir", str(tmp_path / "state"),
@@ -187,6 +193,9 @@ def test_ctrl_c_shuts_the_kernels_and_jupyterlab_down_cleanly(tmp_path: Path) ->
         kernel = api.post(f"{base}/api/kernels", json={"name": "python3"}, timeout=60).json()
         connection_file = runtime / f"kernel-{kernel['id']}.json"
         assert connection_file.exists(), runtime_files(runtime)
+        assert json.loads(connection_file.read_text())["transport"] == "ipc"
+        news = api.get(f"{base}/lab/api/settings/@jupyterlab/apputils-extension:notification", timeout=30).json()
+        assert news["schema"]["properties"]["fetchNews"]["default"] == "false"  # the demo's override
         client = BlockingKernelClient(connection_file=str(connection_file))
         client.load_connection_file()
         client.start_channels()
@@ -208,9 +217,12 @@ def test_ctrl_c_shuts_the_kernels_and_jupyterlab_down_cleanly(tmp_path: Path) ->
         assert not alive, [" ".join(p.cmdline()) for p in alive]
         left = runtime_files(runtime)
         assert left == [], f"left behind: {left}\n{log.read_text()[-2000:]}"
-        assert proc.returncode == 0 and "stopped." in log.read_text()
+        text = log.read_text()
+        assert proc.returncode == 0 and "stopped." in text
+        assert "Kernel is running over TCP without encryption" not in text
     finally:
         _kill_all(proc, procs)
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def _kill_all(proc: subprocess.Popen[bytes], known: list[Any]) -> None:

@@ -34,6 +34,7 @@ from ..flows.hub import (
     credentials_from_auth_state,
     hub_context,
     missing_hub_reason,
+    reused_reason,
 )
 from ..transport.http import Transport
 from .base import Authenticator
@@ -77,7 +78,15 @@ class HubAuthenticator(Authenticator):
 
     @property
     def where(self) -> str:
+        """The Hub's API address (host:port), as sentences quoting its HTTP status name it."""
         return self.context.where if self.context is not None else "the Hub"
+
+    @property
+    def reused_reason(self) -> str:
+        """The panel's flow line when this login is used: the Hub by its public address, or "JupyterHub"."""
+        if self.context is None:
+            return "your JupyterHub login is reused, no click needed"
+        return reused_reason(self.context)
 
     def _login(self, waiter: Waiter) -> Credentials:
         waiter.check()
@@ -99,7 +108,7 @@ class HubAuthenticator(Authenticator):
         state = auth_state_of(response.data, where=ctx.where)
         return credentials_from_auth_state(
             state, expected=Expected(cfg.issuer, cfg.audience), endpoint=self.service, where=ctx.where,
-            now=self.clock.time(),
+            now=self.clock.time(), hub_user=response.data.get("name"),
         )
 
     def _revoke_all(self, held: list[Credentials]) -> bool:

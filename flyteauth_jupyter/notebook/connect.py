@@ -137,7 +137,7 @@ class Lookups:
             probe.refresh_credentials(interactive=False)
         except FlyteAuthError as exc:
             return False, str(exc)
-        return True, f"your JupyterHub login ({probe.where}) is reused, no click needed"
+        return True, probe.reused_reason
 
     def redirect_uri(self) -> str | None:
         """The redirect URI in force (the trait, else the server's), for where the browser opens;

@@ -113,6 +113,9 @@ class LoginView:
     browser_opened: bool = False
     #: auth code + PKCE: a pasted redirect address was accepted (paste-back); the code is being exchanged
     pasted: bool = False
+    #: auth code + PKCE: the redirect comes back through the Jupyter server's relay, so pasting is
+    #: only the way out when that did not work (the panel keeps the field behind a link)
+    relayed: bool = False
     #: when the code / sign-in page stops working (epoch seconds)
     expires_at: float | None = None
     #: when ``--timeout`` ends the login, if that comes before ``expires_at`` (the deadline in force)
@@ -175,6 +178,7 @@ class LoginView:
                 flow=self.flow or "pkce",
                 phase="waiting",
                 auth_url=event.url,
+                relayed=_through_relay(event.redirect_uri),
                 browser_opened=event.browser_opened,
                 expires_at=event.expires_at,
                 message=opened,
@@ -406,6 +410,12 @@ class LoginView:
             "token_expires_at": self.token_expires_at,
             "message": self.message,
         }
+
+
+def _through_relay(redirect_uri: str) -> bool:
+    from ..transport.relay import is_relay_uri  # the flow that sent the event has loaded it already
+
+    return is_relay_uri(redirect_uri)
 
 
 def _starting_message(flow: str) -> str:

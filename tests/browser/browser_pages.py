@@ -96,6 +96,24 @@ class Notebook:
     def text_output(self, index: int) -> Any:
         return self.cell(index).locator(".jp-OutputArea-output")
 
+    def restart_kernel(self) -> None:
+        """Restart the kernel as a person does: command mode, ``0 0``, then Restart in the dialog."""
+        self.page.keyboard.press("Escape")
+        self.page.keyboard.press("0")
+        self.page.keyboard.press("0")
+        self.page.locator(".jp-Dialog .jp-mod-accept").click()
+        expect(self.page.locator(".jp-Dialog")).to_have_count(0)
+
+    def broken_link_icons(self, index: int) -> int:
+        """How many views in the panel of cell ``index`` draw ipywidgets' broken-link icon (the
+        ``::before`` of a view marked ``jupyter-widgets-disconnected``: its model lost its kernel)."""
+        return int(self.widget(index).evaluate(
+            "root => [root, ...root.querySelectorAll('.jupyter-widgets-disconnected')]"
+            ".filter(e => e.classList.contains('jupyter-widgets-disconnected'))"
+            ".filter(e => { const s = getComputedStyle(e, '::before');"
+            " return s.display !== 'none' && s.content !== 'none' && s.content !== 'normal'; }).length"
+        ))
+
     def close(self) -> None:
         self.page.close()
 

@@ -13,8 +13,11 @@ buttons, follow its link, Ctrl+S) and read the widget's DOM:
 1. Device login: the widget shows the code and a link to the IdP; a person clicks the link (a new
    tab), checks the code the IdP shows, signs in and allows; the widget says "Signed in as ..."; a
    later cell gets the header; the notebook saved by JupyterLab (Ctrl+S, widget state included)
-   passes ``python -m flyteauth_jupyter.scan`` given the real tokens. Screenshots of the widget go to
-   .test-artifacts/screenshots/ (``make screenshots`` refreshes docs/screenshots/ for the README).
+   passes ``python -m flyteauth_jupyter.scan`` given the real tokens. Then the kernel restarts: the
+   old panel keeps its last state as static text ("Signed in as alice", one line saying the kernel
+   has gone), with no broken-link icon and no button that needs the kernel. Screenshots of the
+   widget go to .test-artifacts/screenshots/ (``make screenshots`` refreshes docs/screenshots/ for
+   the README).
 2. Cancel stops the login (status "Cancelled"); Retry starts a new one with a different user code.
 3. While the login waits, the kernel runs another cell (``1+1`` gives ``2``) and the widget keeps
    updating (its countdown ticks) after that cell.
@@ -32,6 +35,8 @@ import nbformat
 import pytest
 from browser_pages import HEADER_KEY, ACTIVE, LOGIN_TIMEOUT_MS, TIMEOUT_MS, approve_in_browser, shoot
 from playwright.sync_api import expect
+
+from flyteauth_jupyter.notebook.widget import GONE_LINE
 
 pytestmark = [pytest.mark.browser, pytest.mark.idp, pytest.mark.timeout(300)]
 
@@ -114,6 +119,23 @@ def test_device_login_in_jupyterlab(lab: Any, chromium: Any, notebook: Any, idp:
     assert result.returncode == 0, result.stdout + result.stderr
     raw = saved_path.read_text(encoding="utf-8")
     assert not any(token in raw for token in tokens)
+
+    # the kernel restarts (Kernel > Restart): the old panel shows its last state, static, as the
+    # saved notebook's HTML does; no broken-link icon per row, no button that needs the kernel
+    nb.select(0)
+    nb.restart_kernel()
+    panel = nb.widget(1)
+    expect(panel).to_have_class(re.compile(r"\bjupyter-widgets-disconnected\b"))
+    kernel = nb.page.locator(".jp-StatusBar-TextItem[title='Change kernel for device-login.ipynb']")
+    expect(kernel).to_have_text(re.compile(r"\| Idle$"), timeout=60_000)  # the new kernel is up
+    expect(status).to_be_visible()
+    expect(status).to_contain_text("Signed in as alice")
+    assert nb.broken_link_icons(1) == 0
+    expect(panel.locator(".flyteauth-gone")).to_have_text(GONE_LINE)
+    expect(panel.locator(".flyteauth-gone")).to_be_visible()
+    for live in panel.locator(".flyteauth-live").all():
+        expect(live).to_be_hidden()
+    shoot(nb.cell(1), "jupyterlab-kernel-restarted.png")
 
 
 # --------------------------------------------------------------------------------------- 2

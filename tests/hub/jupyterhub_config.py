@@ -6,6 +6,7 @@
 #
 # Settings (environment):
 #   FLYTEAUTH_HUB_IP (127.0.0.1)  FLYTEAUTH_HUB_PORT (8000)  FLYTEAUTH_HUB_API_PORT (8081)
+#   FLYTEAUTH_HUB_PUBLIC_URL (http://<ip>:<port>/, the address users open)
 #   FLYTEAUTH_HUB_PROXY_API_PORT (8001)  FLYTEAUTH_HUB_STATE_DIR (db, cookie secret, user homes)
 #   FLYTEAUTH_HUB_ISSUER (the identity provider, also the Flyte endpoint's)  FLYTEAUTH_HUB_SCOPES
 #   OAUTH_CLIENT_ID / OAUTH_CLIENT_SECRET (the Hub's confidential client at the identity provider)
@@ -32,6 +33,11 @@ os.makedirs(state_dir, mode=0o700, exist_ok=True)
 # -- the Hub, its proxy and its database: loopback only ------------------------------------------
 c.JupyterHub.ip = ip
 c.JupyterHub.port = int(env("FLYTEAUTH_HUB_PORT", "8000"))
+# flyteauth (optional): the address users open. Single-user servers get it as
+# $JUPYTERHUB_PUBLIC_HUB_URL, and the panel names the Hub by it ("your JupyterHub login
+# (hub.example.org) is reused"); without it the panel says just "JupyterHub", never the internal API
+# address ($JUPYTERHUB_API_URL, e.g. hub:8081) that users never see.
+c.JupyterHub.public_url = env("FLYTEAUTH_HUB_PUBLIC_URL") or f"http://{ip}:{c.JupyterHub.port}/"
 c.JupyterHub.hub_ip = ip
 c.JupyterHub.hub_port = int(env("FLYTEAUTH_HUB_API_PORT", "8081"))
 c.ConfigurableHTTPProxy.api_url = f"http://{ip}:{env('FLYTEAUTH_HUB_PROXY_API_PORT', '8001')}"

@@ -2,8 +2,11 @@
 in to the Hub at tests/idp, their kernels run on the Hub's single-user servers.
 
 1. alice signs in to the Hub, opens a notebook in JupyterLab and runs ``%flyte_login``: it signs in
-   from the Hub's login with no further click (the panel says so), a call to the FlyteAdmin
-   stand-in's protected API succeeds, ``%flyte_status`` names the JupyterHub sign-in.
+   from the Hub's login with no further click (the panel says so, naming the Hub by its public
+   address, not its internal API address), a call to the FlyteAdmin stand-in's protected API
+   succeeds, ``%flyte_status`` names the JupyterHub sign-in. A browser sign-in there
+   (``--flow pkce``, redirect through the relay) offers no loopback address to paste: the paste
+   field waits behind "Didn't work?".
 2. Near expiry (short access-token lifetime) the kernel's next token comes from the Hub again (the
    Hub refreshed it); the kernel never holds the Hub's refresh token.
 3. alice and bob sign in with PKCE through the one redirect URI ``<hub>/hub/user-redirect/flyteauth/
@@ -11,6 +14,9 @@ in to the Hub at tests/idp, their kernels run on the Hub's single-user servers.
    state from bob's browser never reaches alice's kernel (alice's own server refuses bob, 403; the
    Hub's user-redirect sends bob to his own server, whose relay knows no such sign-in, 400), and one
    without a Hub login is sent to the Hub login.
+4. The Hub's token is not for the endpoint: the panel says why and auto's choice runs.
+5. The Hub keeps an opaque access token (a real one, from its identity provider, without the API's
+   scope): the panel still says "Signed in as alice" (from the id token in auth_state).
 
 Screenshots of the Hub flow go to .test-artifacts/screenshots/ (``make screenshots`` refreshes
 docs/screenshots/).
@@ -22,6 +28,7 @@ import concurrent.futures
 import hashlib
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,6 +39,7 @@ import pytest
 import requests
 from playwright.sync_api import expect
 
+from flyteauth_jupyter.notebook.widget import PASTE_REVEAL, RELAY_PASTE_PLACEHOLDER
 from rig.hub import KERNEL_CLIENT, RELAY_PATH, HubRig, KernelClient
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,6 +128,7 @@ def test_flyte_login_signs_in_from_the_hub_login_with_no_click(hub: HubRig, user
         "%load_ext flyteauth_jupyter\n%flyte_login",
         CALL_API.format(name="flyte_auth"),
         "%flyte_status",
+        "%flyte_login --flow pkce --name flyte_pkce --no-cache",
     ])
     page = users.sign_in("alice", next_path="/hub/spawn?next=/user/alice/lab/tree/flyte.ipynb%3Freset", shots=True)
     cells = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
@@ -134,7 +143,10 @@ def test_flyte_login_signs_in_from_the_hub_login_with_no_click(hub: HubRig, user
     status = widget.locator(".flyteauth-status")
     expect(status).to_have_attribute("data-phase", "signed_in", timeout=60_000)
     expect(widget).to_contain_text("JupyterHub sign-in")
-    expect(widget).to_contain_text("alice")
+    # named by the address alice opened, not by the Hub's internal API address
+    expect(widget.locator(".flyteauth-title")).to_contain_text(
+        f"your JupyterHub login (127.0.0.1:{hub.port}) is reused, no click needed")
+    expect(status).to_contain_text("Signed in as alice")
     assert widget.locator(".flyteauth-code").count() == 0  # no user code, no link to click
     shoot(page, "hub-3-signed-in-from-the-hub.png")
 
@@ -143,6 +155,26 @@ def test_flyte_login_signs_in_from_the_hub_login_with_no_click(hub: HubRig, user
     page.keyboard.press("Shift+Enter")  # %flyte_status
     expect(cells.nth(2).locator(".jp-OutputArea-output")).to_contain_text("JupyterHub sign-in", timeout=60_000)
     assert hub_flyteadmin.requests["/api/v1/projects"] > before
+
+    # the browser sign-in's redirect comes back through the relay: no field to paste a 127.0.0.1
+    # address into, only "Didn't work?", which shows the field (for the relay's address)
+    page.keyboard.press("Shift+Enter")
+    pkce = cells.nth(3).locator(".jp-OutputArea-output .flyteauth-widget").first
+    expect(pkce.locator(".flyteauth-status")).to_have_attribute("data-phase", "waiting", timeout=60_000)
+    expect(pkce.locator("a.flyteauth-link")).to_have_attribute("href", re.compile(rf"^{re.escape(hub.issuer)}/"))
+    paste, reveal = pkce.locator(".flyteauth-paste"), pkce.locator(".flyteauth-paste-reveal")
+    expect(paste).to_be_hidden()
+    expect(reveal).to_be_visible()
+    expect(reveal).to_have_text(PASTE_REVEAL)
+    cells.nth(3).scroll_into_view_if_needed()
+    shoot(page, "hub-6-pkce-panel.png")
+    reveal.click()
+    expect(paste).to_be_visible()
+    expect(paste.locator("input")).to_have_attribute("placeholder", RELAY_PASTE_PLACEHOLDER)
+    expect(reveal).to_be_hidden()
+    pkce.locator(".flyteauth-cancel").click()
+    expect(pkce.locator(".flyteauth-status")).to_have_attribute("data-phase", "cancelled")
+    expect(paste).to_be_hidden()
     page.close()
 
 
@@ -283,3 +315,46 @@ def test_hub_sign_in_falls_back_saying_why(hub: HubRig, users: HubUsers, hub_idp
         assert "'urn:another:api'" in lines[1] and lines[1].endswith("comes back through this Jupyter server's relay")
     finally:
         kernel.stop()
+
+
+# ---------------------------------------------------------------- 5. naming the user (issue 17.11)
+def test_the_panel_names_the_user_when_the_hubs_token_does_not(hub: HubRig, users: HubUsers, hub_idp: Any,
+                                                                make_flyteadmin: Any) -> None:
+    """An opaque access token names nobody; the Hub's auth_state also holds the id token, which does.
+
+    The tokens are real: a device sign-in of alice at the Hub's identity provider without the API's
+    scope, which that provider answers with an opaque access token (and an id token). The Hub keeps
+    them as alice's auth_state (the rig's service writes it through the Hub's API, as the Hub's
+    authenticator would have), for an endpoint that names no audience (an opaque token's cannot be
+    checked). Restored afterwards."""
+    from flyteauth_jupyter import DeviceCodeAuthenticator
+    from flyteauth_jupyter.credentials import jwt_claims
+    from flyteauth_jupyter.stores import MemoryStore
+    from rig.user import DeviceApprover
+
+    admin = make_flyteadmin(hub_idp, scopes=("openid", "profile", "offline_access"))  # no API scope, no audience
+    approver = DeviceApprover(hub_idp.issuer or "", username="alice", password=PASSWORDS["alice"]).start()
+    try:
+        creds = DeviceCodeAuthenticator(admin.endpoint, None, store=MemoryStore(), timeout=60).refresh_credentials()
+    finally:
+        approver.stop()
+    assert creds.access_token and not jwt_claims(creds.access_token) and creds.id_token  # opaque, and an id token
+    original = hub.api("GET", "/users/alice").json()["auth_state"]
+    now = int(time.time())
+    opaque_state = {"access_token": creds.access_token, "id_token": creds.id_token, "token_type": "Bearer",
+                    "refresh_token": original["refresh_token"], "expires_at": now + 3600, "expires_in": 3600,
+                    "scope": ["openid", "profile", "offline_access"]}
+    assert hub.api("PATCH", "/users/alice", json={"auth_state": opaque_state}).status_code == 200
+    kernel = users.kernel("alice")
+    try:
+        out = kernel.run(
+            "%load_ext flyteauth_jupyter\n"
+            f"%flyte_login --endpoint {admin.endpoint} --flow hub --name named --wait\n"
+            "print('STATUS', named.view.status_line())\n"
+            "print('FLOW', named.view.flow_line())\n"
+        )
+        assert f"STATUS Signed in as alice to {admin.service}" in out, out
+        assert f"FLOW JupyterHub sign-in: your JupyterHub login (127.0.0.1:{hub.port}) is reused" in out, out
+    finally:
+        kernel.stop()
+        hub.api("PATCH", "/users/alice", json={"auth_state": original})

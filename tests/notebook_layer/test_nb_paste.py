@@ -21,7 +21,13 @@ from flyteauth_jupyter.errors import FlyteAuthError, StateMismatchError
 from flyteauth_jupyter.flows.events import AuthorizationRequested, DeviceCodeIssued, FlowStarted, Succeeded
 from flyteauth_jupyter.notebook.session import LoginSession, Prepared
 from flyteauth_jupyter.notebook.state import LoginView
-from flyteauth_jupyter.notebook.widget import PASTE_PROMPT, LoginWidget, WidgetDisplay
+from flyteauth_jupyter.notebook.widget import (
+    PASTE_PROMPT,
+    PASTE_REVEAL,
+    RELAY_PASTE_PROMPT,
+    LoginWidget,
+    WidgetDisplay,
+)
 from flyteauth_jupyter.stores import MemoryStore
 from flyteauth_jupyter.transport.http import JsonResponse
 
@@ -50,10 +56,13 @@ class WidgetOnly(WidgetDisplay):
     update = refresh = redisplay = show
 
 
-def pkce_view() -> LoginView:
+RELAY_URI = "https://hub.example.org/hub/user-redirect/flyteauth/callback"
+
+
+def pkce_view(redirect_uri: str = "http://127.0.0.1:5/callback") -> LoginView:
     view = LoginView(endpoint="127.0.0.1:9", name="flyte_auth").apply(FlowStarted("pkce", "127.0.0.1:9"))
     return view.apply(
-        AuthorizationRequested(url="http://127.0.0.1:9/auth?state=s", redirect_uri="http://127.0.0.1:5/callback",
+        AuthorizationRequested(url="http://127.0.0.1:9/auth?state=s", redirect_uri=redirect_uri,
                                expires_at=time.time() + 300, browser_opened=False)
     )
 
@@ -79,6 +88,30 @@ def test_paste_row_only_while_a_browser_sign_in_waits() -> None:
     without_callback = LoginWidget()
     without_callback.update(pkce_view())
     assert without_callback.paste_row.layout.display == "none"  # nobody to hand a paste to
+
+
+def test_through_the_relay_the_paste_field_waits_behind_a_link() -> None:
+    """Issue 17.11: the relay receives the redirect, so no loopback address is offered for pasting;
+    the field is one click away ("Didn't work?") and shows the relay's kind of address."""
+    w = LoginWidget(on_paste=lambda text: None)
+    view = pkce_view(RELAY_URI)
+    assert view.relayed and view.accepts_paste and not pkce_view().relayed
+    w.update(view)
+    assert w.paste_row.layout.display == "none" and w.paste_reveal.layout.display == ""
+    assert w.paste_reveal.description == PASTE_REVEAL and w.buttons.layout.display == ""
+    w.paste_reveal.click()
+    assert w.paste_row.layout.display == "" and w.paste_reveal.layout.display == "none"
+    assert w.paste_prompt.value == RELAY_PASTE_PROMPT and "127.0.0.1" not in w.paste_text.placeholder
+    w.tick()
+    w.update(view)  # the countdown and later draws keep it open
+    assert w.paste_row.layout.display == ""
+    w.update(view.apply(Succeeded("pkce", "127.0.0.1:9", time.time() + 60, "alice")))
+    assert w.paste_row.layout.display == w.paste_reveal.layout.display == "none"
+    w.update(pkce_view(RELAY_URI))  # the next attempt: behind the link again
+    assert w.paste_row.layout.display == "none" and w.paste_reveal.layout.display == ""
+    loopback = LoginWidget(on_paste=lambda text: None)
+    loopback.update(pkce_view())  # a loopback redirect: the field at once, no link
+    assert loopback.paste_row.layout.display == "" and loopback.paste_reveal.layout.display == "none"
 
 
 def test_submit_clears_the_field_before_handing_the_text_on() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 
 from flyteauth_jupyter.errors import AccessDeniedError
@@ -15,7 +16,7 @@ from flyteauth_jupyter.flows.events import (
 )
 from flyteauth_jupyter.notebook.render import TextDisplay, link, view_html, view_text
 from flyteauth_jupyter.notebook.state import LoginView
-from flyteauth_jupyter.notebook.widget import LoginWidget
+from flyteauth_jupyter.notebook.widget import PANEL_CSS, GONE_LINE, LoginWidget
 
 
 def waiting_view(complete=True):
@@ -71,6 +72,18 @@ def test_widget_failure_shows_retry_and_buttons_call_back():
     assert "Denied: The sign-in was denied." in w.status.value
     w.retry_button.click()
     assert calls == ["cancel", "retry"]
+
+
+def test_the_panel_marks_what_needs_its_kernel_for_when_the_kernel_has_gone():
+    """The browser suite proves the look after a restart; here: the marks its CSS relies on."""
+    w = LoginWidget(on_paste=lambda text: None)
+    assert all("flyteauth-live" in part._dom_classes for part in (w.details, w.paste_row, w.buttons))
+    assert "flyteauth-gone" in w.gone._dom_classes and GONE_LINE in w.gone.value and PANEL_CSS in w.gone.value
+    assert w.children[-1] is w.gone
+    # every rule is scoped to the panel, so its <style> changes nothing else on the page
+    body = PANEL_CSS.removeprefix("<style>").removesuffix("</style>")
+    selectors = [sel.strip() for rule in re.findall(r"([^{}]+)\{[^{}]*\}", body) for sel in rule.split(",")]
+    assert len(selectors) == 6 and all(sel.startswith(".flyteauth-widget") for sel in selectors)
 
 
 def test_tick_updates_countdown_only():

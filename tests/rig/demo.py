@@ -21,6 +21,15 @@ What a newcomer needs, set for the demo's kernels (and printed):
   (``FLYTEAUTH_TOKEN_CACHE=file``) would serve our kernels too, but no other SDK reads it. With a
   keyring, the keyring is used as everywhere else.
 
+Quiet for a newcomer: JupyterLab's "Would you like to get notified about official Jupyter news?"
+toast is answered "Never" by a demo-only settings override (``--LabApp.app_settings_dir`` is
+``.demo/lab-settings``, whose ``overrides.json`` sets ``fetchNews`` of
+``@jupyterlab/apputils-extension:notification``: overrides are defaults, so the user's own settings
+still win), and kernels talk to JupyterLab over IPC (Unix sockets next to their connection files,
+``--KernelManager.transport=ipc``) instead of TCP on loopback, so no kernel start prints ipykernel's
+"Kernel is running over TCP without encryption" warning. TCP stays where IPC cannot work: not a POSIX
+system, or a runtime directory so long that a socket path would not fit.
+
 Stopping: JupyterLab runs in its own session, so a terminal's Ctrl-C (SIGINT to the foreground
 process group) reaches this process and not JupyterLab. Run with no terminal on its stdin, JupyterLab
 takes SIGINT as a KeyboardInterrupt that leaves its IO loop without its clean-up (kernel and server
@@ -33,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -40,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from .connect_admin import ConnectAdmin
@@ -52,6 +63,10 @@ EXAMPLES = ROOT / "notebooks"
 STATE = ROOT / ".demo"
 #: how long JupyterLab gets for its clean stop (kernels shut down: 5 s each by default, in parallel)
 JUPYTER_STOP_TIMEOUT = 30.0
+#: the longest Unix socket path, less its NUL (104 bytes on macOS, 108 on Linux)
+UNIX_SOCKET_PATH_MAX = 103
+#: JupyterLab's settings the demo changes (as defaults: the user's own settings win)
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
 
 
 def example_files() -> list[Path]:
@@ -78,6 +93,25 @@ def keyring_usable() -> bool:
     except Exception:  # noqa: BLE001 - any reason means: no keyring for the demo
         return False
     return True
+
+
+def lab_settings(state: Path) -> Path:
+    """The demo's own JupyterLab app-settings directory, holding :data:`LAB_OVERRIDES` (rewritten at
+    every start)."""
+    settings = state / "lab-settings"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "overrides.json").write_text(json.dumps(LAB_OVERRIDES, indent=2) + "\n")
+    return settings
+
+
+def kernel_transport(runtime_dir: str) -> list[str]:
+    """``--KernelManager.transport=ipc`` where a kernel's sockets fit: each is a Unix socket named
+    ``<runtime dir>/kernel-<uuid>-ipc-<n>``, whose path may not exceed :data:`UNIX_SOCKET_PATH_MAX`
+    bytes; else nothing (TCP on loopback, and ipykernel's warning at every kernel start)."""
+    if os.name != "posix":
+        return []
+    longest = os.path.join(runtime_dir, f"kernel-{uuid.uuid4()}-ipc-99")
+    return ["--KernelManager.transport=ipc"] if len(os.fsencode(longest)) <= UNIX_SOCKET_PATH_MAX else []
 
 
 def stop_jupyter(jupyter: subprocess.Popen[bytes], timeout: float = JUPYTER_STOP_TIMEOUT) -> None:
@@ -196,8 +230,11 @@ def serve(args: argparse.Namespace, state: Path, running: contextlib.ExitStack) 
           "every start (save your changes to one under another name); your own files there are kept")
     print("Kernels           : FLYTE_PLATFORM_URL, FLYTE2_ENDPOINT, FLYTE2_CA_CERT and FLYTE_CLIENT_SECRET "
           "(notebooks/03, client credentials) are set")
+    from jupyter_core.paths import jupyter_runtime_dir
+
     cmd = [jupyter_cmd, "lab", "--no-browser", "--ip", "127.0.0.1", "--port", str(args.jupyter_port),
-           "--port-retries", "0", "--notebook-dir", str(root)]
+           "--port-retries", "0", "--notebook-dir", str(root), f"--LabApp.app_settings_dir={lab_settings(state)}",
+           *kernel_transport(jupyter_runtime_dir())]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers often run as root; jupyter refuses without it
     print("The JupyterLab link with its token is printed by Jupyter below. Ctrl-C stops everything.", flush=True)

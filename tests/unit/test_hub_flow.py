@@ -381,3 +381,81 @@ def test_50_threads_near_expiry_share_one_request_to_the_hub(hub_api):
         thread.join(20)
     assert len(seen) == 50 and set(seen) == {token}
     assert hub.count() <= 2  # the sign-in, then at most one renewal for the 50 calls (none in the backoff)
+
+
+# ------------------------------------------------------------------ naming the user and the Hub (issue 17.11)
+@pytest.mark.parametrize(("auth_state", "hub_user", "name"), [
+    # an opaque access token: the Hub's id token names the user
+    (state(access_token="opaque-token"), "alice", "alice"),
+    (state(access_token="opaque-token", id_token=jwt(iss=ISSUER, sub="00u1x", email="alice@example.org")), None,
+     "alice@example.org"),
+    # a JWT without a naming claim and no id token: the Hub's user model names them
+    (state(access_token=jwt(iss=ISSUER, aud=AUD, exp=NOW + 60), id_token=None), "alice", "alice"),
+    # only opaque subject ids in the tokens: the Hub's name comes before a sub
+    (state(access_token=jwt(iss=ISSUER, aud=AUD, sub="00u1x"), id_token=jwt(iss=ISSUER, sub="00u1x")), "alice", "alice"),
+    (state(access_token=jwt(iss=ISSUER, aud=AUD, sub="00u1x"), id_token=None), None, "00u1x"),
+    # a naming claim of the id token first, then of the access token
+    (state(access_token=jwt(iss=ISSUER, preferred_username="other")), "alice", "alice"),
+    (state(access_token=jwt(iss=ISSUER, preferred_username="alice.l"), id_token=jwt(iss=ISSUER, sub="1")), "al", "alice.l"),
+    # nothing names anyone
+    (state(access_token="opaque-token", id_token=None), None, None),
+    # what is not a name is skipped: not a string, blank, a control character
+    (state(access_token="opaque-token", id_token=jwt(preferred_username=["x"], name="  ")), 7, None),
+    (state(access_token="opaque-token", id_token=jwt(preferred_username="al\nice")), "alice", "alice"),
+    (state(access_token="opaque-token", id_token="not.a-jwt"), "x" * 300, "x" * 256),
+])
+def test_hub_user_name(auth_state, hub_user, name):
+    from flyteauth_jupyter.flows.hub import hub_user_name
+
+    assert hub_user_name(auth_state, hub_user) == name
+
+
+def test_the_hubs_credentials_name_the_user_and_keep_the_tokens_out_of_their_repr():
+    c = credentials_from_auth_state(state(access_token="opaque-token"), expected=Expected(ISSUER, None),
+                                    endpoint="flyte:443", where="hub:8081", now=NOW, hub_user="alice")
+    assert c.subject == "alice" and c.id_token is None
+    assert "opaque-token" not in repr(c) and "opaque-token" not in str(c) and "alice" not in repr(c)
+
+
+def test_the_hub_is_named_by_its_public_address_never_by_its_api_address():
+    from flyteauth_jupyter.flows.hub import reused_reason
+
+    def reason(**env: str) -> str:
+        ctx = hub_context({**HUB_ENV, **env})
+        assert ctx is not None
+        return reused_reason(ctx)
+
+    assert reason() == "your JupyterHub login is reused, no click needed"
+    assert reason(JUPYTERHUB_PUBLIC_HUB_URL="https://hub.example.org/hub/") == (
+        "your JupyterHub login (hub.example.org) is reused, no click needed")
+    assert reason(JUPYTERHUB_PUBLIC_URL="https://hub.example.org:8443/user/alice/") == (
+        "your JupyterHub login (hub.example.org:8443) is reused, no click needed")
+    assert reason(JUPYTERHUB_PUBLIC_HUB_URL="https://user:secret@hub.example.org/hub/") == (
+        "your JupyterHub login (hub.example.org) is reused, no click needed")
+    assert "[::1]:8000" in reason(JUPYTERHUB_HOST="http://[::1]:8000")
+    for nonsense in ("javascript:alert(1)", "http://", "http://hub:99999/", "hub.example.org", "http://h\n/"):
+        assert reason(JUPYTERHUB_PUBLIC_HUB_URL=nonsense) == "your JupyterHub login is reused, no click needed"
+    assert "8081" not in reason()  # the API's internal address is never the Hub's name
+
+
+def test_the_hub_authenticator_names_the_user_from_the_hubs_user_model(hub_api):
+    """A JWT access token without a naming claim and no id token: "Signed in as alice" all the same,
+    from GET /users/alice's ``name`` (a real HTTP stand-in of the Hub's API)."""
+    from flyteauth_jupyter.authenticators import HubAuthenticator
+    from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
+    from flyteauth_jupyter.flows.events import Succeeded
+
+    events: list = []
+    import time
+
+    token = jwt(iss=ISSUER, aud=AUD, exp=int(time.time()) + 600)
+    stand_in = hub_api(state(access_token=token, id_token=None))
+    cfg = ClientConfig("http://127.0.0.1:9/token", "http://127.0.0.1:9/auth", "http://127.0.0.1:9/cb", "c",
+                       header_key="flyte-authorization", audience=AUD, issuer=ISSUER)
+    auth = HubAuthenticator("https://flyte.example", cfg_store=StaticClientConfigStore(cfg),
+                            env={**stand_in.env, "JUPYTERHUB_PUBLIC_HUB_URL": "https://hub.example.org/hub/"},
+                            observer=events.append)
+    creds = auth.refresh_credentials()
+    assert creds.subject == "alice" and creds.access_token == token
+    assert [e.subject for e in events if isinstance(e, Succeeded)] == ["alice"]
+    assert auth.reused_reason == "your JupyterHub login (hub.example.org) is reused, no click needed"
