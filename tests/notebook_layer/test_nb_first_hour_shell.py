@@ -114,12 +114,13 @@ def test_logout_during_a_replacement_gives_nothing_back(shell, fake):
 
 def test_a_waiting_cell_gets_the_attempts_error_and_the_note(shell, fake):
     signed_in(shell, fake)
-    attempt = started(shell, fake, "%flyte_login --endpoint http://127.0.0.1:7")
+    started(shell, fake, "%flyte_login --endpoint http://127.0.0.1:7")
     session = shell.user_ns["flyte_auth"]
     session.cancel()  # the panel's Cancel
-    with pytest.raises(LoginCancelledError, match="still refers to your earlier sign-in to 127.0.0.1:9"):
+    with pytest.raises(LoginCancelledError, match="still refers to your earlier sign-in to 127.0.0.1:9") as caught:
         session.wait(10)
-    assert attempt.decision.is_set() is False and shell.user_ns["flyte_auth"] is not session
+    assert "retry()" not in str(caught.value)  # flyte_auth.retry() would be the earlier sign-in's now
+    assert shell.user_ns["flyte_auth"] is not session and shell.user_ns["flyte_auth"].endpoint == "127.0.0.1:9"
 
 
 # ------------------------------------------------------------------------------------ 17.12
