@@ -67,21 +67,26 @@ def settled(kernel, display_id: str, needle: str) -> str:
     return kernel.panel_texts(display_id)[-1]
 
 
-def test_a_failed_login_keeps_the_working_session_and_says_where_the_tokens_are(kernel, flyteadmin, device_user):
+def test_the_signed_in_line_and_status_name_where_the_tokens_are(kernel, flyteadmin, device_user):
     kernel.execute("%load_ext flyteauth_jupyter")
-    first = sign_in(kernel, flyteadmin.endpoint, device_user)
+    panel = kernel.panel_of(sign_in(kernel, flyteadmin.endpoint, device_user))
     service = flyteadmin.endpoint.split("://", 1)[1]
-    old_panel = kernel.panel_of(first)
-
     # 17.5: the signed-in line names the store, in the fallback text, the HTML and the widget
-    signed_in = settled(kernel, old_panel, STORE_PHRASE)
+    signed_in = settled(kernel, panel, STORE_PHRASE)
     assert signed_in.splitlines()[-1].startswith("Signed in as alice"), signed_in
     last_html = [m["content"]["data"]["text/html"] for m in kernel.messages if m["msg_type"] == "update_display_data"
-                 and m["content"]["transient"]["display_id"] == old_panel][-1]
+                 and m["content"]["transient"]["display_id"] == panel][-1]
     assert STORE_PHRASE in html.unescape(last_html)
     assert any(STORE_PHRASE in html.unescape(comm_values(m)) for m in kernel.messages)
     status = status_lines(kernel)
     assert len(status) == 1 and status[0].startswith(f"flyte_auth: {service}") and "tokens in the private file ~/cache/" in status[0]
+
+
+def test_a_failed_login_keeps_the_working_session(kernel, flyteadmin, device_user):
+    kernel.execute("%load_ext flyteauth_jupyter")
+    first = sign_in(kernel, flyteadmin.endpoint, device_user)
+    service = flyteadmin.endpoint.split("://", 1)[1]
+    old_panel = kernel.panel_of(first)
 
     # 17.1: a sign-in to an endpoint nobody answers fails ...
     dead = f"127.0.0.1:{closed_port()}"
