@@ -25,11 +25,15 @@
 
 Messages are one or two sentences, at most 500 characters, name the host:port and HTTP status where
 there is one, and never contain a secret or an HTML body (DESIGN.md, pinned details 6, 7, 13).
+
+:func:`one_line` marks an error for IPython to show as its one line, ``LoginCancelledError: <sentence>``,
+instead of a traceback: the magics and a cell waiting for a sign-in raise the typed exception that way.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TypeVar
 
 MAX_MESSAGE = 500
 
@@ -201,6 +205,24 @@ def scrub(text: object, secrets: tuple[str | None, ...] = (), *, limit: int = 20
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+_Error = TypeVar("_Error", bound=FlyteAuthError)
+
+
+def one_line(exc: _Error) -> _Error:
+    """``exc``, to be shown by IPython as one line, ``<Type>: <sentence>``, without a traceback.
+
+    IPython (and so ipykernel's error reply) draws an exception's ``_render_traceback_()`` instead of
+    its traceback when it has one; the type stays, so ``except LoginCancelledError`` and the reply's
+    ``ename`` name our class. Only for errors whose sentence says everything (a sign-in that failed,
+    a bad option): a bug's traceback is never hidden this way. Nothing is imported here."""
+
+    def render() -> list[str]:
+        return [f"{type(exc).__name__}: {exc}"]
+
+    exc._render_traceback_ = render  # type: ignore[attr-defined]
+    return exc
+
+
 def oauth_error(
     error: str,
     description: str | None = None,
@@ -264,5 +286,6 @@ __all__ = [
     "TransportTimeoutError",
     "OAUTH_ERROR_CLASSES",
     "oauth_error",
+    "one_line",
     "scrub",
 ]

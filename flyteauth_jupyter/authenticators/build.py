@@ -103,8 +103,10 @@ def authenticator_for(
             raise ConfigurationError(
                 "The command flow needs a command; pass --command followed by the program and its arguments."
             )
+        # the endpoint's settings too: it reads the deployment's header key (pinned 3, issue 17.12)
         return CommandAuthenticator(list(command), endpoint=endpoint.url if endpoint is not None else None,
-                                    observer=observer, timeout=timeout, proxy_auth=proxy_auth)
+                                    observer=observer, timeout=timeout, insecure=insecure, verify=verify,
+                                    http_proxy_url=http_proxy_url, cfg_store=cfg_store, proxy_auth=proxy_auth)
     named = ", ".join(name for name in FLOWS if name != "auto")
     raise ConfigurationError(f"Unknown flow {flow[:40]!r}; use one of {named}.")
 

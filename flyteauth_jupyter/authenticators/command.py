@@ -1,18 +1,29 @@
 """``CommandAuthenticator``: a token printed by an external command (argv list, no shell, stdin
-closed, 60 s by default), as flytekit's ``command`` auth. ``endpoint=`` (its deployment: the origin
-``BearerAuth`` sends the token to, and where sign-out reads the revocation endpoint) and
-``proxy_auth=`` (the identity-aware proxy's credential for it) are optional extras."""
+closed, 60 s by default), as flytekit's ``command`` auth.
+
+The header key (pinned 3): the argument, else the deployment's ``authorization_metadata_key``, else
+``authorization``. flytekit's ``CommandAuthenticator(command, header_key)`` knows no endpoint, so it
+sends ``authorization``; the one ``%flyte_login --flow command`` builds knows its endpoint and reads
+the deployment's configuration once, when the command has run (in the sign-in's background thread,
+never on the hot path), so every authenticator for one endpoint sends the token under the same key. A
+deployment without FlyteAdmin's configuration (any API) gets ``authorization``, read once too.
+``proxy_auth=`` is the identity-aware proxy's credential for the deployment (optional).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..config import ClientConfigStore
 from ..control import Clock, Waiter
 from ..credentials import Credentials
 from ..errors import AuthenticationError
 from ..flows import command as command_flow
 from ..flows.events import Observer
+from ..transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT
 from .base import Authenticator
+
+_UNREAD = object()
 
 
 class CommandAuthenticator(Authenticator):
@@ -33,6 +44,11 @@ class CommandAuthenticator(Authenticator):
         endpoint: str | None = None,
         insecure: bool = False,
         proxy_auth: Any = None,
+        verify: bool | str | None = None,
+        http_proxy_url: str | None = None,
+        cfg_store: ClientConfigStore | None = None,
+        http_timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+        http_deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         if not command:
             raise AuthenticationError("Command cannot be empty for command authenticator.")
@@ -40,20 +56,40 @@ class CommandAuthenticator(Authenticator):
         super().__init__(
             endpoint,  # type: ignore[arg-type]
             header_key,
+            None,
+            http_proxy_url,
+            verify,
             observer=observer,
             timeout=timeout,
             clock=clock,
             insecure=insecure,
             proxy_auth=proxy_auth,
+            cfg_store=cfg_store,
+            http_timeout=http_timeout,
+            http_deadline=http_deadline,
         )
         self._env = env
+        #: the deployment's header key, once read (None: it names none, or it could not be read)
+        self._server_key: Any = _UNREAD if endpoint else None
 
     @property
     def command(self) -> list[str]:
         return list(self._command)
 
     def _server_header_key(self) -> str | None:
-        return None
+        """The deployment's ``authorization_metadata_key`` (read once; None without an endpoint)."""
+        if self._server_key is _UNREAD:
+            cfg = self._logout_config()  # the endpoint's own configuration (logged and None when unreadable)
+            with self._state_lock:
+                self._server_key = cfg.header_key if cfg is not None else None
+                self._cool()  # the key is known now: the hot path may cache the header
+        key: str | None = self._server_key
+        return key
+
+    def _known_header_key(self) -> str | None:
+        if self._header_key_arg:
+            return self._header_key_arg
+        return None if self._server_key is _UNREAD else self.header_key
 
     def _login(self, waiter: Waiter) -> Credentials:
         waiter.check()
@@ -62,6 +98,8 @@ class CommandAuthenticator(Authenticator):
             timeout=self.timeout if self.timeout is not None else command_flow.DEFAULT_TIMEOUT,
             env=self._env,
         )
+        if not self._header_key_arg:
+            self._server_header_key()  # here, in the sign-in's thread: the first SDK call makes no request
         return Credentials(token, for_endpoint=self.service)
 
     def _repr_fields(self) -> list[str]:

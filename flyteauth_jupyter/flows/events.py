@@ -101,8 +101,23 @@ class Cancelled:
     flow: str
 
 
+@dataclass(frozen=True)
+class SavedSignInRefused:
+    """The saved sign-in cannot be used: the identity provider refused its refresh token (``error``:
+    the OAuth code, e.g. ``invalid_grant`` after it forgot or revoked the grant), so a new sign-in is
+    needed. Reported by the lifecycle beside its log line, so the panel can say why it asks again."""
+
+    endpoint: str
+    error: str
+
+    def sentence(self) -> str:
+        return (f"The saved sign-in to {self.endpoint} was refused by the identity provider ({self.error}); "
+                "sign in again.")
+
+
 Event = Union[
-    FlowStarted, DeviceCodeIssued, AuthorizationRequested, Polling, SlowedDown, NetworkRetry, Succeeded, Failed, Cancelled
+    FlowStarted, DeviceCodeIssued, AuthorizationRequested, Polling, SlowedDown, NetworkRetry, Succeeded, Failed,
+    Cancelled, SavedSignInRefused,
 ]
 Observer = Callable[[Event], None]
 
@@ -154,4 +169,6 @@ class TextObserver:
             return f"Sign-in failed: {event.message}"
         if isinstance(event, Cancelled):
             return "Sign-in cancelled."
+        if isinstance(event, SavedSignInRefused):
+            return event.sentence()
         return None

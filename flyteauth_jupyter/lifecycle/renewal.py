@@ -39,7 +39,7 @@ from ..errors import (
     LoginCancelledError,
     LoginTimeoutError,
 )
-from ..flows.events import Cancelled, Failed, FlowStarted, Succeeded, notify
+from ..flows.events import Cancelled, Failed, FlowStarted, SavedSignInRefused, Succeeded, notify
 from .held import HeldCredentials, log
 from .margin import needs_refresh
 
@@ -292,6 +292,8 @@ class TokenLifecycle(HeldCredentials):
             new = self._refresh_grant(current)
         except GRANT_ENDING_ERRORS as exc:
             log.info("The refresh token for %s was refused (%s); a new sign-in is needed", self.service, exc.error)
+            # the panel of the sign-in that follows says why it asks again (issue 17.7)
+            notify(self.observer, SavedSignInRefused(endpoint=self.service, error=exc.error or type(exc).__name__))
             self._store_call("delete")  # dead (expired, revoked, replayed): nobody may use it
             self._adopt(dataclasses.replace(current, refresh_token=None))
             self._failures, self._retry_at = 0, None

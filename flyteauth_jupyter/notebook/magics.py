@@ -12,8 +12,15 @@ FlyteAdmin: then ``--endpoint`` (optional) is the API the token is for, and the 
 ``--proxy-command`` takes one (quoted) command line, so that it can stand beside ``--command``,
 which must come last.
 
-Errors: a :class:`~flyteauth_jupyter.errors.FlyteAuthError` becomes a plain ``UsageError`` with its one
-sentence (a plain UsageError prints without a traceback; a subclass would not, see ipython#14024).
+Errors: a :class:`~flyteauth_jupyter.errors.FlyteAuthError` is raised as itself, typed
+(``LoginCancelledError``, ``ConfigurationError``, ...), and shown as its one line without a traceback
+(``errors.one_line``: IPython draws an exception's ``_render_traceback_``); only what IPython's argument
+parser refuses stays its ``UsageError``. ``-h`` / ``--help`` print the usage, as ``%flyte_login?``.
+
+The name (``--name``, default ``flyte_auth``) and the sessions behind it: a new ``%flyte_login`` takes
+the name at once, and gives it back to the earlier working sign-in if it fails or is cancelled
+(:meth:`FlyteAuthMagics._bind`, :meth:`FlyteAuthMagics._settle`; the rule and why: docs/architecture.md,
+"Panel lifecycle").
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, CaselessStrEnum, Float, List, Unicode, observe
 
 from ..environment import FLOWS
-from ..errors import ConfigurationError, FlyteAuthError, scrub
+from ..errors import ConfigurationError, FlyteAuthError, one_line, scrub
 from ..validate import scope_list, user_seconds
 
 if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
@@ -117,7 +124,14 @@ class FlyteAuthMagics(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
+        #: name -> the session bound to it
         self.sessions: dict[str, LoginSession] = {}
+        #: name -> the last sign-in that failed or was cancelled and gave the name back to an earlier one
+        #: (shown by %flyte_status until another sign-in takes the name)
+        self.gave_back: dict[str, LoginSession] = {}
+        self._naming = threading.RLock()  # the two tables above, the namespace and the registry change together
+        self._closed = False
+        self._settings_problem: str | None = None
 
     @observe("interactive_refresh")
     def _interactive_refresh_changed(self, change: Any) -> None:
@@ -166,13 +180,15 @@ class FlyteAuthMagics(Magics):
         authenticator is bound to ``--name`` (default ``flyte_auth``) right away. Code that needs the
         token (``flyte_auth.get_credentials()``, ``flyte_auth.wait()``) waits for the sign-in to end.
         """
+        if _asks_for_help(line):
+            return _print_usage(type(self).flyte_login)
         args = _unquoted(_parse_args(self.flyte_login, line))
         try:
             session = self.start_login(args)
             if args.wait:
                 session.wait(args.timeout if args.timeout is not None else None)
         except FlyteAuthError as exc:
-            raise UsageError(str(exc)) from None
+            raise one_line(exc) from None
 
     def start_login(self, args: argparse.Namespace) -> LoginSession:
         """Resolve ``args`` into a spec, bind and start a session (the magic without its error boundary)."""
@@ -182,13 +198,11 @@ class FlyteAuthMagics(Magics):
         name = args.name or self.default_name
         if not name.isidentifier() or keyword.iskeyword(name):
             raise ConfigurationError(f"--name {name!r} is not a valid Python variable name.")
+        self._settings_problem = None
         spec = self.build_spec(args, name=name)
-        previous = self.sessions.get(name)
-        if previous is not None:
-            count = _cell_number(self.shell)
-            cell = f"cell [{count}]" if count else "a later cell"
-            previous.replaced(f"the sign-in started in {cell} (`%flyte_login --name {name}`)" if name != self.default_name
-                              else f"the sign-in started in {cell}")
+        problem, self._settings_problem = self._settings_problem, None
+        count = _cell_number(self.shell)
+        cell = f"cell [{count}]" if count else "a later cell"
         session = LoginSession(
             functools.partial(connect.prepare, spec),  # in the background: look up, decide, build
             endpoint=spec.service,
@@ -198,27 +212,85 @@ class FlyteAuthMagics(Magics):
             display=None,
             flow_hint="" if spec.flow == "auto" else spec.flow,
         )
+        session.started_in = cell
         session.display = make_display(
             self.display_mode(), on_cancel=session.cancel, on_retry=session.retry, on_paste=session.handle_paste
         )
         session.interactive_refresh = self.interactive_refresh
         session.endpoint_url = spec.endpoint_url  # None for an issuer's sign-in without --endpoint
+        if problem:  # a configuration file skipped because --endpoint was given: said once, in this panel
+            session.note(f"{problem.rstrip('.')}. It was skipped, since --endpoint was given.")
         session.on_start = self._bind  # attempts started later from the panel bind the variable again
-        self._bind(session)
+        session.on_end = self._settle  # a failed or cancelled attempt gives the name back
+        self._bind(session, by=f"the sign-in started in {cell}" + (
+            f" (`%flyte_login --name {name}`)" if name != self.default_name else ""))
         session.start(self.shell)
         return session
 
-    def _bind(self, session: LoginSession) -> None:
-        """Bind ``session`` to its variable and register it for flytekit (every login it starts, also
-        the panel's Retry / "Sign in again" after %flyte_logout removed the variable)."""
-        previous = self.sessions.get(session.name)
-        if previous is not None and previous is not session:
-            previous.replaced(f"the sign-in started again from an earlier panel of `{session.name}`")
-        self.sessions[session.name] = session
-        self.shell.user_ns[session.name] = session
+    def _bind(self, session: LoginSession, by: str | None = None) -> None:
+        """Bind ``session`` to its name and register it for flytekit (every login it starts, also the
+        panel's Retry / "Sign in again" after %flyte_logout removed the variable).
+
+        The session that had the name: a working one (signed in) lends it and is what the name goes
+        back to if this one fails (``session.fallback``); one still signing in is replaced (cancelled),
+        and what it would have gone back to is this one's fallback now."""
+        by = by or f"the sign-in started again from an earlier panel of `{session.name}`"
+        with self._naming:
+            name = session.name
+            previous = self.sessions.get(name)
+            if previous is not None and previous is not session:
+                if previous.working:
+                    session.fallback = previous
+                else:
+                    session.fallback, previous.fallback = previous.fallback, None
+                    previous.replaced(by)
+                if session.fallback is session:
+                    session.fallback = None
+                if session.fallback is not None:
+                    session.fallback.lend(by)
+            if self.gave_back.get(name) is not None:
+                del self.gave_back[name]  # that failed sign-in is superseded (or is this one, again)
+            self.sessions[name] = session
+            self.shell.user_ns[name] = session
+            self._register(session)
+
+    def _settle(self, session: LoginSession, error: BaseException | None) -> str | None:
+        """An attempt of ``session`` ended (in its thread, before a waiting cell wakes). Signed in: the
+        name stays, and the sign-in it was lent by says so. Failed or cancelled: the name goes back to
+        the earlier working sign-in, if any; returns the clause saying so, for the panel and the error."""
+        with self._naming:
+            fallback, session.fallback = session.fallback, None
+            if fallback is None:
+                return None
+            if error is None:
+                fallback.give_up_name()
+                return None
+            name = session.name
+            if self._closed or self.sessions.get(name) is not session or not fallback.working:
+                return None
+            self.sessions[name] = fallback
+            if self.shell.user_ns.get(name) is session:  # unless the user bound the name to something else
+                self.shell.user_ns[name] = fallback
+            self._forget(session)
+            self._register(fallback)
+            self.gave_back[name] = session
+            fallback.take_name_back()
+        view = fallback.view
+        who = f" (as {view.subject})" if view.subject else ""
+        return f"`{name}` still refers to your earlier sign-in to {fallback.endpoint}{who}"
+
+    @staticmethod
+    def _register(session: LoginSession) -> None:
         try:
             _sessions_registry().register_session(session.endpoint, session)
         except Exception:  # noqa: BLE001 - flytekit reuse is a bonus, never a reason to fail
+            pass
+
+    @staticmethod
+    def _forget(session: LoginSession) -> None:
+        try:
+            _sessions_registry().forget_session(session.endpoint, session)
+        except Exception:  # noqa: BLE001
             pass
 
     def display_mode(self) -> str:
@@ -235,8 +307,11 @@ class FlyteAuthMagics(Magics):
     def flytekit_settings(self, *, strict: bool = True) -> FlytekitSettings:
         from ..sdk_config import FlytekitSettings, read_sdk_settings
 
-        # strict=False: the endpoint is given, so a broken config file is skipped, not fatal (issue 16)
-        return read_sdk_settings(strict=strict) if self.use_flytekit_config else FlytekitSettings()
+        # strict=False: the endpoint is given, so a broken config file is skipped, not fatal (issue 16);
+        # start_login shows the skipped file's sentence in the panel (issue 17)
+        settings = read_sdk_settings(strict=strict) if self.use_flytekit_config else FlytekitSettings()
+        self._settings_problem = settings.problem
+        return settings
 
     def build_spec(self, args: argparse.Namespace, *, name: str) -> LoginSpec:
         from ..endpoint import parse_endpoint
@@ -358,11 +433,13 @@ class FlyteAuthMagics(Magics):
     def flyte_logout(self, line: str = "") -> None:
         """Sign out: revoke the refresh token (when the server can), clear the saved tokens for the
         endpoint (both SDK layouts) and remove the variable."""
+        if _asks_for_help(line):
+            return _print_usage(type(self).flyte_logout)
         args = _unquoted(_parse_args(self.flyte_logout, line))
         try:
             message = self.logout(args)
         except FlyteAuthError as exc:
-            raise UsageError(str(exc)) from None
+            raise one_line(exc) from None
         print(message)
 
     def logout(self, args: argparse.Namespace) -> str:
@@ -382,21 +459,26 @@ class FlyteAuthMagics(Magics):
 
             session = LoginSession(functools.partial(connect.prepare, spec), endpoint=spec.service,
                                    name=spec.name)
-        session.logout()
+        with self._naming:  # nothing is given back to an earlier sign-in: it is signed out too
+            earlier, session.fallback = session.fallback, None
+        signed_out = [session] + ([earlier] if earlier is not None and earlier is not session else [])
+        for each in signed_out:
+            each.logout()
         removed = []
-        for var, value in list(self.shell.user_ns.items()):
-            if value is session:
-                del self.shell.user_ns[var]
-                removed.append(var)
-        for key, value in list(self.sessions.items()):
-            if value is session:
-                del self.sessions[key]
-        try:
-            _sessions_registry().forget_session(session.endpoint, session)
-        except Exception:  # noqa: BLE001
-            pass
+        with self._naming:
+            for var, value in list(self.shell.user_ns.items()):
+                if any(value is each for each in signed_out):
+                    del self.shell.user_ns[var]
+                    removed.append(var)
+            for table in (self.sessions, self.gave_back):
+                for key, value in list(table.items()):
+                    if any(value is each for each in signed_out):
+                        del table[key]
+            for each in signed_out:
+                self._forget(each)
         gone = f"; removed {', '.join(f'`{v}`' for v in removed)}" if removed else ""
-        return f"Signed out of {session.endpoint}{gone}."
+        endpoints = " and ".join(dict.fromkeys(each.endpoint for each in signed_out))
+        return f"Signed out of {endpoints}{gone}."
 
     def _find_session(self, args: argparse.Namespace) -> LoginSession | None:
         from ..endpoint import parse_endpoint
@@ -421,38 +503,31 @@ class FlyteAuthMagics(Magics):
     # ------------------------------------------------------------------------------------------
     @line_magic
     def flyte_status(self, line: str = "") -> None:
-        """Who is signed in where: endpoint, flow, status, subject, scopes and token expiry (never a token)."""
+        """Every sign-in this kernel holds and which name points to it: endpoint, subject, flow, status,
+        scopes, token expiry and where the tokens are kept (never a token)."""
+        if _asks_for_help(line):
+            return _print_usage(type(self).flyte_status)
         if line.strip():
             raise UsageError("%flyte_status takes no arguments.")
         print(self.status_text())
 
     def status_text(self) -> str:
-        from .state import clock_time, flow_title
-
-        if not self.sessions:
+        """One line per session: the bound ones (with every variable naming them), the earlier sign-in
+        a running one would give its name back to, and the failed ones that gave it back."""
+        with self._naming:
+            held: list[tuple[str, LoginSession]] = []
+            for name, session in self.sessions.items():
+                names = [var for var, value in self.shell.user_ns.items() if value is session] or [name]
+                held.append((", ".join(dict.fromkeys([name] + names)), session))
+                if session.fallback is not None:
+                    held.append((f"(earlier sign-in; `{name}` goes back to it if the one above fails)",
+                                 session.fallback))
+            for name, failed in self.gave_back.items():
+                started = f" of {failed.started_in}" if failed.started_in else ""
+                held.append((f"(not bound; the sign-in{started}, `{name}` kept the earlier one)", failed))
+        if not held:
             return "Not signed in to any Flyte endpoint; run %flyte_login."
-        lines = []
-        now = time.time()
-        for name, session in self.sessions.items():
-            view = session.view
-            parts = [f"{name}: {view.endpoint}", flow_title(view.flow) if view.flow else "flow pending", view.phase.replace("_", " ")]
-            if view.subject:
-                parts.insert(1, f"as {view.subject}")
-            if view.scopes:
-                parts.append("scopes " + " ".join(view.scopes))
-            if view.phase == "signed_in":
-                if view.token_expires_at is not None:
-                    left = view.token_expires_at - now
-                    state = f"valid until {clock_time(view.token_expires_at)}" if left > 0 else "expired (refreshed on next use)"
-                    parts.append(state)
-                else:
-                    parts.append("expiry unknown")
-            elif view.message and not view.active:
-                parts.append(view.message)
-            lines.append(" · ".join(parts))
-            if view.notice:
-                lines.append(f"  Note: {view.notice}")
-        return "\n".join(lines)
+        return "\n".join(_status_line(label, session.view) for label, session in held)
 
     # ------------------------------------------------------------------------------------------
     def observer_for_plugin(self, service: str) -> Any:
@@ -476,7 +551,8 @@ class FlyteAuthMagics(Magics):
         return observe
 
     def close(self) -> None:
-        """Cancel logins in progress (on unload)."""
+        """Cancel logins in progress (on unload); the names stay where they are."""
+        self._closed = True
         for session in list(self.sessions.values()):
             session.cancel()
 
@@ -499,6 +575,49 @@ def make_display(
     if mode == "html":
         return HTMLDisplay()
     return TextDisplay()
+
+
+def _status_line(label: str, view: Any) -> str:
+    """One line of %flyte_status (and a second one for a notice)."""
+    from .state import clock_time, flow_title
+
+    parts = [f"{label}: {view.endpoint}", flow_title(view.flow) if view.flow else "flow pending", view.phase.replace("_", " ")]
+    if view.subject:
+        parts.insert(1, f"as {view.subject}")
+    if view.scopes:
+        parts.append("scopes " + " ".join(view.scopes))
+    if view.phase == "signed_in":
+        if view.token_expires_at is not None:
+            left = view.token_expires_at - time.time()
+            parts.append(f"valid until {clock_time(view.token_expires_at)}" if left > 0 else "expired (refreshed on next use)")
+        else:
+            parts.append("expiry unknown")
+        if view.store:
+            parts.append(f"tokens in {view.store}")
+    elif view.message and not view.active:
+        parts.append(view.message)
+    line = " · ".join(parts)
+    return f"{line}\n  Note: {view.notice}" if view.notice else line
+
+
+def _asks_for_help(line: str) -> bool:
+    """``-h`` or ``--help`` among the magic's own words (not among --command's, which are the program's)."""
+    words = line.split()
+    if "--command" in words:
+        words = words[: words.index("--command")]
+    return "-h" in words or "--help" in words
+
+
+def _print_usage(magic: Any) -> None:
+    """What ``%magic?`` shows: the usage line, the description and the options (as the reference page
+    renders them, docs/_tools/checks.py)."""
+    import inspect
+
+    doc = inspect.cleandoc(magic.__doc__ or "")
+    if doc.startswith("::"):  # magic_arguments' usage text (a reST literal block)
+        print(doc[2:].strip())
+    else:  # a magic without arguments: its usage line, then its docstring
+        print(f"%{magic.__name__}\n\n{doc}")
 
 
 def _cell_number(shell: Any) -> int | None:

@@ -4,7 +4,8 @@
   (``%config FlyteAuthMagics.display = 'html'``, and the fallback half of the widget display), so a
   saved notebook shows the final state ("Signed in as ...") and never a code or link that is no
   longer needed. HTML has no live field: while a browser sign-in waits for its redirect, it shows the
-  one-line call that hands the address over, ``flyte_auth.submit_redirect("<paste here>")``.
+  one-line call that asks for the address at a hidden prompt, ``flyte_auth.submit_redirect()`` (no
+  cell keeps the code).
 * ``widget.WidgetDisplay`` (a kernel with ipywidgets) builds on :class:`HTMLDisplay`: the live panel
   and this HTML in one MIME bundle. The dependency runs one way: widget.py imports render.py, never
   the reverse.
@@ -63,9 +64,10 @@ def code_spans(escaped: str) -> str:
 
 def title_html(view: LoginView) -> str:
     endpoint = esc(view.endpoint or "(endpoint pending)")
+    why = f'<br><span class="flyteauth-why">{esc(view.why_line())}</span>' if view.why_line() else ""
     return (
         f'<div class="flyteauth-title"><b>Flyte sign-in</b> · <code>{endpoint}</code>'
-        f'<br><span style="color:#57606a">{esc(view.flow_line())}</span></div>'
+        f'<br><span style="color:#57606a">{esc(view.flow_line())}</span>{why}</div>'
     )
 
 
@@ -117,9 +119,11 @@ def qr_html(view: LoginView, *, scale: int = 3) -> str:
 def status_html(view: LoginView, now: float | None = None) -> str:
     colour = PHASE_COLOURS.get(view.phase, "inherit")
     weight = "bold" if view.done else "normal"
+    binding = view.binding_line()
+    where = f'<div class="flyteauth-binding">{code_spans(esc(binding))}</div>' if binding else ""
     return (
         f'<div class="flyteauth-status" data-phase="{esc(view.phase)}" '
-        f'style="color:{colour};font-weight:{weight}">{code_spans(esc(view.status_line(now)))}</div>'
+        f'style="color:{colour};font-weight:{weight}">{code_spans(esc(view.status_line(now)))}</div>{where}'
     )
 
 
@@ -132,8 +136,9 @@ def paste_html(view: LoginView) -> str:
     if not view.accepts_paste:
         return ""
     return (
-        '<div class="flyteauth-paste-call">Browser on another machine? After signing in, copy the address '
-        f"your browser ended on and run in the next cell: <code>{esc(view.paste_call())}</code></div>"
+        '<div class="flyteauth-paste-call">Browser on another machine? After signing in, run '
+        f"<code>{esc(view.paste_call())}</code> in the next cell and paste the address your browser ended on "
+        "at its prompt (hidden; kept nowhere).</div>"
     )
 
 
@@ -192,14 +197,18 @@ class HTMLDisplay(LoginDisplay):
 
         self.display_id = f"flyteauth-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
-        self._last: tuple[str, str] | None = None
+        self._last: tuple[str, ...] | None = None
         self._shown = False
 
     def _bundle(self, view: LoginView) -> dict[str, Any]:
         return bundle(view)
 
+    def _key(self, view: LoginView) -> tuple[str, ...]:
+        """What must change for the output to be rewritten (not the countdown: it ticks every second)."""
+        return view.phase, view.message, view.binding, view.why, view.notice or "", view.store
+
     def _changed(self, view: LoginView) -> bool:
-        key = (view.phase, view.message)
+        key = self._key(view)
         if key == self._last:
             return False
         self._last = key
@@ -209,7 +218,7 @@ class HTMLDisplay(LoginDisplay):
         with self._lock:
             _display(self._bundle(view), display_id=self.display_id, update=self._shown)
             self._shown = True
-            self._last = (view.phase, view.message)
+            self._last = self._key(view)
 
     def update(self, view: LoginView) -> None:
         with self._lock:
@@ -219,7 +228,7 @@ class HTMLDisplay(LoginDisplay):
     def refresh(self, view: LoginView) -> None:
         """Send the current state again (from the thread that waits, so it carries that cell's parent)."""
         with self._lock:
-            self._last = (view.phase, view.message)
+            self._last = self._key(view)
             _display(self._bundle(view), display_id=self.display_id, update=True)
 
     def redisplay(self, view: LoginView) -> None:

@@ -35,6 +35,7 @@ from ..flows.events import (
     FlowStarted,
     NetworkRetry,
     Polling,
+    SavedSignInRefused,
     SlowedDown,
     Succeeded,
 )
@@ -126,8 +127,15 @@ class LoginView:
     subject: str | None = None
     token_expires_at: float | None = None
     scopes: tuple[str, ...] = ()
-    #: one-off notices (e.g. "the keyring is not available; tokens are kept in memory")
+    #: one-off notices (e.g. "the keyring is not available; tokens are kept in memory"), added with noted()
     notice: str | None = None
+    #: where the tokens are kept, one phrase (``stores.describe_store``), set once when signed in
+    store: str = ""
+    #: where ``name`` points when that is not simply here (a later sign-in took it, or this one failed
+    #: and gave it back to an earlier one); a clause without the final period. Empty: "available as `name`"
+    binding: str = ""
+    #: why this sign-in asks the user again (the saved sign-in was refused), one sentence
+    why: str = ""
     error_type: str | None = None
     attempt: int = 1
     history: tuple[str, ...] = field(default=(), compare=False)
@@ -144,6 +152,8 @@ class LoginView:
 
     def _next(self, event: Event) -> LoginView:
         replace = dataclasses.replace
+        if isinstance(event, SavedSignInRefused):
+            return replace(self, why=event.sentence())  # kept even when signed in: a retry says it (session.retry)
         if isinstance(event, FlowStarted):
             reason = event.reason or (self.flow_reason if event.flow == self.flow else "")
             if event.flow == "refresh" and self.flow and self.flow != "refresh":
@@ -275,6 +285,18 @@ class LoginView:
     def with_notice(self, notice: str | None) -> LoginView:
         return dataclasses.replace(self, notice=notice)
 
+    def noted(self, notice: str | None) -> LoginView:
+        """The view with ``notice`` added to the notices shown (once: a notice already shown is not repeated)."""
+        if not notice or (self.notice and notice in self.notice):
+            return self
+        return dataclasses.replace(self, notice=f"{self.notice} {notice}" if self.notice else notice)
+
+    def with_store(self, phrase: str) -> LoginView:
+        return dataclasses.replace(self, store=phrase)
+
+    def with_binding(self, binding: str) -> LoginView:
+        return dataclasses.replace(self, binding=binding)
+
     def with_paste_refused(self, sentence: str) -> LoginView:
         """The view after a pasted redirect address was refused: the sentence, and the login still waits."""
         if not self.accepts_paste:
@@ -287,10 +309,10 @@ class LoginView:
             return self
         return dataclasses.replace(self, pasted=True, message="The pasted address was accepted; finishing the sign-in…")
 
-    def restarted(self) -> LoginView:
-        """A fresh view for a retry: same endpoint and name, attempt + 1."""
+    def restarted(self, why: str = "") -> LoginView:
+        """A fresh view for a retry: same endpoint, name and notices, attempt + 1; ``why`` it asks again."""
         return LoginView(
-            endpoint=self.endpoint, name=self.name, attempt=self.attempt + 1, notice=self.notice
+            endpoint=self.endpoint, name=self.name, attempt=self.attempt + 1, notice=self.notice, why=why
         )
 
     def signed_out(self) -> LoginView:
@@ -318,8 +340,10 @@ class LoginView:
 
     def paste_call(self) -> str:
         """The call that completes a waiting browser sign-in with a pasted address (text and HTML
-        displays have no field to paste into)."""
-        return f'{self.name}.submit_redirect("<paste here>")'
+        displays have no field to paste into). It prompts for the address (hidden input), so no cell
+        holds the authorization code: a cell with the address in it would keep the code in the saved
+        notebook (the secret scanner flags it)."""
+        return f"{self.name}.submit_redirect()"
 
     @property
     def failed(self) -> bool:
@@ -346,14 +370,24 @@ class LoginView:
         return f"{title}: {self.flow_reason}" if self.flow_reason else title
 
     def summary(self) -> str:
-        """The final sentence after success."""
+        """The final sentence after success: who, where, until when, which name, where the tokens are kept."""
         who = f" as {self.subject}" if self.subject else ""
         until = (
             f", token valid until {clock_time(self.token_expires_at)}"
             if self.token_expires_at is not None
             else ", token expiry not known"
         )
-        return f"Signed in{who} to {self.endpoint}{until}; available as `{self.name}`."
+        where = self.binding or f"available as `{self.name}`"
+        kept = f"; tokens kept in {self.store}" if self.store else ""
+        return f"Signed in{who} to {self.endpoint}{until}; {where}{kept}."
+
+    def binding_line(self) -> str:
+        """Where the name points, as its own line, for a panel that is not signed in ("" when nothing to say)."""
+        return f"{self.binding}." if self.binding and self.phase != "signed_in" else ""
+
+    def why_line(self) -> str:
+        """Why this sign-in asks again, while it is not signed in ("" when nothing to say)."""
+        return self.why if self.phase != "signed_in" else ""
 
     def status_line(self, now: float | None = None) -> str:
         """The status sentence for the current phase (includes the countdown while waiting)."""
@@ -385,6 +419,8 @@ class LoginView:
     def text_lines(self, now: float | None = None) -> list[str]:
         """The same information as the widget, as plain text lines (terminal, text/plain)."""
         lines = [f"Flyte sign-in to {self.endpoint or '(endpoint pending)'} · {self.flow_line()}"]
+        if self.why_line():
+            lines.append(self.why_line())
         if self.user_code and self.active:
             lines.append(f"Open {self.verification_uri} and enter the code {self.user_code}")
             if self.verification_uri_complete:
@@ -392,8 +428,11 @@ class LoginView:
         if self.auth_url and self.active:
             lines.append(f"Sign-in page: {self.auth_url}")
         if self.accepts_paste:
-            lines.append(f"Browser on another machine? Paste the address it ended on: {self.paste_call()}")
+            lines.append(f"Browser on another machine? After signing in, run {self.paste_call()} in the next cell and "
+                         "paste the address your browser ended on at its prompt (hidden; kept nowhere).")
         lines.append(self.status_line(now))
+        if self.binding_line():
+            lines.append(self.binding_line())
         if self.notice:
             lines.append(f"Note: {self.notice}")
         return lines
@@ -409,6 +448,8 @@ class LoginView:
             "scopes": self.scopes,
             "token_expires_at": self.token_expires_at,
             "message": self.message,
+            "store": self.store,
+            "binding": self.binding,
         }
 
 

@@ -263,12 +263,10 @@ class WidgetDisplay(HTMLDisplay):
         }
         return data
 
-    def _changed(self, view: LoginView) -> bool:
-        # only phase changes rewrite the output; the widget itself updates continuously
-        if self._last is not None and self._last[0] == view.phase:
-            return False
-        self._last = (view.phase, view.message)
-        return True
+    def _key(self, view: LoginView) -> tuple[str, ...]:
+        # only a new phase (or where the name points, why it asks, a notice, where the tokens are kept)
+        # rewrites the output; the widget itself updates continuously
+        return view.phase, view.binding, view.why, view.notice or "", view.store
 
     def show(self, view: LoginView) -> None:
         self.widget.update(view)

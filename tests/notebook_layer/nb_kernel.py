@@ -37,9 +37,10 @@ class Kernel:
                            and m["parent_header"].get("msg_id") == msg_id, timeout)
         return msg_id
 
-    def collect_until(self, predicate, timeout: float) -> dict[str, Any]:
-        """Read iopub until a message satisfies ``predicate`` (bounded by ``timeout``)."""
-        for message in self.messages:
+    def collect_until(self, predicate, timeout: float, *, since: int = 0) -> dict[str, Any]:
+        """Read iopub until a message satisfies ``predicate`` (bounded by ``timeout``); ``since``: look only
+        at messages from that index of ``messages`` on (a later login's panel, not an earlier one's)."""
+        for message in self.messages[since:]:
             if predicate(message):
                 return message
         deadline = time.monotonic() + timeout
@@ -73,11 +74,12 @@ class Kernel:
             if reply["parent_header"].get("msg_id") == msg_id:
                 return reply
 
-    def comm_id_of(self, dom_class: str, timeout: float = 30) -> str:
+    def comm_id_of(self, dom_class: str, timeout: float = 30, *, since: int = 0) -> str:
         """The comm of the widget model carrying ``dom_class`` (its comm_open, or the update adding it)."""
         opened = self.collect_until(
             lambda m: m["msg_type"] in ("comm_open", "comm_msg")
-            and dom_class in (m["content"].get("data", {}).get("state", {}).get("_dom_classes") or ()), timeout)
+            and dom_class in (m["content"].get("data", {}).get("state", {}).get("_dom_classes") or ()), timeout,
+            since=since)
         return opened["content"]["comm_id"]
 
     def comm_send(self, comm_id: str, data: dict[str, Any]) -> None:
@@ -90,6 +92,25 @@ class Kernel:
 
     def type_into(self, comm_id: str, value: str) -> None:
         self.comm_send(comm_id, {"method": "update", "state": {"value": value}, "buffer_paths": []})
+
+    def printed(self, msg_id: str) -> str:
+        """What the cell ``msg_id`` printed (its stream messages, in order)."""
+        return "".join(m["content"]["text"] for m in self.messages
+                       if m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == msg_id)
+
+    def panel_of(self, msg_id: str) -> str:
+        """The display_id of the login panel the cell ``msg_id`` showed."""
+        for m in self.messages:
+            if (m["msg_type"] == "display_data" and m["parent_header"].get("msg_id") == msg_id
+                    and WIDGET_VIEW in m["content"]["data"]):
+                return str(m["content"]["transient"]["display_id"])
+        raise AssertionError("that cell showed no login panel")
+
+    def panel_texts(self, display_id: str) -> list[str]:
+        """Every version of a panel's text/plain fallback, in order (the last is what a saved notebook keeps)."""
+        return [m["content"]["data"]["text/plain"] for m in self.messages
+                if m["msg_type"] in ("display_data", "update_display_data")
+                and m["content"].get("transient", {}).get("display_id") == display_id]
 
     def stop(self) -> None:
         self.kc.stop_channels()

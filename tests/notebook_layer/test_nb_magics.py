@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 from nb_fakes import SECRET_ACCESS, SECRET_REFRESH, FakeFactory, wait_until
 
 from flyteauth_jupyter import sessions
+from flyteauth_jupyter.errors import AccessDeniedError, ConfigurationError
 from flyteauth_jupyter.notebook import connect as connect_module
 from flyteauth_jupyter.notebook.session import LoginSession
 
@@ -34,12 +35,15 @@ def run(ip, cell, fake=None):
     return result
 
 
-def usage_error(ip, cell) -> str:
+def usage_error(ip, cell, kind=ConfigurationError) -> str:
+    """The error of ``cell``: a typed FlyteAuthError shown as one line (issue 17.3), or, for words the
+    argument parser refuses (``kind=UsageError``), IPython's plain UsageError."""
     result = ip.run_cell(cell)
-    assert isinstance(result.error_in_exec, UsageError), result.error_in_exec
-    message = str(result.error_in_exec)
-    assert type(result.error_in_exec) is UsageError  # a plain UsageError: one line, no traceback
-    return message
+    error = result.error_in_exec
+    assert type(error) is kind, error
+    if kind is not UsageError:  # one line, no traceback: IPython draws _render_traceback_()
+        assert error._render_traceback_() == [f"{type(error).__name__}: {error}"]
+    return str(error)
 
 
 def test_load_registers_and_unload_removes(shell):
@@ -69,14 +73,14 @@ def test_help_shows_the_pinned_syntax(shell):
     assert "%flyte_logout [--endpoint URL] [--name VAR]" in logout
 
 
-def test_errors_are_one_sentence_usage_errors(shell, fake):
+def test_errors_are_one_line_typed_errors(shell, fake):
     assert "must use http or https" in usage_error(shell, "%flyte_login --endpoint ftp://x")
     assert "Refusing plain HTTP" in usage_error(shell, "%flyte_login --endpoint http://flyte.example.com")
     assert "No Flyte endpoint" in usage_error(shell, "%flyte_login")
     assert "not a valid Python variable name" in usage_error(shell, "%flyte_login --endpoint h:1 --name 1x")
     assert "NOPE_SECRET" in usage_error(shell, "%flyte_login --endpoint h:1 --client-secret-env NOPE_SECRET")
     assert "CA bundle" in usage_error(shell, "%flyte_login --endpoint h:1 --ca-cert /nonexistent.pem")
-    usage_error(shell, "%flyte_login --flow sideways --endpoint h:1")
+    usage_error(shell, "%flyte_login --flow sideways --endpoint h:1", UsageError)
     assert not fake.built
 
 
@@ -110,14 +114,14 @@ def test_wait_blocks_the_cell(shell, fake):
     assert shell.user_ns["mine"].status == "signed_in"
 
 
-def test_wait_reports_a_denied_login_as_usage_error(shell, fake):
+def test_wait_reports_a_denied_login_as_its_typed_error(shell, fake):
     def deny_when_started():
         fake.latest().started.wait(10)
         fake.latest().deny()
 
     helper = threading.Thread(target=deny_when_started)
     helper.start()
-    message = usage_error(shell, "%flyte_login --endpoint http://127.0.0.1:9 --wait")
+    message = usage_error(shell, "%flyte_login --endpoint http://127.0.0.1:9 --wait", AccessDeniedError)
     helper.join(10)
     assert "denied" in message
 

@@ -146,4 +146,5 @@ def test_countdown_text():
 def test_status_record_has_no_token_fields():
     view = run(FlowStarted("device", "e"), Succeeded("device", "e", time.time() + 60, "alice", ("openid",)))
     record = view.status_record()
-    assert set(record) == {"name", "endpoint", "flow", "phase", "subject", "scopes", "token_expires_at", "message"}
+    assert set(record) == {"name", "endpoint", "flow", "phase", "subject", "scopes", "token_expires_at", "message",
+                           "store", "binding"}

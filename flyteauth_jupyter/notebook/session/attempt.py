@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...credentials import Credentials
-from ...errors import FlyteAuthError, LoginCancelledError
+from ...errors import FlyteAuthError, LoginCancelledError, one_line
 
 log = logging.getLogger("flyteauth_jupyter.notebook.session")
 
@@ -79,6 +79,11 @@ class Attempt:
         self.skip_cache = False  # a retry because the server rejected the saved token: never reuse it
         #: "the sign-in started in cell [7]" when a new %flyte_login replaced this one
         self.replaced_by: str | None = None
+        #: a retry of the session superseded this attempt: its end changes neither the view nor the name
+        self.retried = False
+        #: where the name points after this attempt failed ("`flyte_auth` still refers to your earlier
+        #: sign-in to h:p (as alice)"), when the magic gave it back to an earlier sign-in
+        self.kept: str | None = None
         #: epoch seconds when ``--timeout`` ends the interactive flow (None: no timeout)
         self.deadline: float | None = None
         self.future: concurrent.futures.Future[Credentials] | None = None
@@ -98,13 +103,20 @@ class Attempt:
 
 
 def shortened(exc: FlyteAuthError) -> FlyteAuthError:
-    """``exc`` without the background flow's frames and chain: raised again, it shows its one sentence
-    under a traceback of the waiting code only."""
+    """``exc`` without the background flow's frames and chain, shown by IPython as its one line
+    (``errors.one_line``): the waiting cell gets the sign-in's own typed exception, not a traceback."""
     log.debug("the sign-in failed", exc_info=exc)
     exc.__traceback__ = None
     exc.__cause__ = None
     exc.__context__ = None
     exc.__suppress_context__ = True
+    return one_line(exc)
+
+
+def with_sentence(exc: FlyteAuthError, sentence: str) -> FlyteAuthError:
+    """``exc`` with one more sentence at the end of its message (clipped as every message is); its
+    type and attributes (``.error``, ``.status``) stay. Called once, by the thread that raises it."""
+    FlyteAuthError.__init__(exc, f"{exc} {sentence}")
     return exc
 
 

@@ -8,20 +8,23 @@ later cells call: waiting, the authenticator's interface, paste-back and sign-ou
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ...control import SYSTEM_CLOCK, Clock, end_in_child, run_in_background, survive_fork
 from ...credentials import Credentials
-from ...errors import AccessTokenNotFoundError, LoginCancelledError
+from ...errors import AccessTokenNotFoundError, FlyteAuthError, LoginCancelledError
 from ...flows.events import Cancelled, Event, Failed, FlowStarted, Succeeded
 from ..render import LoginDisplay
 from ..state import LoginView
-from .attempt import DEFAULT_WAIT, WAIT_MARGIN, Attempt, CellContext, Prepared, log, usable
+from .attempt import DEFAULT_WAIT, WAIT_MARGIN, Attempt, CellContext, Prepared, log, usable, with_sentence
 
 if TYPE_CHECKING:
     from typing_extensions import Self
+
+    from .waitable import LoginSession
 
 
 class SessionBase:
@@ -34,6 +37,12 @@ class SessionBase:
     #: The deployment's base URL (``scheme://host:port``), for clients that send the token only there
     #: (``BearerAuth``); ``%flyte_login`` sets it.
     endpoint_url: str | None = None
+    #: The earlier working sign-in whose name this one took while it runs: the name goes back to it if
+    #: this one fails or is cancelled (``%flyte_login`` sets and clears it; docs/architecture.md,
+    #: "Panel lifecycle").
+    fallback: LoginSession | None = None
+    #: "cell [7]": where this sign-in was started, for %flyte_status and other panels' sentences
+    started_in: str = ""
 
     def __init__(
         self,
@@ -70,6 +79,12 @@ class SessionBase:
         #: magic binds ``name`` again, since %flyte_logout removed the variable); the first attempt's
         #: caller has bound it already
         self.on_start: Callable[[Any], None] | None = None
+        #: called in the attempt's thread when an attempt ends, before anyone waiting on it wakes:
+        #: ``on_end(session, None)`` after a sign-in, ``on_end(session, error)`` after a failure or a
+        #: cancel (not after a replacement). It may return a clause saying where the name points now
+        #: (the magic gave it back to an earlier sign-in), which the panel and the error then carry.
+        self.on_end: Callable[[Any, BaseException | None], str | None] | None = None
+        self._lent_to: str | None = None
 
     def _after_fork_in_child(self) -> None:
         """In a forked child (``control``): the attempt in progress ends here at once; the panel is the
@@ -139,20 +154,76 @@ class SessionBase:
         """Start the login again (cancelling one in progress). Returns at once.
 
         ``here=True`` (from code in a cell, not a button) attributes the new attempt to the current
-        cell and shows the login there too; ``skip_cache=True`` ignores saved tokens (they were rejected).
+        cell and shows the login there too; ``skip_cache=True`` ignores saved tokens (they were
+        rejected, or could not be renewed: the new panel says which).
         """
         self._finished = None
         old = self._attempt
         if old is not None:
+            old.retried = True  # its end is not this session's: neither its view nor its name changes
             old.cancel()
+        why = ""
+        if skip_cache:
+            why = self._view.why or f"The saved sign-in to {self.endpoint} could not be renewed; sign in again."
         with self._lock:
-            self._set_view(self._view.restarted(), force=True)
+            self._set_view(self._view.restarted(why), force=True)
         if here:
             self._cell = CellContext(self._shell)
             if self.display is not None:
                 self.display.redisplay(self._view)
         self._launch(skip_cache=skip_cache)
         return self
+
+    # ------------------------------------------------------------------------------------------
+    # the name: lent to a later sign-in while it runs, and given back or not (the magic decides)
+    # ------------------------------------------------------------------------------------------
+    @property
+    def working(self) -> bool:
+        """Signed in: a sign-in worth returning the name to."""
+        return self._view.phase == "signed_in"
+
+    def lend(self, by: str) -> None:
+        """A later sign-in (``by``: "the sign-in started in cell [7]") took this one's name while it runs."""
+        with self._lock:
+            self._lent_to = by
+            self._set_view(self._view.with_binding(
+                f"`{self.name}` points to {by} while it runs; back here if that one fails"))
+
+    def give_up_name(self) -> None:
+        """The later sign-in that took the name succeeded: the name stays there."""
+        with self._lock:
+            by, self._lent_to = self._lent_to or "a later sign-in", None
+            self._set_view(self._view.with_binding(f"`{self.name}` now refers to {by}"))
+
+    def take_name_back(self) -> None:
+        """The later sign-in failed or was cancelled: the name points here again."""
+        with self._lock:
+            self._lent_to = None
+            self._set_view(self._view.with_binding(""))
+
+    def note(self, notice: str | None) -> None:
+        """Show ``notice`` once, beside the panel's other notes (e.g. a configuration file that was skipped)."""
+        with self._lock:
+            self._set_view(self._view.noted(notice))
+
+    def _ended(self, attempt: Attempt, error: BaseException | None) -> None:
+        """Tell ``on_end`` that the current attempt ended; show where the name points now, if it says."""
+        hook = self.on_end
+        if hook is None or attempt.retried:
+            return
+        try:
+            where = hook(self, error)
+        except Exception:  # noqa: BLE001 - binding must never break a sign-in's ending
+            log.warning("Could not settle where %s points after the sign-in ended.", self.name, exc_info=True)
+            return
+        if not where:
+            return
+        attempt.kept = where
+        with self._lock:
+            if attempt is self._attempt:
+                self._set_view(self._view.with_binding(where))
+        if isinstance(error, FlyteAuthError) and not isinstance(error, LoginCancelledError):
+            with_sentence(error, f"{where}.")  # a cancel's error is written by wait() (_cancelled_error)
 
     def _update_if_current(self, attempt: Attempt | None, change: Callable[[LoginView], LoginView]) -> None:
         with self._lock:
@@ -191,8 +262,7 @@ class SessionBase:
             with self._lock:
                 if attempt is self._attempt:
                     self._inner = prepared.authenticator
-                    view = self._view.with_flow(prepared.flow, prepared.reason)
-                    self._set_view(view.with_notice(prepared.notice) if prepared.notice else view)
+                    self._set_view(self._view.with_flow(prepared.flow, prepared.reason).noted(prepared.notice))
             attempt.check(self.endpoint)
             inner = prepared.authenticator
             creds: Credentials | None = None
@@ -213,17 +283,18 @@ class SessionBase:
             if creds is None or not getattr(creds, "access_token", None):
                 raise AccessTokenNotFoundError(f"The sign-in to {self.endpoint} ended without a token; press Retry.")
             self._succeeded(attempt, creds, flow)
-            self._store_notice(inner)
             return creds
         except BaseException as exc:
             self._finished = None
-            if attempt is self._attempt and not self._view.done:
+            if attempt is self._attempt and not attempt.retried and not self._view.done:
                 if isinstance(exc, LoginCancelledError) and attempt.replaced_by:
                     self._apply_replaced(attempt, flow)
                 elif isinstance(exc, LoginCancelledError):
                     self._apply(Cancelled(flow=flow))
                 else:
                     self._apply(Failed(flow=flow, message=str(exc) or type(exc).__name__, error=exc))
+            if attempt is self._attempt and not attempt.replaced_by:
+                self._ended(attempt, exc)  # before the future resolves: a waiting cell sees where the name is
             raise
         finally:
             attempt.done_event.set()
@@ -238,35 +309,29 @@ class SessionBase:
             return inner.refresh_credentials()
 
     def _succeeded(self, attempt: Attempt, creds: Credentials, flow: str) -> None:
+        """The attempt signed in: the view says so (if the flow did not), with where the tokens are kept
+        (worked out once per sign-in, not on every update) and any store notice; then ``on_end``."""
         if attempt is not self._attempt:
             return
+        inner = attempt.inner
+        where, reason = _where_kept(inner, self.endpoint), _fallback_reason(inner)
         with self._lock:
-            if self._view.phase == "signed_in":
-                # the flow reported it; complete what it may have left out (subject, expiry)
-                view = self._view
-                if view.subject is None and getattr(creds, "subject", None):
-                    import dataclasses
-
-                    self._set_view(dataclasses.replace(view, subject=creds.subject))
+            if attempt is not self._attempt:
                 return
-        self._apply(
-            Succeeded(
-                flow=flow,
-                endpoint=self.endpoint,
-                expires_at=getattr(creds, "expires_at", None),
-                subject=getattr(creds, "subject", None),
-                scopes=tuple(getattr(creds, "scopes", ()) or ()),
-            )
-        )
-        self._store_notice(attempt.inner)
-
-    def _store_notice(self, inner: Any) -> None:
-        reason = getattr(inner, "fallback_reason", None)
-        if reason is None:
-            reason = getattr(getattr(inner, "store", None), "fallback_reason", None)
-        if reason and reason != self._view.notice:
-            with self._lock:
-                self._set_view(self._view.with_notice(reason))
+            view = self._view
+            if view.phase != "signed_in":
+                view = view.apply(Succeeded(
+                    flow=flow,
+                    endpoint=self.endpoint,
+                    expires_at=getattr(creds, "expires_at", None),
+                    subject=getattr(creds, "subject", None),
+                    scopes=tuple(getattr(creds, "scopes", ()) or ()),
+                ))
+            elif view.subject is None and getattr(creds, "subject", None):
+                # the flow reported it; complete what it may have left out
+                view = dataclasses.replace(view, subject=creds.subject)
+            self._set_view(view.with_store(where).noted(reason))
+        self._ended(attempt, None)
 
     def _tick(self, attempt: Attempt) -> None:
         budget = int((self.timeout or DEFAULT_WAIT) + WAIT_MARGIN) + 1
@@ -337,3 +402,18 @@ class SessionBase:
     def future(self) -> concurrent.futures.Future[Credentials] | None:
         attempt = self._attempt
         return attempt.future if attempt is not None else None
+
+
+def _where_kept(inner: Any, service: str) -> str:
+    """Where ``inner`` keeps its tokens, one phrase (``stores.describe_store``): "the keyring
+    (SecretService)", "the private file ~/.cache/flyteauth_jupyter/tokens/ab12cd34….json", "memory only
+    (this kernel)" (also for an authenticator without a store)."""
+    from ...stores import describe_store
+
+    return describe_store(getattr(inner, "store", None), service)
+
+
+def _fallback_reason(inner: Any) -> str | None:
+    """Why the tokens are not where they should be (the keyring failed, ...), said once."""
+    reason = getattr(inner, "fallback_reason", None)
+    return reason if reason is not None else getattr(getattr(inner, "store", None), "fallback_reason", None)

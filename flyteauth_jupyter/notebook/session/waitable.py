@@ -16,8 +16,9 @@ from ...errors import (
     InvalidGrantError,
     LoginCancelledError,
     LoginTimeoutError,
+    one_line,
 )
-from ..state import LoginView
+from ..state import LoginView, clock_time
 from .attempt import DEFAULT_WAIT, WAIT_MARGIN, Attempt, log, shortened
 from .background import SessionBase
 
@@ -45,15 +46,21 @@ class LoginSession(SessionBase):
     # ------------------------------------------------------------------------------------------
     # paste-back (a browser on another machine)
     # ------------------------------------------------------------------------------------------
-    def submit_redirect(self, url: str) -> None:
+    def submit_redirect(self, url: str | None = None) -> None:
         """Finish the waiting browser sign-in with the address your browser ended on (any thread).
 
         When the browser runs on another machine (VS Code remote, SSH, a container), the redirect to
         ``http://127.0.0.1:<port>/callback?code=...&state=...`` fails there; paste that address (or
-        its query). Returns once it is accepted; :meth:`wait` then returns the credentials. A wrong or
-        unusable address raises StateMismatchError / ProtocolError (also shown in the panel) and the
-        sign-in keeps waiting; with no browser sign-in waiting, FlyteAuthError.
+        its query). Without ``url`` (what the panel suggests) it asks for the address at a hidden
+        prompt (``getpass``: the front end neither echoes nor saves it), so no cell holds the code; a
+        cell with the address in it would keep the code in the saved notebook (the secret scanner
+        flags it: delete such a cell after it ran). Returns once it is accepted; :meth:`wait` then
+        returns the credentials. A wrong or unusable address raises StateMismatchError /
+        ProtocolError (also shown in the panel) and the sign-in keeps waiting; with no browser
+        sign-in waiting, FlyteAuthError.
         """
+        if url is None:
+            url = self._prompt_for_address()
         with self._lock:
             attempt = self._attempt
         try:
@@ -70,6 +77,17 @@ class LoginSession(SessionBase):
             self._update_if_current(attempt, lambda view: view.with_paste_refused(sentence))
             raise
         self._update_if_current(attempt, LoginView.with_paste_accepted)
+
+    def _prompt_for_address(self) -> str:
+        import getpass  # ipykernel answers getpass.getpass with a hidden input request to the front end
+
+        try:
+            return getpass.getpass("Paste the address your browser ended on (hidden): ")
+        except Exception as exc:  # noqa: BLE001 - StdinNotImplementedError, EOFError: no front end to ask
+            raise one_line(FlyteAuthError(
+                f"This front end cannot prompt for the address ({type(exc).__name__}); pass it: "
+                f'{self.name}.submit_redirect("<address>"), then delete that cell (it holds the code).'
+            )) from None
 
     def handle_paste(self, text: str) -> None:
         """The panel's Submit: :meth:`submit_redirect`, with a refusal shown in the status line instead
@@ -102,15 +120,15 @@ class LoginSession(SessionBase):
             with self._lock:  # _launch publishes the attempt and its future together
                 attempt = self._attempt
             if attempt is None or attempt.future is None:
-                raise AccessTokenNotFoundError(f"No sign-in to {self.endpoint} was started; run %flyte_login.")
+                raise one_line(AccessTokenNotFoundError(f"No sign-in to {self.endpoint} was started; run %flyte_login."))
             left = max(0.0, ends - self._clock.monotonic())
             try:
                 creds = wait_future(attempt.future, left, clock=self._clock)
             except concurrent.futures.TimeoutError:
-                raise LoginTimeoutError(
+                raise one_line(LoginTimeoutError(
                     f"The sign-in to {self.endpoint} is still in progress after {budget:g} s; finish it in the "
                     f"browser, or call {self.name}.cancel()."
-                ) from None
+                )) from None
             except LoginCancelledError:
                 if attempt is not self._attempt:
                     continue  # superseded by a retry: wait for the new attempt
@@ -127,17 +145,18 @@ class LoginSession(SessionBase):
                 continue
             self._refresh_display()
             return creds
-        raise LoginTimeoutError(f"The sign-in to {self.endpoint} was restarted too many times.")
+        raise one_line(LoginTimeoutError(f"The sign-in to {self.endpoint} was restarted too many times."))
 
     def _cancelled_error(self, attempt: Attempt) -> LoginCancelledError:
         if attempt.replaced_by:
-            return LoginCancelledError(
-                f"The sign-in to {self.endpoint} was replaced by {attempt.replaced_by}; use that one."
-            )
-        return LoginCancelledError(
-            f"The sign-in to {self.endpoint} was cancelled by the user; press Retry in its panel or call "
-            f"{self.name}.retry() to sign in again."
-        )
+            message = f"The sign-in to {self.endpoint} was replaced by {attempt.replaced_by}; use that one."
+        elif attempt.kept:  # the name went back to an earlier sign-in: its retry() is not this one's
+            message = (f"The sign-in to {self.endpoint} was cancelled by the user; press Retry in its panel to "
+                       f"sign in again. {attempt.kept}.")
+        else:
+            message = (f"The sign-in to {self.endpoint} was cancelled by the user; press Retry in its panel or "
+                       f"call {self.name}.retry() to sign in again.")
+        return one_line(LoginCancelledError(message))
 
     def _refresh_display(self) -> None:
         """Redraw the final state from the waiting (main) thread, with the current cell as parent.
@@ -241,11 +260,12 @@ class LoginSession(SessionBase):
         return getattr(inner, name)
 
     def __repr__(self) -> str:
+        # a snapshot: shown under a panel that keeps changing, it says when it was taken (issue 17)
         view = self._view
         who = f", subject={view.subject!r}" if view.subject else ""
         return (
             f"LoginSession(name={self.name!r}, endpoint={self.endpoint!r}, flow={view.flow!r}, "
-            f"status={view.phase!r}{who})"
+            f"status={view.phase!r}{who}, as_of={clock_time(self._clock.time())!r})"
         )
 
     __str__ = __repr__
