@@ -6,9 +6,9 @@ test_nb_confidential.py, test_nb_proxy.py.)"""
 from __future__ import annotations
 
 import pytest
-from IPython.core.error import UsageError
 
 from flyteauth_jupyter.config import IssuerClientConfigStore, RemoteClientConfigStore
+from flyteauth_jupyter.errors import ConfigurationError
 from flyteauth_jupyter.environment import BrowserLocation, FlowRequest, decide_flow
 from flyteauth_jupyter.notebook import connect
 from flyteauth_jupyter.notebook.magics import _parse_args, _unquoted
@@ -62,7 +62,7 @@ def test_the_prompt_setting_reaches_the_spec_and_the_store(shell):
     flyte = spec_of(shell, "--endpoint https://flyte.example.com")
     assert connect.config_store_for(flyte)._prompt == "select_account"
     shell.run_line_magic("config", "FlyteAuthMagics.prompt = 'x' * 200")
-    with pytest.raises(UsageError, match="prompt must be a short text"):
+    with pytest.raises(ConfigurationError, match="prompt must be a short text"):
         shell.run_line_magic("flyte_login", "--endpoint https://flyte.example.com")
 
 
@@ -77,7 +77,7 @@ def test_the_proxy_command_from_the_line_or_the_settings(shell, monkeypatch):
     assert spec_of(shell, "").proxy_command == ("gcloud", "auth", "print-identity-token")
     other = spec_of(shell, "--endpoint https://elsewhere.example.com")  # settings for another deployment
     assert other.proxy_command == () and connect.proxy_auth_for(other) is None
-    with pytest.raises(UsageError, match="--proxy-command needs the program"):
+    with pytest.raises(ConfigurationError, match="--proxy-command needs the program"):
         shell.run_line_magic("flyte_login", "--endpoint https://flyte.example.com --proxy-command ''")
 
 
