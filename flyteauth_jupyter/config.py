@@ -180,6 +180,26 @@ def _forget_locks_after_fork() -> None:
 at_fork_in_child(_forget_locks_after_fork)
 
 
+def _store_transport(
+    transport: Transport | None,
+    session: requests.Session | None,
+    *,
+    http_proxy_url: str | None,
+    verify: bool | str | None,
+    timeout: float | tuple[float, float],
+    deadline: float,
+    proxy_auth: requests.auth.AuthBase | None,
+) -> Transport:
+    """What a config store fetches with: the ``transport`` passed (whose ``proxy_auth`` must be the one
+    passed beside it, if any), else a new one from the other settings."""
+    if transport is None:
+        return Transport(session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline,
+                         proxy_auth=proxy_auth)
+    if proxy_auth is not None and transport.proxy_auth is not proxy_auth:
+        raise ConfigurationError("Give proxy_auth to the Transport you pass (Transport(proxy_auth=...)), not beside it.")
+    return transport
+
+
 class RemoteClientConfigStore(ClientConfigStore):
     """Reads the client configuration from FlyteAdmin's HTTP metadata endpoints (cached per endpoint).
 
@@ -207,12 +227,8 @@ class RemoteClientConfigStore(ClientConfigStore):
         self._prompt = prompt
         self._insecure = insecure
         self._deadline = deadline
-        if transport is not None and proxy_auth is not None and transport.proxy_auth is not proxy_auth:
-            raise ConfigurationError("Give proxy_auth to the Transport you pass (Transport(proxy_auth=...)), not beside it.")
-        self._transport = transport or Transport(
-            session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline,
-            proxy_auth=proxy_auth,
-        )
+        self._transport = _store_transport(transport, session, http_proxy_url=http_proxy_url, verify=verify,
+                                           timeout=timeout, deadline=deadline, proxy_auth=proxy_auth)
         self._ttl = ttl
         self._use_issuer_metadata = use_issuer_metadata
         # an injected transport (tests, custom HTTP) gets its own cache entry
@@ -388,12 +404,8 @@ class IssuerClientConfigStore(ClientConfigStore):
         self._header_key = header_key or "authorization"
         self._prompt = prompt
         self._deadline = deadline
-        if transport is not None and proxy_auth is not None and transport.proxy_auth is not proxy_auth:
-            raise ConfigurationError("Give proxy_auth to the Transport you pass (Transport(proxy_auth=...)), not beside it.")
-        self._transport = transport or Transport(
-            session, http_proxy_url=http_proxy_url, verify=verify, timeout=timeout, deadline=deadline,
-            proxy_auth=proxy_auth,
-        )
+        self._transport = _store_transport(transport, session, http_proxy_url=http_proxy_url, verify=verify,
+                                           timeout=timeout, deadline=deadline, proxy_auth=proxy_auth)
         self._ttl = ttl
         self._lock = threading.Lock()
         self._cached: tuple[float, ClientConfig] | None = None

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from rig.idp import IdP
+from rig.idp_process import IdPProcess
 from rig.user import AuthCodeUser, LoginPageError, new_session
 
 pytestmark = pytest.mark.idp
@@ -62,6 +63,14 @@ def device_start(http: requests.Session, idp: IdP, client_id: str = NATIVE, scop
 
 def device_poll_once(http: requests.Session, idp: IdP, device_code: str, client_id: str = NATIVE) -> requests.Response:
     return post(http, idp.token_endpoint, {"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": client_id})
+
+
+def client_credentials_basic_and_post(http: requests.Session, idp: IdPProcess) -> tuple[requests.Response, ...]:
+    """A client-credentials grant for ``api:read`` by each confidential client: ``jupyter-confidential``
+    with client_secret_basic, ``jupyter-confidential-post`` with client_secret_post."""
+    form = {"grant_type": "client_credentials", "scope": "api:read"}
+    return (post(http, idp.token_endpoint, form, auth=("jupyter-confidential", SECRET)),
+            post(http, idp.token_endpoint, {**form, "client_id": "jupyter-confidential-post", "client_secret": SECRET}))
 
 
 def device_poll(http: requests.Session, idp: IdP, device: dict[str, Any], timeout: float = 20) -> requests.Response:
@@ -445,11 +454,7 @@ def test_auth_code_wrong_verifier(idp, http, auth_code_user, loopback):
 
 # ---------------------------------------------------------------------------- client credentials
 def test_client_credentials_basic_and_post(idp, http):
-    basic = post(http, idp.token_endpoint, {"grant_type": "client_credentials", "scope": "api:read"},
-                 auth=("jupyter-confidential", SECRET))
-    body = post(http, idp.token_endpoint, {"grant_type": "client_credentials", "scope": "api:read",
-                                           "client_id": "jupyter-confidential-post", "client_secret": SECRET})
-    for r in (basic, body):
+    for r in client_credentials_basic_and_post(http, idp):
         assert r.status_code == 200, r.text
         assert r.headers["cache-control"] == "no-store"
         token = answer(r)

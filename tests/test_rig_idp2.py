@@ -17,7 +17,7 @@ import requests
 
 from rig.idp import SECRETS_DIR_ENV
 from rig.idp2 import DjangoIdP
-from rig.user import DeviceApprover, DeviceUser, LoginPageError, new_session
+from rig.user import DeviceApprover, DeviceUser, LoginPageError
 from test_rig import (  # the node rig's helpers, shared rather than copied
     DEVICE_GRANT,
     NATIVE,
@@ -25,6 +25,10 @@ from test_rig import (  # the node rig's helpers, shared rather than copied
     SCOPE,
     answer,
     authorize_url,
+    client_credentials_basic_and_post,
+    device_poll_once,
+    device_start,
+    http,  # noqa: F401 - a fixture
     jwt_part,
     loopback,  # noqa: F401 - a fixture
     pkce_pair,
@@ -32,23 +36,6 @@ from test_rig import (  # the node rig's helpers, shared rather than copied
 )
 
 pytestmark = pytest.mark.idp
-
-
-@pytest.fixture
-def http() -> requests.Session:
-    s = new_session()
-    yield s
-    s.close()
-
-
-def device_start(http: requests.Session, idp: DjangoIdP, scope: str = SCOPE) -> dict:
-    r = post(http, idp.device_authorization_endpoint, {"client_id": NATIVE, "scope": scope})
-    assert r.status_code == 200, r.text
-    return answer(r)
-
-
-def device_poll_once(http: requests.Session, idp: DjangoIdP, device_code: str) -> requests.Response:
-    return post(http, idp.token_endpoint, {"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": NATIVE})
 
 
 def pkce_login(http, idp, loopback, auth_code_user, scope: str = SCOPE) -> dict:
@@ -180,11 +167,7 @@ def test_revocation_and_the_rigs_introspection(idp2, http, auth_code_user, loopb
 
 
 def test_client_credentials_basic_post_and_wrong_secret(idp2, http):
-    basic = post(http, idp2.token_endpoint, {"grant_type": "client_credentials", "scope": "api:read"},
-                 auth=("jupyter-confidential", SECRET))
-    body = post(http, idp2.token_endpoint, {"grant_type": "client_credentials", "scope": "api:read",
-                                            "client_id": "jupyter-confidential-post", "client_secret": SECRET})
-    for r in (basic, body):
+    for r in client_credentials_basic_and_post(http, idp2):
         assert r.status_code == 200, r.text
         token = answer(r)
         assert token["token_type"] == "Bearer" and token["scope"] == "api:read" and "refresh_token" not in token

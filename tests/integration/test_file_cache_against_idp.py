@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import requests
+from rig.sign_in import Recorder
 
 from flyteauth_jupyter import ClientCredentialsAuthenticator, DeviceCodeAuthenticator
 from flyteauth_jupyter.flows.events import DeviceCodeIssued
@@ -79,20 +80,12 @@ def test_client_credentials_token_survives_a_restart(flyteadmin, cache_env):
 def test_device_login_is_found_after_a_restart_through_the_environment(flyteadmin, device_user, cache_env,
                                                                        monkeypatch):
     monkeypatch.setenv(TOKEN_CACHE_ENV, "file")
-    events: list[Any] = []
-    issued = threading.Event()
-
-    def observer(event: Any) -> None:
-        events.append(event)
-        if isinstance(event, DeviceCodeIssued):
-            issued.set()
-
-    first = DeviceCodeAuthenticator(flyteadmin.endpoint, None, observer=observer, timeout=60,
+    recorder = Recorder()
+    first = DeviceCodeAuthenticator(flyteadmin.endpoint, None, observer=recorder, timeout=60,
                                     session=CountingSession())
     assert isinstance(first.store, FileStore)  # chosen by FLYTEAUTH_TOKEN_CACHE=file
     future = first.refresh_in_background()
-    assert issued.wait(30)
-    code = next(e for e in events if isinstance(e, DeviceCodeIssued))
+    code = recorder.first(DeviceCodeIssued, 30)
     assert device_user.complete(code.verification_uri, code.user_code)["status"] == "approved"
     creds = future.result(timeout=30)
     assert creds.refresh_token and creds.subject == "alice"

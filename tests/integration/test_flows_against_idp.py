@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+from rig.sign_in import Recorder
 
 from flyteauth_jupyter import (
     AccessTokenNotFoundError,
@@ -78,29 +79,6 @@ class CountingSession(requests.Session):
             if self.before_post is not None:
                 self.before_post(self, url, kwargs.get("data") or {})
         return super().request(method, url, *args, **kwargs)
-
-
-class Recorder:
-    """Observer that keeps events and signals the first of each kind."""
-
-    def __init__(self) -> None:
-        self.events: list[Any] = []
-        self._signals: dict[type, threading.Event] = {}
-        self._lock = threading.Lock()
-
-    def __call__(self, event: Any) -> None:
-        with self._lock:
-            self.events.append(event)
-            self._signal(type(event)).set()
-
-    def _signal(self, kind: type) -> threading.Event:
-        return self._signals.setdefault(kind, threading.Event())
-
-    def first(self, kind: type, timeout: float = 15) -> Any:
-        with self._lock:
-            signal = self._signal(kind)
-        assert signal.wait(timeout), f"no {kind.__name__} within {timeout} s"
-        return next(e for e in self.events if isinstance(e, kind))
 
 
 class SkewedClock(Clock):

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 import requests
+from rig.sign_in import Recorder
 
 from flyteauth_jupyter import DeviceCodeAuthenticator, PKCEAuthenticator
 from flyteauth_jupyter.config import IssuerClientConfigStore
@@ -46,18 +47,10 @@ def test_discovery_reads_the_providers_own_document(idp: Any) -> None:
 
 
 def test_device_sign_in_with_the_issuer_store(idp: Any, device_user: Any) -> None:
-    events: list[Any] = []
-    issued = threading.Event()
-
-    def observer(event: Any) -> None:
-        events.append(event)
-        if isinstance(event, DeviceCodeIssued):
-            issued.set()
-
-    auth = DeviceCodeAuthenticator(idp.issuer, store_for(idp), observer=observer, store=MemoryStore(), timeout=60)
+    recorder = Recorder()
+    auth = DeviceCodeAuthenticator(idp.issuer, store_for(idp), observer=recorder, store=MemoryStore(), timeout=60)
     future = auth.refresh_in_background()
-    assert issued.wait(15)
-    code = next(e for e in events if isinstance(e, DeviceCodeIssued))
+    code = recorder.first(DeviceCodeIssued, 15)
     device_user.complete(code.verification_uri, code.user_code, verification_uri_complete=code.verification_uri_complete)
     creds = future.result(timeout=30)
     assert creds.access_token and creds.refresh_token and creds.subject == "alice"

@@ -18,22 +18,18 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
-from pathlib import Path
-from typing import Any
 
 import pytest
-from rig.file_keyring import FileKeyring
+from rig.file_keyring import FileKeyring, child_env
 from rig.pausing_keyring import POINT_ENV, SOCKET_ENV, PauseControl
+from rig.sign_in import device_login
 
 from flyteauth_jupyter import DeviceCodeAuthenticator, RemoteClientConfigStore
-from flyteauth_jupyter.flows.events import DeviceCodeIssued
 from flyteauth_jupyter.stores import ACCESS_TOKEN, FLYTE2_TOKENS, REFRESH_TOKEN, KeyringStore, MemoryStore
 from rig import rules
 
 pytestmark = pytest.mark.idp
 
-TESTS = Path(__file__).resolve().parents[1]
 RUN_TIMEOUT = 90
 
 #: process W: a kernel whose token is refreshed and saved (the default store: the keyring)
@@ -49,24 +45,6 @@ REFRESHING_KERNEL = textwrap.dedent(
     print("refreshed", flush=True)
     """
 )
-
-
-def device_login(admin: Any, device_user: Any, store: Any) -> Any:
-    issued = threading.Event()
-    events: list[Any] = []
-
-    def observer(event: Any) -> None:
-        events.append(event)
-        if isinstance(event, DeviceCodeIssued):
-            issued.set()
-
-    auth = DeviceCodeAuthenticator(admin.endpoint, RemoteClientConfigStore(admin.endpoint), observer=observer,
-                                   timeout=60, store=store)
-    future = auth.refresh_in_background()
-    assert issued.wait(30)
-    code = next(e for e in events if isinstance(e, DeviceCodeIssued))
-    assert device_user.complete(code.verification_uri, code.user_code)["status"] == "approved"
-    return future.result(timeout=30)
 
 
 def layouts(backend: FileKeyring, service: str) -> tuple[tuple[str | None, str | None], tuple[str | None, str | None]]:
@@ -88,13 +66,8 @@ def test_a_first_read_during_a_save_never_heals_with_the_spent_pair(make_idp, ma
     service = admin.service
     assert layouts(backend, service) == ((first.access_token, first.refresh_token),) * 2
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE", "UCTL", "_FLYTE", "PYTHON_KEYRING"))}
-    env.update({
-        "HOME": str(tmp_path), "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"],  # one lock directory for all
-        "PYTHONPATH": os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "PYTHON_KEYRING_BACKEND": "rig.pausing_keyring.PausingFileKeyring", "FLYTEAUTH_RIG_KEYRING": str(path),
-        "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1", "FLYTEAUTH_TOKEN_CACHE": "keyring",
-    })
+    env = child_env(path, home=tmp_path, cache_home=os.environ["XDG_CACHE_HOME"],  # one lock directory for all
+                    backend="rig.pausing_keyring.PausingFileKeyring")
     before = idp.grants()
     with PauseControl() as control:
         env[SOCKET_ENV] = control.path

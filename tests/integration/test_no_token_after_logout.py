@@ -16,38 +16,18 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rig.file_keyring import FileKeyring
+from rig.sign_in import device_sign_in
 
-from flyteauth_jupyter import DeviceCodeAuthenticator, RemoteClientConfigStore
-from flyteauth_jupyter.flows.events import DeviceCodeIssued
 from flyteauth_jupyter.stores import FileStore, KeyringStore, MemoryStore, make_store
 
 pytestmark = pytest.mark.idp
 
 TESTS = Path(__file__).resolve().parents[1]
-
-
-def device_login(admin: Any, device_user: Any, store: Any) -> tuple[DeviceCodeAuthenticator, Any]:
-    issued = threading.Event()
-    events: list[Any] = []
-
-    def observer(event: Any) -> None:
-        events.append(event)
-        if isinstance(event, DeviceCodeIssued):
-            issued.set()
-
-    auth = DeviceCodeAuthenticator(admin.endpoint, RemoteClientConfigStore(admin.endpoint), observer=observer,
-                                   timeout=60, store=store)
-    future = auth.refresh_in_background()
-    assert issued.wait(30)
-    code = next(e for e in events if isinstance(e, DeviceCodeIssued))
-    assert device_user.complete(code.verification_uri, code.user_code)["status"] == "approved"
-    return auth, future.result(timeout=30)
 
 
 def pieces(creds: Any) -> list[str]:
@@ -77,7 +57,7 @@ def test_the_default_file_cache_keeps_no_token_after_logout(flyteadmin, device_u
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     store = make_store()  # no keyring in this process: the private file cache
     assert isinstance(store, FileStore)
-    auth, creds = device_login(flyteadmin, device_user, store)
+    auth, creds = device_sign_in(flyteadmin, device_user, store)
     secrets = pieces(creds)
     assert files_holding(cache, secrets) == [store.path_for(flyteadmin.service).relative_to(cache).as_posix()]
 
@@ -103,7 +83,7 @@ def test_a_temporary_file_of_a_killed_writer_is_gone_after_logout(flyteadmin, de
     cache = tmp_path / "cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
     store = FileStore()
-    auth, creds = device_login(flyteadmin, device_user, store)
+    auth, creds = device_sign_in(flyteadmin, device_user, store)
     killed = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE, flyteadmin.service, creds.access_token,
                              creds.refresh_token], env=dict(os.environ), timeout=60, stdin=subprocess.DEVNULL)
     assert killed.returncode == 9
@@ -124,7 +104,7 @@ def test_the_demo_keyring_keeps_no_token_after_logout(flyteadmin, device_user, t
         monkeypatch.delenv(name, raising=False)
     backend = FileKeyring(demo / "keyring.json")
     store = KeyringStore(keyring=backend, fallback=MemoryStore())
-    auth, creds = device_login(flyteadmin, device_user, store)
+    auth, creds = device_sign_in(flyteadmin, device_user, store)
     secrets = pieces(creds)
     assert "keyring.json" in files_holding(demo, secrets)
 

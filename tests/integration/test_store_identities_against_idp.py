@@ -10,7 +10,6 @@ token the kernel ends up sending.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import keyring
@@ -18,10 +17,10 @@ import pytest
 import requests
 from rig import rules
 from rig.memory_keyring import MemoryKeyring
+from rig.sign_in import device_login
 from rig.user import DeviceUser
 
 from flyteauth_jupyter import DeviceCodeAuthenticator, RemoteClientConfigStore
-from flyteauth_jupyter.flows.events import DeviceCodeIssued
 from flyteauth_jupyter.stores import KeyringStore, MemoryStore
 
 pytestmark = pytest.mark.idp
@@ -41,25 +40,6 @@ def backend():
 @pytest.fixture
 def admin(make_idp, make_flyteadmin):
     return make_flyteadmin(make_idp(at_format="jwt", rt_rotation="always"))
-
-
-def device_login(admin: Any, device_user: Any, store: Any, username: str = "alice", password: str = "wonderland"):
-    issued = threading.Event()
-    events: list[Any] = []
-
-    def observer(event: Any) -> None:
-        events.append(event)
-        if isinstance(event, DeviceCodeIssued):
-            issued.set()
-
-    auth = DeviceCodeAuthenticator(admin.endpoint, RemoteClientConfigStore(admin.endpoint), observer=observer,
-                                   timeout=60, store=store)
-    future = auth.refresh_in_background()
-    assert issued.wait(30)
-    code = next(e for e in events if isinstance(e, DeviceCodeIssued))
-    assert device_user.complete(code.verification_uri, code.user_code, username=username,
-                                password=password)["status"] == "approved"
-    return future.result(timeout=30)
 
 
 def flyte2_stores(admin: Any, access: str, refresh: str | None) -> None:

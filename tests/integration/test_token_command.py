@@ -11,26 +11,22 @@ using the command.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from rig.file_keyring import FileKeyring
+from rig.file_keyring import FileKeyring, child_env
+from rig.sign_in import device_login
 
-from flyteauth_jupyter import DeviceCodeAuthenticator, RemoteClientConfigStore
-from flyteauth_jupyter.flows.events import DeviceCodeIssued
 from flyteauth_jupyter.stores import EXPIRES_AT, FLYTE2_TOKENS, KeyringStore
 
 pytestmark = pytest.mark.idp
 
-TESTS = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).with_name("flyteauth-token")
 RUN_TIMEOUT = 60
 
@@ -41,13 +37,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     home = tmp_path / "home"
     home.mkdir()
     path = tmp_path / "keyring.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE", "UCTL", "_FLYTE"))}
-    env.update({
-        "HOME": str(home), "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        "PYTHONPATH": os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        "PYTHON_KEYRING_BACKEND": "rig.file_keyring.FileKeyring", "FLYTEAUTH_RIG_KEYRING": str(path),
-        "NO_PROXY": "127.0.0.1", "FLYTEAUTH_TOKEN_CACHE": "keyring",
-    })
+    env = child_env(path, home=home, cache_home=tmp_path / "cache")
     monkeypatch.setenv("XDG_CACHE_HOME", env["XDG_CACHE_HOME"])  # the same lock directory in this process
     monkeypatch.chdir(home)
     return {"env": env, "keyring": FileKeyring(path), "cwd": home}
@@ -58,25 +48,6 @@ def run(cache: dict[str, Any], *args: str, module: bool = False, **kwargs: Any) 
     kwargs.setdefault("timeout", RUN_TIMEOUT)
     return subprocess.run(argv, env=cache["env"], cwd=cache["cwd"], capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, **kwargs)
-
-
-def device_login(admin: Any, device_user: Any, store: KeyringStore):
-    """A real device sign-in by our authenticator, saved in ``store`` (both SDK layouts)."""
-    issued = threading.Event()
-    events: list[Any] = []
-
-    def observer(event: Any) -> None:
-        events.append(event)
-        if isinstance(event, DeviceCodeIssued):
-            issued.set()
-
-    auth = DeviceCodeAuthenticator(admin.endpoint, RemoteClientConfigStore(admin.endpoint), observer=observer,
-                                   timeout=60, store=store)
-    future = auth.refresh_in_background()
-    assert issued.wait(30)
-    code = next(e for e in events if isinstance(e, DeviceCodeIssued))
-    assert device_user.complete(code.verification_uri, code.user_code)["status"] == "approved"
-    return future.result(timeout=30)
 
 
 def api(admin: Any, headers: dict[str, str]) -> int:

@@ -6,6 +6,8 @@ Select it in a child process with::
     PYTHON_KEYRING_BACKEND=rig.file_keyring.FileKeyring
     FLYTEAUTH_RIG_KEYRING=<tmp>/keyring.json
 
+(``child_env(path, home=..., cache_home=...)`` is such an environment.)
+
 Entries live in ``FLYTEAUTH_RIG_KEYRING`` as ``{service: {username: password}}`` (0600); every write
 is made under an ``flock`` and replaces the file atomically (a temporary file in the same directory
 and ``os.replace``), so several kernels can share it. A deleted entry is gone from the file.
@@ -34,6 +36,23 @@ from keyring.errors import PasswordDeleteError
 ENV = "FLYTEAUTH_RIG_KEYRING"
 #: "1": keep a history of every value written (test harnesses only, see the module doc)
 RECORD_ENV = "FLYTEAUTH_RIG_KEYRING_RECORD"
+TESTS = Path(__file__).resolve().parents[1]
+
+
+def child_env(path: str | Path, *, home: str | Path, cache_home: str | Path,
+              backend: str = "rig.file_keyring.FileKeyring") -> dict[str, str]:
+    """The environment of a child process (``flyteauth-token``, a kernel) whose token cache is this
+    keyring in ``path``: ``backend`` (this class or a subclass), HOME and XDG_CACHE_HOME as given (a
+    test that shares the lock directory with the child passes its own), loopback without a proxy, and
+    none of the machine's Flyte or keyring settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE", "UCTL", "_FLYTE", "PYTHON_KEYRING"))}
+    env.update({
+        "HOME": str(home), "XDG_CACHE_HOME": str(cache_home),
+        "PYTHONPATH": os.pathsep.join([str(TESTS), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "PYTHON_KEYRING_BACKEND": backend, ENV: str(path),
+        "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1", "FLYTEAUTH_TOKEN_CACHE": "keyring",
+    })
+    return env
 
 
 def history_path(path: str | Path) -> Path:

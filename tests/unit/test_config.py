@@ -6,14 +6,17 @@ import inspect
 import threading
 
 import pytest
+import requests
 
 from flyteauth_jupyter.config import (
     ClientConfig,
+    IssuerClientConfigStore,
     RemoteClientConfigStore,
     StaticClientConfigStore,
     config_from_documents,
 )
-from flyteauth_jupyter.errors import ProtocolError
+from flyteauth_jupyter.errors import ConfigurationError, ProtocolError
+from flyteauth_jupyter.transport.http import Transport
 from flow_fakes import FakeTransport, ok
 
 ADMIN = "http://127.0.0.1:30080"
@@ -148,3 +151,16 @@ def test_remote_store_is_cached_and_single_flight_across_threads() -> None:
     other = RemoteClientConfigStore(ADMIN, transport=t)
     assert other.get_client_config() is results[0] and len(t.get_calls) == 2
     RemoteClientConfigStore.clear_cache()
+
+
+@pytest.mark.parametrize("make", [lambda **kw: RemoteClientConfigStore(ADMIN, **kw),
+                                  lambda **kw: IssuerClientConfigStore(ISSUER, "jupyter-native", **kw)],
+                         ids=["remote", "issuer"])
+def test_a_stores_proxy_auth_goes_to_its_transport_or_must_be_the_transports_own(make) -> None:
+    proxy, other = requests.auth.HTTPBasicAuth("p", "q"), requests.auth.HTTPBasicAuth("p", "q")
+    assert make(proxy_auth=proxy)._transport.proxy_auth is proxy  # a new transport carries it
+    given = Transport(proxy_auth=proxy)
+    assert make(transport=given, proxy_auth=proxy)._transport is given
+    assert make(transport=given)._transport is given
+    with pytest.raises(ConfigurationError, match="not beside it"):
+        make(transport=given, proxy_auth=other)

@@ -22,12 +22,7 @@ from flyteauth_jupyter import authenticators, stores
 from flyteauth_jupyter.credentials import Credentials
 from flyteauth_jupyter.errors import ConfigurationError, TokenStoreError
 from flyteauth_jupyter.stores import FileStore, KeyringStore, MemoryStore, TokenStore, make_store
-
-AT = "at-0123456789abcdef-secret"
-RT = "rt-0123456789abcdef-secret"
-IDT = "idt-0123456789abcdef-secret"
-SECRETS = (AT, RT, IDT)
-SVC = "flyte.example.com:8443"
+from store_fakes import AT, IDT, RT, SECRETS, SVC
 
 
 @pytest.fixture(autouse=True)

@@ -24,15 +24,9 @@ from rig.memory_keyring import MemoryKeyring
 
 from flyteauth_jupyter import authenticators, stores
 from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore
-from flyteauth_jupyter.credentials import Credentials
 from flyteauth_jupyter.stores import FileStore, KeyringStore, MemoryStore, describe_store, make_store, usable_backend
 from flyteauth_jupyter.stores.backends import Unusable, backend_label
-
-AT = "at-0123456789abcdef-secret"
-RT = "rt-0123456789abcdef-secret"
-IDT = "idt-0123456789abcdef-secret"
-SECRETS = (AT, RT, IDT)
-SVC = "flyte.example.com:8443"
+from store_fakes import AT, SECRETS, SVC, creds
 
 
 @pytest.fixture(autouse=True)
@@ -43,12 +37,6 @@ def isolated(tmp_path, monkeypatch):
     stores.PROCESS_FALLBACK.clear()
     yield tmp_path
     stores.PROCESS_FALLBACK.clear()
-
-
-def creds(**kw) -> Credentials:
-    values = dict(access_token=AT, refresh_token=RT, id_token=IDT, expires_in=3600)
-    values.update(kw)
-    return Credentials(**values)
 
 
 def backend_from(module: str, name: str = "Keyring", priority: float = 1.0) -> KeyringBackend:

@@ -25,12 +25,7 @@ from flyteauth_jupyter import stores
 from flyteauth_jupyter.credentials import Credentials
 from flyteauth_jupyter.errors import TokenStoreError
 from flyteauth_jupyter.stores import KeyringStore, MemoryStore, TokenStore, process_lock, service_name
-
-AT = "at-0123456789abcdef-secret"
-RT = "rt-0123456789abcdef-secret"
-IDT = "idt-0123456789abcdef-secret"
-SECRETS = (AT, RT, IDT)
-SVC = "flyte.example.com:8443"
+from store_fakes import AT, IDT, RT, SECRETS, SVC, creds
 
 
 class DBusException(Exception):
@@ -95,12 +90,6 @@ def unsigned_jwt(sub: str, *, iat: int = 1000, iss: str = "http://127.0.0.1:1", 
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
 
     return f"{part({'alg': 'none'})}.{part({'sub': sub, 'iss': iss, 'iat': iat, 'exp': iat + 4_000_000_000, **claims})}.sig"
-
-
-def creds(**kw) -> Credentials:
-    values = dict(access_token=AT, refresh_token=RT, id_token=IDT, expires_in=3600)
-    values.update(kw)
-    return Credentials(**values)
 
 
 # -- service names ------------------------------------------------------------------------------
