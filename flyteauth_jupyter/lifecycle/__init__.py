@@ -22,14 +22,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time see __getattr__
-    from .held import COLD, HeldCredentials
+    from .held import COLD, NOTHING_HELD, HeldCredentials
     from .margin import MAX_REFRESH_MARGIN, needs_refresh, refresh_at, refresh_margin
     from .renewal import GRANT_ENDING_ERRORS, MAX_RETRY_BACKOFF, BackingOff, Flight, TokenLifecycle
 
 #: Public name -> the submodule that defines it, imported on first use (PEP 562), so that the pure
 #: :mod:`.margin` (the token command's fast path) comes without the threads and flows of the others.
 _LAZY = {
-    **dict.fromkeys(("COLD", "HeldCredentials"), ".held"),
+    **dict.fromkeys(("COLD", "NOTHING_HELD", "HeldCredentials"), ".held"),
     **dict.fromkeys(("MAX_REFRESH_MARGIN", "needs_refresh", "refresh_at", "refresh_margin"), ".margin"),
     **dict.fromkeys(("GRANT_ENDING_ERRORS", "MAX_RETRY_BACKOFF", "BackingOff", "Flight", "TokenLifecycle"), ".renewal"),
 }
@@ -51,6 +51,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "COLD",
+    "NOTHING_HELD",
     "GRANT_ENDING_ERRORS",
     "MAX_REFRESH_MARGIN",
     "MAX_RETRY_BACKOFF",
