@@ -179,7 +179,8 @@ class LoginSession(SessionBase):
     # it. Any change (a retry, a refresh that changed the view, a logout, a failure) sets
     # ``_finished`` to None, which points ``_hot`` at NOTHING_HELD, and the call waits again. One
     # attribute read on the session: the class has a __getattr__, so each read here is a full lookup.
-    _hot: Any = NOTHING_HELD
+    # (No class-level default for _hot: an instance of a Python class there would keep the read from
+    # being specialised, even without __getattr__; SessionBase.__init__ sets _finished, hence _hot.)
     _finished_inner: Any = None
 
     @property
