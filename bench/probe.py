@@ -185,13 +185,15 @@ def probe_idle(endpoint: str, seconds: str) -> dict[str, Any]:
 
 def probe_rpc(endpoint: str, header_key: str, rounds: str, calls: str) -> dict[str, Any]:
     """flytekit's own gRPC client (``RawSynchronousFlyteClient``) calling ListProjects on the stand-in,
-    four of them, each on its own channel: ``ours`` with ``auth_mode="notebook"`` (our plug-in hands
+    each on its own channel: ``ours`` with ``auth_mode="notebook"`` (our plug-in hands
     flytekit's AuthUnaryInterceptor the notebook's signed-in LoginSession, which holds
     ``$BENCH_TOKEN``); ``none``, flytekit's default client with no token to send (its interceptor's
     authenticator holds none, as against a deployment without auth); ``twin``, a second ``none``
     (the A/A); ``flytekit``, the default client whose interceptor holds flytekit's own
     PKCEAuthenticator with the same token. ``rounds`` times, each client in turn (each first in
-    turn) makes ``calls`` RPCs; per round and client, this process's CPU time per RPC."""
+    turn) makes ``calls`` RPCs; per round and client, this process's CPU time per RPC. A fifth,
+    ``constant``, gives the interceptor an authenticator that returns a prebuilt header: the floor,
+    what sending one header through flytekit's client costs whoever makes it."""
     import os
 
     import flytekit.clients.raw as raw
@@ -222,12 +224,22 @@ def probe_rpc(endpoint: str, header_key: str, rounds: str, calls: str) -> dict[s
         redirect_uri="http://127.0.0.1:9/callback", client_id="bench", header_key=header_key)))
     theirs._creds = FkCredentials(token, "bench-refresh", endpoint)
     theirs._set_header_key(header_key)
-    clients = {"ours": client(auth_mode="notebook"), "none": client(), "twin": client(), "flytekit": client()}
-    channel = clients["flytekit"]._channel
-    while hasattr(channel, "_interceptor"):  # flytekit's own interceptor, given flytekit's own authenticator
-        if isinstance(channel._interceptor, AuthUnaryInterceptor):
-            channel._interceptor._authenticator = theirs
-        channel = channel._channel
+    class Constant:
+        """The floor: an authenticator whose header costs nothing to make."""
+
+        header = (header_key, f"Bearer {token}")
+
+        def fetch_grpc_call_auth_metadata(self) -> tuple[str, str]:
+            return self.header
+
+    clients = {"ours": client(auth_mode="notebook"), "none": client(), "twin": client(), "flytekit": client(),
+               "constant": client()}
+    for name, authenticator in (("flytekit", theirs), ("constant", Constant())):
+        channel = clients[name]._channel
+        while hasattr(channel, "_interceptor"):  # flytekit's own interceptor, given another authenticator
+            if isinstance(channel._interceptor, AuthUnaryInterceptor):
+                channel._interceptor._authenticator = authenticator
+            channel = channel._channel
     n = int(calls)
     for each in clients.values():  # connect; flytekit builds its authenticators (ours: the plug-in)
         for _ in range(20):
