@@ -183,9 +183,87 @@ def probe_idle(endpoint: str, seconds: str) -> dict[str, Any]:
     }
 
 
+def probe_rpc(endpoint: str, header_key: str, rounds: str, calls: str) -> dict[str, Any]:
+    """flytekit's own gRPC client (``RawSynchronousFlyteClient``) calling ListProjects on the stand-in,
+    each on its own channel: ``ours`` with ``auth_mode="notebook"`` (our plug-in hands
+    flytekit's AuthUnaryInterceptor the notebook's signed-in LoginSession, which holds
+    ``$BENCH_TOKEN``); ``none``, flytekit's default client with no token to send (its interceptor's
+    authenticator holds none, as against a deployment without auth); ``twin``, a second ``none``
+    (the A/A); ``flytekit``, the default client whose interceptor holds flytekit's own
+    PKCEAuthenticator with the same token. ``rounds`` times, each client in turn (each first in
+    turn) makes ``calls`` RPCs; per round and client, this process's CPU time per RPC. A fifth,
+    ``constant``, gives the interceptor an authenticator that returns a prebuilt header: the floor,
+    what sending one header through flytekit's client costs whoever makes it."""
+    import os
+
+    import flytekit.clients.raw as raw
+    from flytekit.clients.auth import authenticator as fk
+    from flytekit.clients.auth.keyring import Credentials as FkCredentials
+    from flytekit.clients.grpc_utils.auth_interceptor import AuthUnaryInterceptor
+    from flytekit.configuration import PlatformConfig
+
+    from flyteauth_jupyter.authenticators import Authenticator
+    from flyteauth_jupyter.credentials import Credentials
+    from flyteauth_jupyter.notebook.session import LoginSession, Prepared
+    from flyteauth_jupyter.sessions import register_session
+
+    token = os.environ["BENCH_TOKEN"]
+    held = Credentials(token, "bench-refresh", endpoint, expires_in=3600)
+    ours = Authenticator(endpoint, header_key, credentials=held, insecure=True)
+    session = LoginSession(lambda observer: Prepared(ours, "pkce"), endpoint=endpoint, name="flyte_auth")
+    session.start(None)
+    session.wait(30)
+    session.get_credentials()  # a finished sign-in, as a later cell finds it
+    register_session(endpoint, session)  # what %flyte_login does: the plug-in hands it to flytekit
+
+    def client(**options: Any) -> Any:
+        return raw.RawSynchronousFlyteClient(PlatformConfig(endpoint=endpoint, insecure=True, **options))
+
+    theirs = fk.PKCEAuthenticator(endpoint, fk.StaticClientConfigStore(fk.ClientConfig(
+        token_endpoint="http://127.0.0.1:9/token", authorization_endpoint="http://127.0.0.1:9/auth",
+        redirect_uri="http://127.0.0.1:9/callback", client_id="bench", header_key=header_key)))
+    theirs._creds = FkCredentials(token, "bench-refresh", endpoint)
+    theirs._set_header_key(header_key)
+    class Constant:
+        """The floor: an authenticator whose header costs nothing to make."""
+
+        header = (header_key, f"Bearer {token}")
+
+        def fetch_grpc_call_auth_metadata(self) -> tuple[str, str]:
+            return self.header
+
+    clients = {"ours": client(auth_mode="notebook"), "none": client(), "twin": client(), "flytekit": client(),
+               "constant": client()}
+    for name, authenticator in (("flytekit", theirs), ("constant", Constant())):
+        channel = clients[name]._channel
+        while hasattr(channel, "_interceptor"):  # flytekit's own interceptor, given another authenticator
+            if isinstance(channel._interceptor, AuthUnaryInterceptor):
+                channel._interceptor._authenticator = authenticator
+            channel = channel._channel
+    n = int(calls)
+    for each in clients.values():  # connect; flytekit builds its authenticators (ours: the plug-in)
+        for _ in range(20):
+            each.list_projects()
+    names = list(clients)
+    cpu: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(int(rounds)):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            each = clients[name]
+            start = time.process_time()
+            for _ in range(n):
+                each.list_projects()
+            cpu[name].append((time.process_time() - start) / n)
+    plugin = clients["ours"]._channel
+    while hasattr(plugin, "_interceptor") and not isinstance(plugin._interceptor, AuthUnaryInterceptor):
+        plugin = plugin._channel
+    inner = getattr(getattr(plugin, "_interceptor", None), "_authenticator", None)
+    return {"cpu": cpu, "token_chars": len(token), "through_session": getattr(inner, "inner", None) is session}
+
+
 def main(argv: list[str]) -> int:
     mode, *args = argv
-    result = {"load": probe_load, "warm": probe_warm, "memory": probe_memory, "idle": probe_idle}[mode](*args)
+    result = {"load": probe_load, "warm": probe_warm, "memory": probe_memory, "idle": probe_idle,
+              "rpc": probe_rpc}[mode](*args)
     print(json.dumps(result))
     return 0
 

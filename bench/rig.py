@@ -52,18 +52,34 @@ class CountingSession(requests.Session):
 
 class Rig:
     """One IdP (device interval 1 s, slow_down on, refresh tokens not rotated so that flytekit's
-    concurrent refreshes can all succeed) and a FlyteAdmin stand-in in front of it."""
+    concurrent refreshes can all succeed, access tokens as JWTs: what node-oidc-provider, Okta and
+    Entra issue for an API) and a FlyteAdmin stand-in in front of it."""
 
     def __init__(self) -> None:
         from rig.flyteadmin import FlyteAdminStandIn
         from rig.idp import IdP
 
-        self.idp = IdP(device_interval=1, slow_down=True, rt_rotation="never").start(timeout=60)
+        self.idp = IdP(device_interval=1, slow_down=True, rt_rotation="never", at_format="jwt").start(timeout=60)
         self.admin = FlyteAdminStandIn(self.idp).start()
 
     def close(self) -> None:
         self.admin.stop()
         self.idp.stop()
+
+    def access_token(self) -> str:
+        """A real access token from the IdP (client credentials of its confidential client, for the
+        API's scope): the JWT the per-call rows hold on both sides."""
+        from rig.idp import CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET
+
+        with requests.Session() as http:
+            http.trust_env = False
+            answer = http.post(self.idp.token_endpoint, data={"grant_type": "client_credentials", "scope": "api:read"},
+                               auth=(CONFIDENTIAL_CLIENT, CONFIDENTIAL_SECRET), timeout=30)
+        answer.raise_for_status()
+        token = answer.json()["access_token"]
+        if not isinstance(token, str) or token.count(".") != 2:
+            raise RuntimeError("the IdP issued no JWT access token")
+        return token
 
     def our_config(self, redirect_uri: str = "http://127.0.0.1:53593/callback") -> Any:
         from flyteauth_jupyter.config import ClientConfig, StaticClientConfigStore

@@ -49,6 +49,23 @@ def test_admin_calls_need_an_active_token_under_a_known_key(grpc_admin, key, acc
     assert grpc_admin.unauthenticated["ListProjects"] == (1 if accepted else 2)
 
 
+def test_the_accept_mode_takes_every_call_without_asking_the_idp(grpc_admin):
+    """``token_check="accept"`` (make bench's whole-RPC row): a call with any bearer header, or none, is
+    answered, and which header came is recorded; nothing is checked, so no introspection is timed."""
+    from rig.grpc_admin import GrpcAdminStandIn
+
+    with pytest.raises(ValueError):
+        GrpcAdminStandIn(grpc_admin.http, token_check="maybe")
+    with GrpcAdminStandIn(grpc_admin.http, token_check="accept") as bench_admin:
+        with grpc.insecure_channel(f"127.0.0.1:{bench_admin.grpc_port}") as channel:
+            stub = admin_pb2_grpc.AdminServiceStub(channel)
+            for metadata in ([("flyte-authorization", "Bearer not-a-token")], None):
+                assert [p.id for p in stub.ListProjects(project_pb2.ProjectListRequest(), metadata=metadata,
+                                                        timeout=10).projects] == ["flytesnacks", "notebooks"]
+        assert bench_admin.accepted == [("", "flyte-authorization"), ("", "")]
+        assert sum(bench_admin.unauthenticated.values()) == 0
+
+
 #: A client that keeps its channel alive with pings while it makes no call, as flytekit's does
 #: (flytekit/clients/raw.py: keepalive every 30 s, also without calls), at the fastest pace grpc core
 #: sends them (one a second). It makes one call, then idles with the channel open.

@@ -19,12 +19,39 @@ Hooks for the authenticators: ``_login(waiter)`` (the interactive flow), ``_refr
 
 from __future__ import annotations
 
-from .held import COLD, HeldCredentials
-from .margin import MAX_REFRESH_MARGIN, needs_refresh, refresh_at, refresh_margin
-from .renewal import GRANT_ENDING_ERRORS, MAX_RETRY_BACKOFF, BackingOff, Flight, TokenLifecycle
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time see __getattr__
+    from .held import COLD, NOTHING_HELD, HeldCredentials
+    from .margin import MAX_REFRESH_MARGIN, needs_refresh, refresh_at, refresh_margin
+    from .renewal import GRANT_ENDING_ERRORS, MAX_RETRY_BACKOFF, BackingOff, Flight, TokenLifecycle
+
+#: Public name -> the submodule that defines it, imported on first use (PEP 562), so that the pure
+#: :mod:`.margin` (the token command's fast path) comes without the threads and flows of the others.
+_LAZY = {
+    **dict.fromkeys(("COLD", "NOTHING_HELD", "HeldCredentials"), ".held"),
+    **dict.fromkeys(("MAX_REFRESH_MARGIN", "needs_refresh", "refresh_at", "refresh_margin"), ".margin"),
+    **dict.fromkeys(("GRANT_ENDING_ERRORS", "MAX_RETRY_BACKOFF", "BackingOff", "Flight", "TokenLifecycle"), ".renewal"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "COLD",
+    "NOTHING_HELD",
     "GRANT_ENDING_ERRORS",
     "MAX_REFRESH_MARGIN",
     "MAX_RETRY_BACKOFF",

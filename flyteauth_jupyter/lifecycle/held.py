@@ -9,6 +9,12 @@ tuple whole, so a lock-free reader never sees a mix; every change of the held cr
 lock, so a publication racing a change is never of replaced credentials. The tuple carries its
 clock's reader because unpacking it measured cheaper than a second attribute read (bench/).
 
+The notebook's ``LoginSession`` shares them (issue 19.2): once a sign-in has finished, the session
+reads its authenticator's two tuples itself (the authenticator instance is the holder; any change of
+the session points it at :data:`NOTHING_HELD`), so a session's call is the authenticator's own work
+plus one attribute read, with no call of the authenticator's methods. The tuples are instance
+attributes from ``_init_held`` on, so reading them is one specialised attribute load.
+
 The wall clock is read on every call, so a token that expired while the machine slept is never
 served, and nothing runs in the background: no thread, no timer, no wake-up. Why not the timer this
 replaced (values withdrawn by a thread at the refresh instant, issue 12): it saved one clock read
@@ -41,6 +47,18 @@ log = logging.getLogger("flyteauth_jupyter.authenticators")  # one logger name f
 COLD: tuple[Callable[[], float], float, Any] = (time.time, -math.inf, None)
 
 
+class _NothingHeld:
+    """Where a hot path reads while it has no authenticator to read from: both tuples cold."""
+
+    __slots__ = ()
+    _hot_creds = _hot_header = COLD
+
+
+#: The source a ``LoginSession`` reads (instead of its authenticator's tuples) while its sign-in is not
+#: finished, or after any change: every call takes the session's own checks.
+NOTHING_HELD: Any = _NothingHeld()
+
+
 class HeldCredentials:
     """The credentials an authenticator holds, its store, its clock and the hot path's cache."""
 
@@ -58,6 +76,7 @@ class HeldCredentials:
     _hot_header: tuple[Callable[[], float], float, tuple[str, str] | None] = COLD
 
     def _init_held(self, *, credentials: Credentials | None, store: Any, clock: Clock | None) -> None:
+        self._hot_creds = self._hot_header = COLD  # instance attributes from the start (see the module doc)
         self._state_lock = threading.RLock()
         self._held: Credentials | None = None
         self.clock = clock or SYSTEM_CLOCK

@@ -41,45 +41,81 @@ Where each part lives: :mod:`.base` (usernames, service names, directories, the 
 :mod:`.grants` (which tokens belong together), :mod:`.layouts` (both layouts as one pair),
 :mod:`.backends` (which keyring backends count), :mod:`.lock` (the cross-process lock),
 :mod:`.memory`, :mod:`.keyring_store`, :mod:`.files` and :mod:`.factory` (``make_store``,
-``reachable_stores``). Import from this package: its names are the API.
+``reachable_stores``). Import from this package: its names are the API (each imported on first use).
 """
 
 from __future__ import annotations
 
 import json  # noqa: F401 - the package exposes the modules its stores use (tests patch them here)
 import os  # noqa: F401
+from typing import TYPE_CHECKING, Any
 
 try:  # POSIX only; elsewhere lock() is an in-process lock. lock.py reads this switch at each use.
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-from .base import (
-    ACCESS_TOKEN,
-    ALL_USERNAMES,
-    DEFAULT_LOCK_TIMEOUT,
-    EXPIRES_AT,
-    EXPIRES_IN,
-    FILE_CACHE_HINT,
-    FLYTE2_TOKENS,
-    ID_TOKEN,
-    PAIR_MARK,
-    REFRESH_TOKEN,
-    TOKEN_CACHE_ENV,
-    TOKEN_CACHE_KINDS,
-    TokenStore,
-    describe_store,
-    lock_dir,
-    service_name,
-    token_dir,
-)
-from .backends import FLYTE2_PLAINTEXT, usable_backend
-from .factory import make_store, reachable_stores, token_cache_kind
-from .files import FileStore
-from .grants import merge_saved, same_grant
-from .keyring_store import KeyringStore
-from .lock import LOCK_POLL_INTERVAL, process_lock
-from .memory import PROCESS_FALLBACK, MemoryStore
+if TYPE_CHECKING:  # the names below, for type checkers; at run time see __getattr__
+    from .backends import FLYTE2_PLAINTEXT, usable_backend
+    from .base import (
+        ACCESS_TOKEN,
+        ALL_USERNAMES,
+        DEFAULT_LOCK_TIMEOUT,
+        EXPIRES_AT,
+        EXPIRES_IN,
+        FILE_CACHE_HINT,
+        FLYTE2_TOKENS,
+        ID_TOKEN,
+        PAIR_MARK,
+        REFRESH_TOKEN,
+        TOKEN_CACHE_ENV,
+        TOKEN_CACHE_KINDS,
+        TokenStore,
+        describe_store,
+        lock_dir,
+        service_name,
+        token_dir,
+    )
+    from .factory import make_store, reachable_stores, token_cache_kind
+    from .files import FileStore
+    from .grants import merge_saved, same_grant
+    from .keyring_store import KeyringStore
+    from .lock import LOCK_POLL_INTERVAL, process_lock
+    from .memory import PROCESS_FALLBACK, MemoryStore
+
+#: Public name -> the submodule that defines it, imported on first use (PEP 562): the token command's
+#: fast path (flyteauth_jupyter.token) reads one store without importing the others (and keyring's
+#: helpers, the lock's threads module, the factory).
+_LAZY = {
+    **dict.fromkeys(("FLYTE2_PLAINTEXT", "usable_backend"), ".backends"),
+    **dict.fromkeys((
+        "ACCESS_TOKEN", "ALL_USERNAMES", "DEFAULT_LOCK_TIMEOUT", "EXPIRES_AT", "EXPIRES_IN", "FILE_CACHE_HINT",
+        "FLYTE2_TOKENS", "ID_TOKEN", "PAIR_MARK", "REFRESH_TOKEN", "TOKEN_CACHE_ENV", "TOKEN_CACHE_KINDS",
+        "TokenStore", "describe_store", "lock_dir", "service_name", "token_dir",
+    ), ".base"),
+    **dict.fromkeys(("make_store", "reachable_stores", "token_cache_kind"), ".factory"),
+    "FileStore": ".files",
+    **dict.fromkeys(("merge_saved", "same_grant"), ".grants"),
+    "KeyringStore": ".keyring_store",
+    **dict.fromkeys(("LOCK_POLL_INTERVAL", "process_lock"), ".lock"),
+    **dict.fromkeys(("PROCESS_FALLBACK", "MemoryStore"), ".memory"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ACCESS_TOKEN",

@@ -15,10 +15,9 @@ import json
 import logging
 import os
 import stat
-import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..credentials import Credentials
 from ..endpoint import Endpoint
@@ -38,8 +37,11 @@ from .base import (
     _parse_lifetime,
 )
 from .grants import merge_saved
-from .lock import process_lock
-from .memory import MemoryStore, warn_once
+
+if TYPE_CHECKING:
+    from .memory import MemoryStore
+# .lock, .memory and tempfile are imported where they are used: reading a file (the token command's
+# fast path) needs none of them.
 
 logger = logging.getLogger("flyteauth_jupyter.stores")
 
@@ -188,6 +190,8 @@ class FileStore:
 
     def lock(self, service: str | Endpoint, *, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
         """Cross-process lock for refreshing ``service``'s tokens (see :func:`process_lock`)."""
+        from .lock import process_lock
+
         return process_lock(service, timeout=self.lock_timeout if timeout is None else timeout)
 
     # -- the fallback --------------------------------------------------------------------------------
@@ -202,6 +206,8 @@ class FileStore:
                 f"Tokens for {name} are kept in memory because the private file cache was refused "
                 f"({self.refusal_why}); they will last only for this kernel."
             )
+            from .memory import warn_once
+
             warn_once(self._refusal, self._fallback)
 
     def _memory(self) -> MemoryStore:
@@ -257,6 +263,8 @@ class FileStore:
             "scopes": list(merged.scopes or ()),
         }
         self._sweep_temps(name, older_than=STALE_TEMP_SECONDS)
+        import tempfile
+
         fd, tmp = tempfile.mkstemp(prefix=self._temp_prefix(name), suffix=".json", dir=self.directory)  # 0600
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

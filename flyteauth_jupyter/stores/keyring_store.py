@@ -10,7 +10,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..credentials import DEFAULT_ENDPOINT, Credentials, jwt_times
 from ..endpoint import Endpoint
@@ -35,8 +35,11 @@ from .base import (
 from .files import FileStore
 from .grants import merge_saved
 from .layouts import DELETING, PENDING, Snapshot, decide, pair_mark
-from .lock import process_lock
-from .memory import MemoryStore, process_fallback, warn_once
+
+if TYPE_CHECKING:
+    from .memory import MemoryStore
+# .lock and .memory are imported where they are used: reading the keyring (the token command's fast
+# path) needs neither.
 
 logger = logging.getLogger("flyteauth_jupyter.stores")
 
@@ -89,11 +92,13 @@ class KeyringStore:
         fallback: FileStore | MemoryStore | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     ) -> None:
+        if fallback is None:
+            from .memory import process_fallback
+
+            fallback = FileStore(fallback=process_fallback(), lock_timeout=lock_timeout)
         self._backend = keyring
         self.flyte2 = flyte2
-        self._fallback: FileStore | MemoryStore = (
-            FileStore(fallback=process_fallback(), lock_timeout=lock_timeout) if fallback is None else fallback
-        )
+        self._fallback: FileStore | MemoryStore = fallback
         self.lock_timeout = lock_timeout
         self._reason: str | None = None
         self._what: str | None = None  # the phrase in the reason: what went wrong with the keyring
@@ -171,6 +176,8 @@ class KeyringStore:
                     f"{FILE_CACHE_HINT}"
                 )
                 registry = fallback
+            from .memory import warn_once
+
             warn_once(self._reason, registry)  # once per kernel and reason
 
     # -- protocol ------------------------------------------------------------------------------------
@@ -230,11 +237,15 @@ class KeyringStore:
 
     def lock(self, service: str | Endpoint, *, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
         """Cross-process lock for refreshing ``service``'s tokens (see :func:`process_lock`)."""
+        from .lock import process_lock
+
         return process_lock(service, timeout=self.lock_timeout if timeout is None else timeout)
 
     @contextlib.contextmanager
     def _held_if_possible(self, name: str, wait: float) -> Iterator[bool]:
         """The lock when it comes within ``wait`` seconds (re-entrant); else go on without it."""
+        from .lock import process_lock
+
         with contextlib.ExitStack() as stack:
             try:
                 stack.enter_context(process_lock(name, timeout=min(self.lock_timeout, wait)))

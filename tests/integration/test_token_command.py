@@ -4,8 +4,9 @@ The command and this test share one cache: the rig's file keyring (``rig.file_ke
 the child by ``PYTHON_KEYRING_BACKEND``, and one lock directory (``XDG_CACHE_HOME``). HOME and the
 working directory are empty temporary folders, so no developer configuration or keyring is read.
 Outcomes: the token (console script and ``python -m``), the header format, no session, expired ->
-refreshed silently, ``--login`` (device code on stderr), and flytekit's own ``ExternalCommand`` mode
-using the command.
+refreshed silently, the fast path's token is the full path's and a token near expiry is left to the
+full path, ``--login`` (device code on stderr), and flytekit's own ``ExternalCommand`` mode using the
+command.
 """
 
 from __future__ import annotations
@@ -113,6 +114,26 @@ def test_expired_token_is_refreshed_silently_and_saved_for_everyone(flyteadmin, 
         "access_token": fresh, "refresh_token": saved.refresh_token}
     # and the next run prints the same token without another refresh
     assert run(cache, "--endpoint", flyteadmin.endpoint).stdout.strip() == fresh
+
+
+def test_the_fast_path_prints_the_full_paths_token_and_leaves_a_token_near_expiry_to_it(flyteadmin, device_user, cache):
+    """Issue 19.2: a fresh cached token is printed by the fast path (token.cached_token), and it is the
+    token the full path prints (``--format json`` always takes the full path); one within its refresh
+    margin, not yet expired, is refreshed by the full path."""
+    backend = cache["keyring"]
+    creds = device_login(flyteadmin, device_user, KeyringStore(keyring=backend))
+    fast = run(cache, "--endpoint", flyteadmin.endpoint)
+    full = json.loads(run(cache, "--endpoint", flyteadmin.endpoint, "--format", "json").stdout)
+    assert (fast.returncode, fast.stderr) == (0, "")
+    assert fast.stdout == full["access_token"] + "\n" == creds.access_token + "\n"
+    backend.set_password(flyteadmin.service, EXPIRES_AT, str(int(time.time()) + 30))  # margin 60 s: due, not expired
+    flyteadmin.reset_requests()
+    refreshed = run(cache, "--endpoint", flyteadmin.endpoint)
+    assert refreshed.returncode == 0 and refreshed.stderr == ""
+    fresh = refreshed.stdout.strip()
+    assert fresh and fresh != creds.access_token
+    assert api(flyteadmin, {"Authorization": f"Bearer {fresh}"}) == 200
+    assert run(cache, "--endpoint", flyteadmin.endpoint).stdout.strip() == fresh  # fast again
 
 
 def test_login_runs_a_device_sign_in_on_stderr(flyteadmin, device_user, cache):

@@ -5,6 +5,7 @@ Nothing runs in the background for it. Behaviour only; the speed is measured in 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from flyteauth_jupyter.authenticators import Authenticator
@@ -237,6 +238,8 @@ def test_a_copy_serves_its_own_credentials() -> None:
     assert twin.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
     twin._set_credentials(Credentials("at-twin", "rt", SERVICE, expires_in=3600))
     assert twin.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-twin")
+    assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")  # the original keeps its own
+    assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
 
 
 def test_while_the_header_key_stays_unknown_fetch_still_answers() -> None:
@@ -251,3 +254,73 @@ def test_while_the_header_key_stays_unknown_fetch_still_answers() -> None:
         assert auth.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
         assert auth.get_credentials().access_token == "at-0"  # type: ignore[union-attr]
     assert auth.grants == 0
+
+
+# -- the notebook's session shares its authenticator's cached values (issue 19.2) ------------------------
+class Counted(Refreshing):
+    """Counts the calls of its two hot methods (the session must not need them while the token is fresh)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.calls: list[str] = []
+
+    def get_credentials(self) -> Credentials | None:
+        self.calls.append("get_credentials")
+        return super().get_credentials()
+
+    def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
+        self.calls.append("fetch_grpc_call_auth_metadata")
+        return super().fetch_grpc_call_auth_metadata()
+
+
+def signed_in(auth: Authenticator) -> Any:
+    from flyteauth_jupyter.notebook.session import LoginSession, Prepared
+
+    session = LoginSession(lambda observer: Prepared(auth, "pkce"), endpoint=SERVICE, name="s")
+    session.start(None)
+    session.wait(30)
+    session.get_credentials()  # the first call after the wait finds the login finished
+    return session
+
+
+def test_a_signed_in_session_serves_its_authenticators_cached_values_itself() -> None:
+    """A session's call does the authenticator's own work (a clock read, a compare, the cached value
+    the authenticator published), without calling the authenticator or taking a lock; the refresh
+    instant, a clock that jumps and every change of the session still count."""
+    clock = FakeClock(start=time.time())  # the session itself keeps the system clock
+    auth = Counted(clock)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_at=clock.now + 600))
+    session = signed_in(auth)
+    assert session.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    auth.calls.clear()
+    locks = session._lock, auth._state_lock, auth._flight_lock
+    session._lock = auth._state_lock = auth._flight_lock = NoLock()
+    for _ in range(20):
+        assert session.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+        assert session.get_credentials().access_token == "at-0"
+    session._lock, auth._state_lock, auth._flight_lock = locks
+    assert auth.calls == []
+    clock.advance(600 - 60 + 1)  # past the refresh instant: the authenticator refreshes, the session follows
+    assert session.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-1")
+    assert session.get_credentials().access_token == "at-1" and auth.grants == 1
+    clock.now += 8 * 3600  # a night's suspend: never served
+    assert session.get_credentials().access_token == "at-2" and auth.grants == 2
+    auth.calls.clear()
+    session.cancel()  # any change of the session: its calls go through its own checks again
+    assert session.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-2")
+    assert auth.calls == ["fetch_grpc_call_auth_metadata"]
+
+
+def test_a_session_stops_serving_its_authenticators_values_at_sign_out() -> None:
+    clock = FakeClock(start=time.time())  # the session itself keeps the system clock
+    auth = Counted(clock)
+    auth._set_credentials(Credentials("at-0", "rt", SERVICE, expires_at=clock.now + 600))
+    session = signed_in(auth)
+    assert session.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-0")
+    auth.logout()  # the authenticator's own sign-out (no revocation endpoint: nothing is sent)
+    assert session.fetch_grpc_call_auth_metadata() is None and session.get_credentials() is None
+    auth._set_credentials(Credentials("at-9", "rt", SERVICE, expires_at=clock.now + 600))
+    assert session.fetch_grpc_call_auth_metadata() == ("authorization", "Bearer at-9")
+    session.logout()  # the session's sign-out: the authenticator's, and the session's calls wait again
+    assert session.fetch_grpc_call_auth_metadata() is None and session.get_credentials() is None
+    assert session.status == "signed_out"

@@ -1,6 +1,6 @@
 """``LoginSession``: what later cells call on the object ``%flyte_login`` binds: waiting for the
-sign-in (the panel stays live meanwhile), flytekit's authenticator interface (its hot path: one
-lock-free read, then the authenticator's own), paste-back, and sign-out."""
+sign-in (the panel stays live meanwhile), flytekit's authenticator interface (its hot path: the
+authenticator's own cached values, read by the session itself), paste-back, and sign-out."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ...errors import (
     LoginTimeoutError,
     one_line,
 )
+from ...lifecycle.held import NOTHING_HELD, HeldCredentials
 from ..state import LoginView, clock_time
 from .attempt import DEFAULT_WAIT, WAIT_MARGIN, Attempt, log, shortened
 from .background import SessionBase
@@ -190,20 +191,46 @@ class LoginSession(SessionBase):
     # ------------------------------------------------------------------------------------------
     # the Authenticator interface (flytekit's names), waiting for the login first
     # ------------------------------------------------------------------------------------------
-    # The hot path: once a wait() has returned for the current view (and redrawn it), a call reads
-    # one attribute, without a lock, and goes to the authenticator. Any change (a retry, a refresh
-    # that changed the view, a logout, a failure) empties it, and the call waits again. One read:
-    # the class has a __getattr__, so each attribute read here is a full lookup.
+    # The hot path (issue 19.2): once a wait() has returned for the current view (and redrawn it),
+    # ``_finished`` is the authenticator and ``_hot`` is where its hot path keeps its cached values
+    # (the authenticator itself when it is ours, lifecycle/held.py): a call reads them as the
+    # authenticator would (a clock read, a compare, the value), without a lock and without calling
+    # it. Any change (a retry, a refresh that changed the view, a logout, a failure) sets
+    # ``_finished`` to None, which points ``_hot`` at NOTHING_HELD, and the call waits again. One
+    # attribute read on the session: the class has a __getattr__, so each read here is a full lookup.
+    # (No class-level default for _hot: an instance of a Python class there would keep the read from
+    # being specialised, even without __getattr__; SessionBase.__init__ sets _finished, hence _hot.)
+    _finished_inner: Any = None
+
+    @property
+    def _finished(self) -> Any:
+        return self._finished_inner
+
+    @_finished.setter
+    def _finished(self, inner: Any) -> None:
+        if inner is None:
+            self._hot = NOTHING_HELD  # first: the next call takes the checks below
+            self._finished_inner = None
+        else:
+            self._finished_inner = inner
+            self._hot = inner if isinstance(inner, HeldCredentials) else NOTHING_HELD
+
     def get_credentials(self) -> Credentials | None:
         """The current credentials; waits for the login in progress (DESIGN.md, pinned 10)."""
-        finished = self._finished
+        now, until, creds = self._hot._hot_creds
+        if now() < until:
+            return creds
+        finished = self._finished_inner
         if finished is not None:
             return finished.get_credentials()
         return self._ready().get_credentials()
 
     def fetch_grpc_call_auth_metadata(self) -> tuple[str, str] | None:
         """``(header_key, "Bearer <token>")``; waits for the login in progress."""
-        finished = self._finished
+        now, until, header = self._hot._hot_header
+        if now() < until:
+            return header
+        finished = self._finished_inner
         if finished is not None:
             return finished.fetch_grpc_call_auth_metadata()
         return self._ready().fetch_grpc_call_auth_metadata()
