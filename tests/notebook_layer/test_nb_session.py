@@ -81,8 +81,8 @@ def test_start_returns_at_once_and_wait_gets_the_token():
     assert recorder.phases() == ["starting", "waiting", "signed_in"]
     assert session.get_credentials() is creds
     assert session.fetch_grpc_call_auth_metadata() == ("authorization", f"Bearer {SECRET_ACCESS}")
-    # the session answers plain attributes from the real authenticator, and its repr holds no token
-    assert session.user_code == "WDJB-MJHT"
+    # the real authenticator is at hand, and the repr holds no token
+    assert session.authenticator.user_code == "WDJB-MJHT"
     assert SECRET_ACCESS not in repr(session) and "signed_in" in repr(session)
 
 

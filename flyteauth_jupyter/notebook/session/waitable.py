@@ -197,9 +197,9 @@ class LoginSession(SessionBase):
     # authenticator would (a clock read, a compare, the value), without a lock and without calling
     # it. Any change (a retry, a refresh that changed the view, a logout, a failure) sets
     # ``_finished`` to None, which points ``_hot`` at NOTHING_HELD, and the call waits again. One
-    # attribute read on the session: the class has a __getattr__, so each read here is a full lookup.
-    # (No class-level default for _hot: an instance of a Python class there would keep the read from
-    # being specialised, even without __getattr__; SessionBase.__init__ sets _finished, hence _hot.)
+    # specialised attribute read on the session (it has no __getattr__: see FORWARDED below). No
+    # class-level default for _hot: an instance of a Python class there would keep the read from being
+    # specialised; SessionBase.__init__ sets _finished, hence _hot.
     _finished_inner: Any = None
 
     @property
@@ -277,14 +277,10 @@ class LoginSession(SessionBase):
             raise error
 
     # ------------------------------------------------------------------------------------------
-    def __getattr__(self, name: str) -> Any:
-        # flytekit and SDKs read a few plain attributes (header_key, ...): answer from the real one
-        if name.startswith("__") or name in ("_attempt", "_view", "_inner", "_finished"):
-            raise AttributeError(name)
-        inner = self.__dict__.get("_inner")
-        if inner is None:
-            raise AttributeError(name)
-        return getattr(inner, name)
+    # The authenticator's own attributes (header_key, store, fallback_reason, proxy_auth, ...) are read
+    # through the properties FORWARDED adds below the class, not a ``__getattr__``: on Python 3.11 a
+    # class with ``__getattr__`` gets no specialised attribute reads at all, which cost the hot path
+    # above about 25 ns a call (docs/architecture.md, Performance).
 
     def __repr__(self) -> str:
         # a snapshot: shown under a panel that keeps changing, it says when it was taken (issue 17)
@@ -296,3 +292,27 @@ class LoginSession(SessionBase):
         )
 
     __str__ = __repr__
+
+
+#: What the session answers from its authenticator, once one is built: the public attributes of the
+#: authenticator classes that the session has no meaning of its own for (AttributeError before that).
+FORWARDED = (
+    "audience", "available_reason", "awaiting_redirect", "client_id", "clock", "command", "confidential",
+    "fallback_reason", "flow_name", "header_key", "login_in_progress", "needs_user", "prompt", "proxy_auth",
+    "redirect_uri", "reused_reason", "scopes", "store", "where",
+)
+
+
+def _forwarded(name: str) -> property:
+    def read(session: LoginSession) -> Any:
+        inner = session._inner
+        if inner is None:
+            raise AttributeError(f"{name!r}: the sign-in to {session.endpoint} has not built its authenticator yet")
+        return getattr(inner, name)
+
+    return property(read, doc=f"The authenticator's ``{name}`` (AttributeError until the sign-in has built it).")
+
+
+for _name in FORWARDED:
+    setattr(LoginSession, _name, _forwarded(_name))
+del _name
