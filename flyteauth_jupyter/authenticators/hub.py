@@ -46,6 +46,8 @@ class HubAuthenticator(Authenticator):
     flow_name = "hub"
     needs_user = False
     discovers_config = True
+    #: where the tokens live, for the panel's "tokens kept in ..." (the Hub keeps and renews them)
+    tokens_kept = "JupyterHub (your Hub login; this kernel holds a copy in memory and asks the Hub to renew it)"
 
     def __init__(
         self,

@@ -459,3 +459,17 @@ def test_the_hub_authenticator_names_the_user_from_the_hubs_user_model(hub_api):
     assert creds.subject == "alice" and creds.access_token == token
     assert [e.subject for e in events if isinstance(e, Succeeded)] == ["alice"]
     assert auth.reused_reason == "your JupyterHub login (hub.example.org) is reused, no click needed"
+
+
+def test_the_panel_says_the_hub_keeps_a_hub_sign_ins_tokens():
+    """Issue 17.5 on a Hub: the zero-click sign-in keeps no store of its own; "memory only" misled."""
+    from flyteauth_jupyter.authenticators import HubAuthenticator
+    from flyteauth_jupyter.notebook.session.background import _where_kept
+    from flyteauth_jupyter.stores import MemoryStore
+
+    class Plain:
+        store = MemoryStore()
+
+    hub = HubAuthenticator.__new__(HubAuthenticator)  # the class attribute is what the panel reads
+    assert _where_kept(hub, "flyte.example.com:443").startswith("JupyterHub (your Hub login")
+    assert _where_kept(Plain(), "flyte.example.com:443") == Plain.store.describe("flyte.example.com:443")

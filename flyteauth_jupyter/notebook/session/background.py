@@ -407,7 +407,11 @@ class SessionBase:
 def _where_kept(inner: Any, service: str) -> str:
     """Where ``inner`` keeps its tokens, one phrase (``stores.describe_store``): "the keyring
     (SecretService)", "the private file ~/.cache/flyteauth_jupyter/tokens/ab12cd34….json", "memory only
-    (this kernel)" (also for an authenticator without a store)."""
+    (this kernel)" (also for an authenticator without a store); an authenticator whose tokens live
+    elsewhere says so itself (``tokens_kept``: the JupyterHub sign-in)."""
+    own = getattr(inner, "tokens_kept", None)
+    if isinstance(own, str) and own:
+        return own
     from ...stores import describe_store
 
     return describe_store(getattr(inner, "store", None), service)
