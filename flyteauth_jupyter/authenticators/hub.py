@@ -47,7 +47,7 @@ class HubAuthenticator(Authenticator):
     needs_user = False
     discovers_config = True
     #: where the tokens live, for the panel's "tokens kept in ..." (the Hub keeps and renews them)
-    tokens_kept = "JupyterHub (your Hub login; this kernel holds a copy in memory and asks the Hub to renew it)"
+    tokens_kept = "JupyterHub (your Hub login renews them)"
 
     def __init__(
         self,
