@@ -50,6 +50,7 @@ def test_the_header_is_what_flytekit_and_the_flyte2_sdk_send(monkeypatch):
     assert ours == kit.fetch_grpc_call_auth_metadata() == (PROXY_HEADER, "Bearer iap-token-0123456789")
 
     import asyncio
+    import concurrent.futures
 
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     from flyte.remote._client.auth._authenticators.factory import get_async_proxy_authenticator
@@ -59,7 +60,10 @@ def test_the_header_is_what_flytekit_and_the_flyte2_sdk_send(monkeypatch):
         await authenticator.refresh_credentials()
         return (await authenticator.get_auth_headers()).headers
 
-    headers = asyncio.run(flyte2_headers())
+    # in a thread of its own: Playwright's sync API (the browser suite's session-scoped fixture) keeps
+    # an event loop marked as running on the main thread, where asyncio.run() refuses to start
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        headers = pool.submit(asyncio.run, flyte2_headers()).result(timeout=60)
     assert list(headers.values()) == [ours[1]]
 
 
