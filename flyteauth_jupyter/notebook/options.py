@@ -8,7 +8,9 @@ bundle that is not there) is one sentence here rather than in the background. Th
 secret. Stop 2 of docs/architecture.md's "The path of %flyte_login".
 
 ``--proxy-command`` takes one (quoted) command line, so that it can stand beside ``--command``, which
-must come last. Imported by the magics on their first call, not when the extension loads.
+must come last. Imported when the extension loads, so it imports nothing heavy at the top: the
+endpoint parser, the SDKs' settings and ``LoginSpec`` (connect.py) are imported inside
+:func:`build_spec`.
 """
 
 from __future__ import annotations
