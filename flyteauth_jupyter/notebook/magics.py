@@ -1,5 +1,15 @@
 """IPython connectivity: ``%flyte_login``, ``%flyte_logout``, ``%flyte_status`` (syntax pinned in DESIGN.md).
 
+This module owns the magics class (:class:`FlyteAuthMagics`): its ``%config`` traits, the three
+magics and their argument declarations (the reference page's usage and traits are generated from
+them), the choice of display, and load / unload. The rest of what a magic does has a room of its own:
+
+* :mod:`.options`: the line read (quotes, ``-h`` / ``--help``, parse errors) and ``%flyte_login``'s
+  options, the traits and the SDKs' settings turned into a :class:`~.connect.LoginSpec`;
+* :mod:`.names`: which session a name points to (the rule that gives a name back to the earlier
+  sign-in when a new one fails), sign-out and ``%flyte_status``'s list;
+* :mod:`.connect` and :mod:`.session`: the sign-in itself, in the background.
+
 ``%flyte_login`` decides everything that needs no network in the cell (endpoint, options, the
 display), binds a :class:`~.session.LoginSession` to ``--name`` in the user namespace, shows the
 login and returns at once; the flow runs in the background (``--wait`` blocks the cell instead).
@@ -9,18 +19,11 @@ own configuration (``FLYTE_PLATFORM_URL``, ``~/.flyte/config.yaml``, ...).
 ``--issuer URL`` signs in at any OpenID Connect provider from its own discovery document, with no
 FlyteAdmin: then ``--endpoint`` (optional) is the API the token is for, and the SDKs' settings and
 ``default_endpoint`` (which describe a Flyte deployment) apply only to an ``--endpoint`` they name.
-``--proxy-command`` takes one (quoted) command line, so that it can stand beside ``--command``,
-which must come last.
 
 Errors: a :class:`~flyteauth_jupyter.errors.FlyteAuthError` is raised as itself, typed
 (``LoginCancelledError``, ``ConfigurationError``, ...), and shown as its one line without a traceback
 (``errors.one_line``: IPython draws an exception's ``_render_traceback_``); only what IPython's argument
 parser refuses stays its ``UsageError``. ``-h`` / ``--help`` print the usage, as ``%flyte_login?``.
-
-The name (``--name``, default ``flyte_auth``) and the sessions behind it: a new ``%flyte_login`` takes
-the name at once, and gives it back to the earlier working sign-in if it fails or is cancelled
-(:meth:`FlyteAuthMagics._bind`, :meth:`FlyteAuthMagics._settle`; the rule and why: docs/architecture.md,
-"Panel lifecycle").
 """
 
 from __future__ import annotations
@@ -28,21 +31,18 @@ from __future__ import annotations
 import argparse
 import functools
 import keyword
-import os
-import shlex
 import threading
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, CaselessStrEnum, Float, List, Unicode, observe
 
 from ..environment import FLOWS
-from ..errors import ConfigurationError, FlyteAuthError, one_line, scrub
-from ..validate import scope_list, user_seconds
+from ..errors import ConfigurationError, FlyteAuthError, one_line
+from . import options
+from .names import SessionNames, registry
 
 if TYPE_CHECKING:  # imported where used: loading the extension only registers the magics
     from ..sdk_config import FlytekitSettings
@@ -51,12 +51,6 @@ if TYPE_CHECKING:  # imported where used: loading the extension only registers t
     from .session import LoginSession
 
 FLOW_METAVAR = "|".join(FLOWS)
-
-
-def _sessions_registry() -> Any:
-    from .. import sessions
-
-    return sessions
 
 
 @magics_class
@@ -124,18 +118,13 @@ class FlyteAuthMagics(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        #: name -> the session bound to it
-        self.sessions: dict[str, LoginSession] = {}
-        #: name -> the last sign-in that failed or was cancelled and gave the name back to an earlier one
-        #: (shown by %flyte_status until another sign-in takes the name)
-        self.gave_back: dict[str, LoginSession] = {}
-        self._naming = threading.RLock()  # the two tables above, the namespace and the registry change together
-        self._closed = False
+        #: which session each name points to
+        self.names = SessionNames(shell)
         self._settings_problem: str | None = None
 
     @observe("interactive_refresh")
     def _interactive_refresh_changed(self, change: Any) -> None:
-        for session in self.sessions.values():
+        for session in self.names.sessions.values():
             session.interactive_refresh = bool(change["new"])
 
     # ------------------------------------------------------------------------------------------
@@ -180,9 +169,9 @@ class FlyteAuthMagics(Magics):
         authenticator is bound to ``--name`` (default ``flyte_auth``) right away. Code that needs the
         token (``flyte_auth.get_credentials()``, ``flyte_auth.wait()``) waits for the sign-in to end.
         """
-        if _asks_for_help(line):
-            return _print_usage(type(self).flyte_login)
-        args = _unquoted(_parse_args(self.flyte_login, line))
+        if options.asks_for_help(line):
+            return options.print_usage(type(self).flyte_login)
+        args = options.read_line(self.flyte_login, line)
         try:
             session = self.start_login(args)
             if args.wait:
@@ -220,78 +209,12 @@ class FlyteAuthMagics(Magics):
         session.endpoint_url = spec.endpoint_url  # None for an issuer's sign-in without --endpoint
         if problem:  # a configuration file skipped because --endpoint was given: said once, in this panel
             session.note(f"{problem.rstrip('.')}. It was skipped, since --endpoint was given.")
-        session.on_start = self._bind  # attempts started later from the panel bind the variable again
-        session.on_end = self._settle  # a failed or cancelled attempt gives the name back
-        self._bind(session, by=f"the sign-in started in {cell}" + (
+        session.on_start = self.names.bind  # attempts started later from the panel bind the variable again
+        session.on_end = self.names.settle  # a failed or cancelled attempt gives the name back
+        self.names.bind(session, by=f"the sign-in started in {cell}" + (
             f" (`%flyte_login --name {name}`)" if name != self.default_name else ""))
         session.start(self.shell)
         return session
-
-    def _bind(self, session: LoginSession, by: str | None = None) -> None:
-        """Bind ``session`` to its name and register it for flytekit (every login it starts, also the
-        panel's Retry / "Sign in again" after %flyte_logout removed the variable).
-
-        The session that had the name: a working one (signed in) lends it and is what the name goes
-        back to if this one fails (``session.fallback``); one still signing in is replaced (cancelled),
-        and what it would have gone back to is this one's fallback now."""
-        by = by or f"the sign-in started again from an earlier panel of `{session.name}`"
-        with self._naming:
-            name = session.name
-            previous = self.sessions.get(name)
-            if previous is not None and previous is not session:
-                if previous.working:
-                    session.fallback = previous
-                else:
-                    session.fallback, previous.fallback = previous.fallback, None
-                    previous.replaced(by)
-                if session.fallback is session:
-                    session.fallback = None
-                if session.fallback is not None:
-                    session.fallback.lend(by)
-            if self.gave_back.get(name) is not None:
-                del self.gave_back[name]  # that failed sign-in is superseded (or is this one, again)
-            self.sessions[name] = session
-            self.shell.user_ns[name] = session
-            self._register(session)
-
-    def _settle(self, session: LoginSession, error: BaseException | None) -> str | None:
-        """An attempt of ``session`` ended (in its thread, before a waiting cell wakes). Signed in: the
-        name stays, and the sign-in it was lent by says so. Failed or cancelled: the name goes back to
-        the earlier working sign-in, if any; returns the clause saying so, for the panel and the error."""
-        with self._naming:
-            fallback, session.fallback = session.fallback, None
-            if fallback is None:
-                return None
-            if error is None:
-                fallback.give_up_name()
-                return None
-            name = session.name
-            if self._closed or self.sessions.get(name) is not session or not fallback.working:
-                return None
-            self.sessions[name] = fallback
-            if self.shell.user_ns.get(name) is session:  # unless the user bound the name to something else
-                self.shell.user_ns[name] = fallback
-            self._forget(session)
-            self._register(fallback)
-            self.gave_back[name] = session
-            fallback.take_name_back()
-        view = fallback.view
-        who = f" (as {view.subject})" if view.subject else ""
-        return f"`{name}` still refers to your earlier sign-in to {fallback.endpoint}{who}"
-
-    @staticmethod
-    def _register(session: LoginSession) -> None:
-        try:
-            _sessions_registry().register_session(session.endpoint, session)
-        except Exception:  # noqa: BLE001 - flytekit reuse is a bonus, never a reason to fail
-            pass
-
-    @staticmethod
-    def _forget(session: LoginSession) -> None:
-        try:
-            _sessions_registry().forget_session(session.endpoint, session)
-        except Exception:  # noqa: BLE001
-            pass
 
     def display_mode(self) -> str:
         if self.display != "auto":
@@ -314,114 +237,9 @@ class FlyteAuthMagics(Magics):
         return settings
 
     def build_spec(self, args: argparse.Namespace, *, name: str) -> LoginSpec:
-        from ..endpoint import parse_endpoint
-        from .connect import LoginSpec
-        from ..sdk_config import FlytekitSettings
-
-        issuer = getattr(args, "issuer", None) or None
-        if issuer:
-            # any OIDC API: the SDKs' settings and default_endpoint describe a Flyte deployment, so they
-            # apply only to an --endpoint they name; without one there is no API endpoint at all
-            from_settings = False
-            settings = self.flytekit_settings(strict=False) if args.endpoint else FlytekitSettings()
-            raw_endpoint = args.endpoint or None
-        else:
-            from_settings = not args.endpoint and not self.default_endpoint
-            settings = self.flytekit_settings(strict=from_settings)  # an explicit endpoint never needs a config file
-            raw_endpoint = args.endpoint or self.default_endpoint or settings.endpoint
-            if not raw_endpoint:
-                raise ConfigurationError(
-                    "No Flyte endpoint: pass --endpoint URL, or set FLYTE_PLATFORM_URL or admin.endpoint in "
-                    "~/.flyte/config.yaml (or sign in at an identity provider with --issuer URL --client-id ID)."
-                )
-        insecure = bool(args.insecure) or (from_settings and settings.insecure)
-        # the one parse: the spec carries it on
-        endpoint = parse_endpoint(raw_endpoint, insecure=insecure) if raw_endpoint else None
-        # flytekit's other settings apply when they describe this endpoint
-        same = from_settings or (
-            endpoint is not None and bool(settings.endpoint) and _names(settings.endpoint, endpoint.service)
-        )
-        cfg = settings if same else FlytekitSettings()
-
-        if args.insecure_skip_verify or cfg.insecure_skip_verify:
-            verify: bool | str | None = False
-        else:
-            verify = args.ca_cert or cfg.ca_cert_file_path or None
-            if verify and not Path(str(verify)).expanduser().exists():
-                raise ConfigurationError(f"The CA bundle {verify} does not exist; pass --ca-cert with a readable file.")
-            if verify:
-                verify = str(Path(str(verify)).expanduser())
-
-        secret_env = args.client_secret_env or None
-        if secret_env and not os.environ.get(secret_env):
-            raise ConfigurationError(f"The environment variable {secret_env} that should hold the client secret is empty or unset.")
-        # a secret given here is a confidential client's, for every flow; one from the SDKs' settings
-        # is for client credentials only (as flytekit uses it)
-        confidential = bool(secret_env)
-        secret_location = None
-        if not secret_env:
-            secret_env = cfg.client_secret_env
-            secret_location = cfg.client_secret_location
-
-        command = cfg.command
-        if args.command:
-            command = _command_line(args.command)
-        if args.command is not None and not command:
-            raise ConfigurationError("--command needs the program to run and its arguments.")
-
-        proxy_command = cfg.proxy_command
-        if args.proxy_command is not None:
-            proxy_command = _command_line([args.proxy_command])
-            if not proxy_command:
-                raise ConfigurationError("--proxy-command needs the program to run, e.g. --proxy-command 'my-iap-helper --audience X'.")
-        if proxy_command and endpoint is None:
-            raise ConfigurationError("A proxy command guards a deployment; pass --endpoint URL for the API behind the proxy.")
-
-        client_id = args.client_id or self.client_id or cfg.client_id
-        device_endpoint = getattr(args, "device_authorization_endpoint", None) or None
-        if issuer and not client_id:
-            raise ConfigurationError("--issuer needs --client-id ID: the client registered with the provider for this notebook.")
-        if device_endpoint and not issuer:
-            raise ConfigurationError(
-                "--device-authorization-endpoint goes with --issuer; a Flyte deployment's configuration names its own."
-            )
-        for option, url in (("--issuer", issuer), ("--device-authorization-endpoint", device_endpoint)):
-            if url:
-                _user_url(option, url, insecure=insecure)
-        prompt = self.prompt
-        if prompt is not None:
-            from ..flows.authcode import prompt_value
-
-            prompt_value(prompt, ())  # a bad value is one sentence here, not in the background
-
-        flow = args.flow or self.default_flow
-        timeout = user_seconds(args.timeout if args.timeout is not None else self.timeout)  # inf, nan, <= 0: one sentence
-        scopes = scope_list(args.scopes) or scope_list(self.scopes) or scope_list(cfg.scopes)
-        return LoginSpec(
-            endpoint=endpoint,
-            flow=flow,
-            client_id=client_id,
-            client_secret_env=secret_env,
-            client_secret_location=secret_location,
-            confidential=confidential,
-            scopes=scopes,
-            audience=args.audience or self.audience or cfg.audience,
-            command=command,
-            timeout=timeout,
-            no_cache=bool(args.no_cache),
-            token_cache=self.token_cache,
-            insecure=insecure,
-            verify=verify,
-            http_proxy_url=args.proxy or cfg.http_proxy_url,
-            open_browser=self.open_browser,
-            redirect_uri=self.redirect_uri,
-            configured_auth_type=cfg.auth_type,
-            name=name,
-            issuer=issuer,
-            device_authorization_endpoint=device_endpoint,
-            prompt=prompt,
-            proxy_command=proxy_command,
-        )
+        """``%flyte_login``'s parsed ``args`` as the spec of a sign-in bound to ``name``
+        (:func:`.options.build_spec`: these traits and the SDKs' settings fill what the line leaves out)."""
+        return options.build_spec(self, args, name=name)
 
     # ------------------------------------------------------------------------------------------
     # %flyte_logout
@@ -433,9 +251,9 @@ class FlyteAuthMagics(Magics):
     def flyte_logout(self, line: str = "") -> None:
         """Sign out: revoke the refresh token (when the server can), clear the saved tokens for the
         endpoint (both SDK layouts) and remove the variable."""
-        if _asks_for_help(line):
-            return _print_usage(type(self).flyte_logout)
-        args = _unquoted(_parse_args(self.flyte_logout, line))
+        if options.asks_for_help(line):
+            return options.print_usage(type(self).flyte_logout)
+        args = options.read_line(self.flyte_logout, line)
         try:
             message = self.logout(args)
         except FlyteAuthError as exc:
@@ -443,9 +261,11 @@ class FlyteAuthMagics(Magics):
         print(message)
 
     def logout(self, args: argparse.Namespace) -> str:
+        """Sign out of the session ``args`` name (or, with none in this kernel, clear ``--endpoint``'s
+        saved tokens); the sentence ``%flyte_logout`` prints."""
         from .session import LoginSession
 
-        session = self._find_session(args)
+        session = self.names.find(name=args.name, endpoint=args.endpoint, default_name=self.default_name)
         if session is None:
             if not args.endpoint:
                 name = args.name or self.default_name
@@ -453,50 +273,13 @@ class FlyteAuthMagics(Magics):
                     f"There is no sign-in bound to `{name}`; pass --endpoint URL to clear that endpoint's saved tokens."
                 )
             # no session in this kernel: clear the endpoint's cache all the same
-            ns = argparse.Namespace(**{**vars(_default_login_args()), "endpoint": args.endpoint, "flow": "device"})
-            spec = self.build_spec(ns, name=args.name or self.default_name)
+            defaults = options.default_args(self.flyte_login, endpoint=args.endpoint, flow="device")
+            spec = self.build_spec(defaults, name=args.name or self.default_name)
             from . import connect
 
             session = LoginSession(functools.partial(connect.prepare, spec), endpoint=spec.service,
                                    name=spec.name)
-        with self._naming:  # nothing is given back to an earlier sign-in: it is signed out too
-            earlier, session.fallback = session.fallback, None
-        signed_out = [session] + ([earlier] if earlier is not None and earlier is not session else [])
-        for each in signed_out:
-            each.logout()
-        removed = []
-        with self._naming:
-            for var, value in list(self.shell.user_ns.items()):
-                if any(value is each for each in signed_out):
-                    del self.shell.user_ns[var]
-                    removed.append(var)
-            for table in (self.sessions, self.gave_back):
-                for key, value in list(table.items()):
-                    if any(value is each for each in signed_out):
-                        del table[key]
-            for each in signed_out:
-                self._forget(each)
-        gone = f"; removed {', '.join(f'`{v}`' for v in removed)}" if removed else ""
-        endpoints = " and ".join(dict.fromkeys(each.endpoint for each in signed_out))
-        return f"Signed out of {endpoints}{gone}."
-
-    def _find_session(self, args: argparse.Namespace) -> LoginSession | None:
-        from ..endpoint import parse_endpoint
-        from .session import LoginSession
-
-        if args.name:
-            value = self.shell.user_ns.get(args.name)
-            if isinstance(value, LoginSession):
-                return value
-            return self.sessions.get(args.name)
-        if args.endpoint:
-            service = parse_endpoint(args.endpoint, insecure=True).service
-            for session in self.sessions.values():
-                if _same_endpoint(session.endpoint, service, True):
-                    return session
-            return None
-        value = self.shell.user_ns.get(self.default_name)
-        return value if isinstance(value, LoginSession) else self.sessions.get(self.default_name)
+        return self.names.sign_out(session)
 
     # ------------------------------------------------------------------------------------------
     # %flyte_status
@@ -505,29 +288,15 @@ class FlyteAuthMagics(Magics):
     def flyte_status(self, line: str = "") -> None:
         """Every sign-in this kernel holds and which name points to it: endpoint, subject, flow, status,
         scopes, token expiry and where the tokens are kept (never a token)."""
-        if _asks_for_help(line):
-            return _print_usage(type(self).flyte_status)
+        if options.asks_for_help(line):
+            return options.print_usage(type(self).flyte_status)
         if line.strip():
             raise UsageError("%flyte_status takes no arguments.")
         print(self.status_text())
 
     def status_text(self) -> str:
-        """One line per session: the bound ones (with every variable naming them), the earlier sign-in
-        a running one would give its name back to, and the failed ones that gave it back."""
-        with self._naming:
-            held: list[tuple[str, LoginSession]] = []
-            for name, session in self.sessions.items():
-                names = [var for var, value in self.shell.user_ns.items() if value is session] or [name]
-                held.append((", ".join(dict.fromkeys([name] + names)), session))
-                if session.fallback is not None:
-                    held.append((f"(earlier sign-in; `{name}` goes back to it if the one above fails)",
-                                 session.fallback))
-            for name, failed in self.gave_back.items():
-                started = f" of {failed.started_in}" if failed.started_in else ""
-                held.append((f"(not bound; the sign-in{started}, `{name}` kept the earlier one)", failed))
-        if not held:
-            return "Not signed in to any Flyte endpoint; run %flyte_login."
-        return "\n".join(_status_line(label, session.view) for label, session in held)
+        """What ``%flyte_status`` prints (:meth:`.names.SessionNames.status_text`)."""
+        return self.names.status_text()
 
     # ------------------------------------------------------------------------------------------
     def observer_for_plugin(self, service: str) -> Any:
@@ -552,9 +321,7 @@ class FlyteAuthMagics(Magics):
 
     def close(self) -> None:
         """Cancel logins in progress (on unload); the names stay where they are."""
-        self._closed = True
-        for session in list(self.sessions.values()):
-            session.cancel()
+        self.names.close()
 
 
 def make_display(
@@ -577,136 +344,11 @@ def make_display(
     return TextDisplay()
 
 
-def _status_line(label: str, view: Any) -> str:
-    """One line of %flyte_status (and a second one for a notice)."""
-    from .state import clock_time, flow_title
-
-    parts = [f"{label}: {view.endpoint}", flow_title(view.flow) if view.flow else "flow pending", view.phase.replace("_", " ")]
-    if view.subject:
-        parts.insert(1, f"as {view.subject}")
-    if view.scopes:
-        parts.append("scopes " + " ".join(view.scopes))
-    if view.phase == "signed_in":
-        if view.token_expires_at is not None:
-            left = view.token_expires_at - time.time()
-            parts.append(f"valid until {clock_time(view.token_expires_at)}" if left > 0 else "expired (refreshed on next use)")
-        else:
-            parts.append("expiry unknown")
-        if view.store:
-            parts.append(f"tokens in {view.store}")
-    elif view.message and not view.active:
-        parts.append(view.message)
-    line = " · ".join(parts)
-    return f"{line}\n  Note: {view.notice}" if view.notice else line
-
-
-def _asks_for_help(line: str) -> bool:
-    """``-h`` or ``--help`` among the magic's own words (not among --command's, which are the program's)."""
-    words = line.split()
-    if "--command" in words:
-        words = words[: words.index("--command")]
-    return "-h" in words or "--help" in words
-
-
-def _print_usage(magic: Any) -> None:
-    """What ``%magic?`` shows: the usage line, the description and the options (as the reference page
-    renders them, docs/_tools/checks.py)."""
-    import inspect
-
-    doc = inspect.cleandoc(magic.__doc__ or "")
-    if doc.startswith("::"):  # magic_arguments' usage text (a reST literal block)
-        print(doc[2:].strip())
-    else:  # a magic without arguments: its usage line, then its docstring
-        print(f"%{magic.__name__}\n\n{doc}")
-
-
 def _cell_number(shell: Any) -> int | None:
     """The running cell's number (its ``In [n]``), when the shell numbers cells."""
     result = getattr(getattr(shell, "displayhook", None), "exec_result", None)
     number = getattr(result, "execution_count", None)
     return number if isinstance(number, int) and number > 0 else None
-
-
-def _parse_args(magic: Any, line: str) -> argparse.Namespace:
-    """parse_argstring, with its errors as one UsageError that quotes nothing shaped like a secret
-    (argparse repeats unrecognised words, which may be a pasted URL with a password in it) and an
-    unclosed quote as a sentence instead of shlex's ValueError."""
-    try:
-        return parse_argstring(magic, line)
-    except UsageError as exc:
-        raise UsageError(scrub(str(exc), limit=300)) from None
-    except ValueError as exc:
-        raise UsageError(f"Could not read the arguments ({scrub(str(exc), limit=80)}); check the quotes.") from None
-
-
-def _user_url(option: str, url: str, *, insecure: bool) -> None:
-    """A URL option checked in the cell (the endpoint's rule: https unless loopback or --insecure, no
-    user:password@, and for an issuer no query or fragment, RFC 8414 section 2): one sentence."""
-    from urllib.parse import urlsplit
-
-    from ..endpoint import check_server_url, shown
-    from ..errors import ProtocolError
-
-    try:
-        check_server_url(url, what=option, where=option, insecure=insecure)
-        parts = urlsplit(url)
-    except (ProtocolError, ValueError):
-        parts = None
-    if parts is None or (option == "--issuer" and (parts.query or parts.fragment)):
-        raise ConfigurationError(
-            f"{option} {shown(url)} is not a usable https URL (plain http only for loopback or with --insecure; "
-            "an issuer has no query or fragment)."
-        )
-
-
-def _command_line(words: list[str]) -> tuple[str, ...]:
-    """An argv from the words IPython's magic argument splitting left (it keeps quotes): re-split as a
-    shell would (never run by one); one quoted word holding the whole command line is split too."""
-    command = tuple(shlex.split(" ".join(words)))
-    if len(command) == 1 and " " in command[0].strip():
-        command = tuple(shlex.split(command[0]))
-    return command if command and command[0].strip() else ()  # '' names no program
-
-
-def _unquote(value: str) -> str:
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
-
-
-def _unquoted(args: argparse.Namespace) -> argparse.Namespace:
-    """Strip the quotes IPython's argument splitting leaves around values (``--endpoint 'h:1'``)."""
-    for key, value in vars(args).items():
-        if key in ("command", "proxy_command"):
-            continue
-        if isinstance(value, str):
-            setattr(args, key, _unquote(value))
-        elif isinstance(value, list):
-            setattr(args, key, [_unquote(v) if isinstance(v, str) else v for v in value])
-    return args
-
-
-def _default_login_args() -> argparse.Namespace:
-    return parse_argstring(FlyteAuthMagics.flyte_login, "")
-
-
-def _names(raw: str | None, service: str) -> bool:
-    """Whether the endpoint ``raw`` (flytekit's setting, not yet parsed) is the one of ``service``."""
-    from ..endpoint import parse_endpoint
-
-    try:
-        return parse_endpoint(raw or "", insecure=True).service.lower() == service.lower()
-    except FlyteAuthError:
-        return False
-
-
-def _same_endpoint(a: str, b: str, insecure: bool) -> bool:
-    from ..endpoint import parse_endpoint
-
-    try:
-        return parse_endpoint(a, insecure=True).service.lower() == parse_endpoint(b, insecure=True).service.lower()
-    except FlyteAuthError:
-        return False
 
 
 # ------------------------------------------------------------------------------------------------
@@ -723,7 +365,7 @@ def load_ipython_extension(ip: Any) -> FlyteAuthMagics:
     magics = FlyteAuthMagics(shell=ip)
     ip.register_magics(magics)
     try:
-        _sessions_registry().set_observer_factory(magics.observer_for_plugin)
+        registry().set_observer_factory(magics.observer_for_plugin)
     except Exception:  # noqa: BLE001 - flytekit integration is optional
         pass
     return magics
@@ -740,7 +382,7 @@ def unload_ipython_extension(ip: Any) -> None:
     if magics is not None:
         magics.close()
         try:
-            _sessions_registry().set_observer_factory(None)
+            registry().set_observer_factory(None)
         except Exception:  # noqa: BLE001
             pass
         try:

@@ -11,6 +11,8 @@
   the reverse.
 * :class:`TextDisplay`: one printed line per change, for a terminal IPython.
 
+:func:`flyte_status_line` is a view as one line of ``%flyte_status``.
+
 Every piece of text is escaped; only http(s) URLs become links; links open in the user's own browser
 tab (``target="_blank"``): nothing here calls ``webbrowser`` on the kernel's machine.
 """
@@ -23,7 +25,7 @@ import threading
 import time
 from typing import IO, Any
 
-from .state import LoginView
+from .state import LoginView, clock_time, flow_title
 
 PHASE_COLOURS = {
     "signed_in": "#1a7f37",
@@ -160,6 +162,27 @@ def view_text(view: LoginView, now: float | None = None) -> str:
 
 def bundle(view: LoginView, now: float | None = None) -> dict[str, Any]:
     return {"text/html": view_html(view, now), "text/plain": view_text(view, now)}
+
+
+def flyte_status_line(label: str, view: LoginView) -> str:
+    """One line of %flyte_status for the session ``label`` names (and a second one for a notice)."""
+    parts = [f"{label}: {view.endpoint}", flow_title(view.flow) if view.flow else "flow pending", view.phase.replace("_", " ")]
+    if view.subject:
+        parts.insert(1, f"as {view.subject}")
+    if view.scopes:
+        parts.append("scopes " + " ".join(view.scopes))
+    if view.phase == "signed_in":
+        if view.token_expires_at is not None:
+            left = view.token_expires_at - time.time()
+            parts.append(f"valid until {clock_time(view.token_expires_at)}" if left > 0 else "expired (refreshed on next use)")
+        else:
+            parts.append("expiry unknown")
+        if view.store:
+            parts.append(f"tokens in {view.store}")
+    elif view.message and not view.active:
+        parts.append(view.message)
+    line = " · ".join(parts)
+    return f"{line}\n  Note: {view.notice}" if view.notice else line
 
 
 # -- displays -----------------------------------------------------------------------------------

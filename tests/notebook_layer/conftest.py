@@ -45,7 +45,7 @@ def shell(isolated_config: Path) -> Iterator[InteractiveShell]:
     yield ip
     magics = ip.magics_manager.registry.get("FlyteAuthMagics")
     if magics is not None:
-        for session in list(magics.sessions.values()):
+        for session in list(magics.names.sessions.values()):
             session.cancel()
             future = session.future
             if future is not None:

@@ -11,14 +11,14 @@ from flyteauth_jupyter.config import IssuerClientConfigStore, RemoteClientConfig
 from flyteauth_jupyter.errors import ConfigurationError
 from flyteauth_jupyter.environment import BrowserLocation, FlowRequest, decide_flow
 from flyteauth_jupyter.notebook import connect
-from flyteauth_jupyter.notebook.magics import _parse_args, _unquoted
+from flyteauth_jupyter.notebook.options import parse_args, unquoted
 
 ISSUER = "https://login.example.com/realms/lab"
 
 
 def spec_of(shell, line: str):
     magics = shell.magics_manager.registry["FlyteAuthMagics"]
-    return magics.build_spec(_unquoted(_parse_args(magics.flyte_login, line)), name="flyte_auth")
+    return magics.build_spec(unquoted(parse_args(magics.flyte_login, line)), name="flyte_auth")
 
 
 def test_an_issuer_without_an_endpoint_is_named_after_the_issuer_and_has_no_origin(shell, monkeypatch):

@@ -100,10 +100,10 @@ def test_flytekits_proxy_command_setting_is_honoured(nb, gated, idp, device_user
 
 def test_the_proxy_command_stands_beside_the_token_command_and_needs_an_endpoint(shell, idp, tmp_path):
     magics = shell.magics_manager.registry["FlyteAuthMagics"]
-    from flyteauth_jupyter.notebook.magics import _parse_args, _unquoted
+    from flyteauth_jupyter.notebook.options import parse_args, unquoted
 
-    args = _unquoted(_parse_args(magics.flyte_login, "--endpoint http://127.0.0.1:9 --proxy-command "
-                                                     "'helper --audience \"a b\"' --command print-token --x"))
+    args = unquoted(parse_args(magics.flyte_login, "--endpoint http://127.0.0.1:9 --proxy-command "
+                                                   "'helper --audience \"a b\"' --command print-token --x"))
     spec = magics.build_spec(args, name="flyte_auth")
     assert spec.proxy_command == ("helper", "--audience", "a b") and spec.command == ("print-token", "--x")
     with pytest.raises(Exception, match="pass --endpoint URL for the API behind the proxy"):

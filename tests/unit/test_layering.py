@@ -15,7 +15,8 @@ UI_AND_SERVER = ("IPython", "ipywidgets", "traitlets", "jupyter_server", "tornad
 #: module (relative to the package) -> what it must never import, besides UI and server libraries
 LOWER_LAYERS = [
     "errors.py", "validate.py", "control.py", "credentials.py", "endpoint.py", "environment.py",
-    "sessions.py", "config.py", "clients.py", "proxy.py", "scan.py", "sdk_config.py", "token.py",
+    "sessions.py", "config.py", "clients.py", "proxy.py", "sdk_config.py", "token.py",
+    *(str(p.relative_to(PACKAGE)) for p in sorted((PACKAGE / "scan").glob("*.py"))),
     *(str(p.relative_to(PACKAGE)) for p in sorted((PACKAGE / "authenticators").glob("*.py"))),
     *(str(p.relative_to(PACKAGE)) for p in sorted((PACKAGE / "lifecycle").glob("*.py"))),
     *(str(p.relative_to(PACKAGE)) for p in sorted((PACKAGE / "stores").glob("*.py"))),

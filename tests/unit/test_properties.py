@@ -210,11 +210,11 @@ def magics() -> Any:
 @given(st.lists(st.sampled_from(MAGIC_WORDS) | st.text(max_size=12), max_size=6))
 def test_magic_arguments(magics: Any, words: list[str]) -> None:
     from IPython.core.error import UsageError
-    from flyteauth_jupyter.notebook.magics import _parse_args, _unquoted
+    from flyteauth_jupyter.notebook.options import parse_args, unquoted
 
     line = " ".join(words)
     try:
-        args = _unquoted(_parse_args(magics.flyte_login, line))
+        args = unquoted(parse_args(magics.flyte_login, line))
     except UsageError as exc:
         assert SECRET not in str(exc)
         return
