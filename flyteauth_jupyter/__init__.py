@@ -8,9 +8,9 @@ tests/unit/test_lazy_imports.py checks ``sys.modules`` after both.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from ._lazy import attach
 from ._version import __version__
 
 if TYPE_CHECKING:  # the names below, for type checkers and IDEs; at run time see __getattr__
@@ -75,17 +75,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = attach(__name__, _LAZY, globals(), listed=__all__)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -14,7 +14,9 @@ are imported by the first ``%flyte_login``/``%flyte_logout``, ipywidgets by the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import attach
 
 if TYPE_CHECKING:
     from .magics import FlyteAuthMagics, load_ipython_extension, unload_ipython_extension
@@ -22,9 +24,4 @@ if TYPE_CHECKING:
 __all__ = ["FlyteAuthMagics", "load_ipython_extension", "unload_ipython_extension"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from . import magics
-
-        return getattr(magics, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = attach(__name__, dict.fromkeys(__all__, ".magics"), globals())

@@ -48,7 +48,9 @@ from __future__ import annotations
 
 import json  # noqa: F401 - the package exposes the modules its stores use (tests patch them here)
 import os  # noqa: F401
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import attach
 
 try:  # POSIX only; elsewhere lock() is an in-process lock. lock.py reads this switch at each use.
     import fcntl
@@ -102,19 +104,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = attach(__name__, _LAZY, globals())
 
 
 __all__ = [
