@@ -342,6 +342,10 @@ def same_issuer(advertised: Any, issuer: str) -> bool:
     return isinstance(advertised, str) and advertised.rstrip("/") == issuer.rstrip("/")
 
 
+#: endpoints the issuer store takes from the second discovery document when the first has none
+FILLED_FROM_SECOND = ("revocation_endpoint", "device_authorization_endpoint")
+
+
 def discovery_urls(issuer: str) -> list[str]:
     """Where an issuer's metadata may be, in the order tried: OpenID Connect Discovery 1.0 section 4
     (``/.well-known/openid-configuration`` appended to the issuer), then RFC 8414 section 3.1
@@ -444,9 +448,13 @@ class IssuerClientConfigStore(ClientConfigStore):
             return cfg
 
     def _metadata(self) -> dict[str, Any]:
-        """The first discovery document that exists, checked against the issuer (RFC 8414 section 3.3)."""
+        """The first discovery document that exists, checked against the issuer (RFC 8414 section 3.3),
+        with the endpoints it lacks (:data:`FILLED_FROM_SECOND`) taken from the other document when that
+        one exists and names the same issuer: django-oauth-toolkit's OpenID document, for one, has no
+        ``revocation_endpoint``, which its RFC 8414 document has."""
         statuses: list[str] = []
-        for url in discovery_urls(self.issuer):
+        urls = discovery_urls(self.issuer)
+        for index, url in enumerate(urls):
             try:
                 response = self._transport.get_json(url)
             except ProtocolError as exc:  # an HTML 404 page, a redirect to a login page: not this document
@@ -460,11 +468,28 @@ class IssuerClientConfigStore(ClientConfigStore):
                     f"{response.where} serves OAuth metadata for another issuer than {shown(self.issuer, 120)} "
                     "(RFC 8414 section 3.3 requires the same); check the issuer URL, including its path."
                 )
+            lacking = [name for name in FILLED_FROM_SECOND
+                       if not doc_str(response.data, name) and not (self._device and "device" in name)]
+            if lacking and index + 1 < len(urls):
+                return {**self._second_document(urls[index + 1], lacking), **response.data}
             return response.data
         raise ProtocolError(
             f"{self.where} serves no OpenID Connect or OAuth metadata for {shown(self.issuer, 120)} "
             f"({', '.join(statuses)}); check the issuer URL, including its path."
         )
+
+    def _second_document(self, url: str, names: list[str]) -> dict[str, Any]:
+        """``names`` from the other discovery document, when it exists and names this issuer; {} else
+        (its absence is normal: most providers serve one of the two)."""
+        try:
+            response = self._transport.get_json(url)
+        except TransportTimeoutError:
+            raise
+        except FlyteAuthError:
+            return {}
+        if not response.ok or not same_issuer(response.data.get("issuer"), self.issuer):
+            return {}
+        return {name: response.data[name] for name in names if doc_str(response.data, name)}
 
     def _config(self, doc: Mapping[str, Any]) -> ClientConfig:
         where = self.where

@@ -246,7 +246,8 @@ class FlyteAuthMagics(Magics):
     # ------------------------------------------------------------------------------------------
     @line_magic
     @magic_arguments()
-    @argument("--endpoint", metavar="URL", help="Sign out of this endpoint (default: the session bound to --name).")
+    @argument("--endpoint", metavar="URL", help="Sign out of this endpoint, or of the identity provider an --issuer "
+                                                "sign-in used (default: the session bound to --name).")
     @argument("--name", metavar="VAR", help="The variable of the session to sign out (default: flyte_auth).")
     def flyte_logout(self, line: str = "") -> None:
         """Sign out: revoke the refresh token (when the server can), clear the saved tokens for the

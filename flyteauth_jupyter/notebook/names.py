@@ -95,7 +95,7 @@ class SessionNames:
         if not name and endpoint:
             service = parse_endpoint(endpoint, insecure=True).service
             for session in self.sessions.values():
-                if _same_endpoint(session.endpoint, service):
+                if _same_endpoint(session.endpoint, service) or _names_issuer(session.endpoint, endpoint):
                     return session
             return None
         name = name or default_name
@@ -173,6 +173,18 @@ def _forget(session: LoginSession) -> None:
         registry().forget_session(session.endpoint, session)
     except Exception:  # noqa: BLE001
         pass
+
+
+def _names_issuer(session_endpoint: str, given: str) -> bool:
+    """Whether ``given`` (``%flyte_logout --endpoint``) is the issuer of an issuer's sign-in with no API
+    endpoint, whose name is ``host[:port][/path] (client ID)`` (``endpoint.issuer_service``)."""
+    from urllib.parse import urlsplit
+
+    issuer, marker, _ = session_endpoint.partition(" (client ")
+    if not marker:
+        return False
+    parts = urlsplit(given if "://" in given else f"https://{given}")
+    return f"{parts.netloc}{parts.path.rstrip('/')}".lower() == issuer.lower()
 
 
 def _same_endpoint(a: str, b: str) -> bool:

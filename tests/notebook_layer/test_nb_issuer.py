@@ -91,6 +91,10 @@ def test_device_sign_in_at_the_issuer(nb, oauth_server, device_user, capsys):
     assert status.startswith(f"flyte_auth: {service} · ") and "device code · signed in" in status
     assert "No --endpoint names the API" in status
     assert_not_shown(shown_text(captured) + status + repr(session), creds.access_token, creds.refresh_token)
+    # the issuer is what names this sign-in: %flyte_logout --endpoint finds it by the issuer's URL
+    ip.run_line_magic("flyte_logout", f"--endpoint {oauth_server.issuer}/")
+    assert "flyte_auth" not in ip.user_ns and session.status == "signed_out"
+    assert oauth_server.introspect(creds.refresh_token)["active"] is False
 
 
 def test_device_sign_in_needs_the_endpoint_where_the_metadata_has_none(nb, idp2):

@@ -83,8 +83,30 @@ def test_rfc8414_document_is_used_when_there_is_no_openid_one() -> None:
     assert cfg.token_endpoint == server.base + "/token" and cfg.issuer == server.base
 
 
+@pytest.mark.parametrize("second_issuer, revocation", [("{base}", "{base}/revoke"), ("https://other.example", None)])
+def test_endpoints_the_first_document_lacks_come_from_the_second(second_issuer: str, revocation: str | None) -> None:
+    # django-oauth-toolkit: its OpenID document has no revocation endpoint, its RFC 8414 one has;
+    # a second document naming another issuer lends nothing (RFC 8414 section 3.3)
+    dialect = Dialect(name="two documents", source="django-oauth-toolkit 3.4 discovery", documents={
+        "/.well-known/openid-configuration": Answer(200, good()),
+        "/.well-known/oauth-authorization-server": Answer(200, good(
+            issuer=second_issuer, revocation_endpoint="{base}/revoke", token_endpoint="{base}/elsewhere")),
+    })
+    with DialectServer(dialect) as server:
+        cfg = store(server.base).get_client_config()
+    assert cfg.token_endpoint == server.base + "/token"  # the first document's own endpoints stand
+    assert cfg.revocation_endpoint == (revocation.format(base=server.base) if revocation else None)
+
+
+def test_a_complete_first_document_is_the_only_request() -> None:
+    doc = good(revocation_endpoint="{base}/revoke", device_authorization_endpoint="{base}/device")
+    with DialectServer(serving(doc)) as server:
+        store(server.base).get_client_config()
+        assert [r.path for r in server.requests if r.method == "GET"] == ["/.well-known/openid-configuration"]
+
+
 def test_overrides_win_and_results_are_cached() -> None:
-    with DialectServer(serving(good(scopes_supported=["openid", "offline_access"]))) as server:
+    with DialectServer(serving(good(scopes_supported=["openid", "offline_access"], revocation_endpoint="{base}/r"))) as server:
         s = store(server.base + "/", device_authorization_endpoint="http://127.0.0.1:1/device",
                   scopes="openid api", audience="urn:api")
         cfg = s.get_client_config()
