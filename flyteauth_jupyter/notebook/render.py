@@ -137,9 +137,16 @@ def paste_html(view: LoginView) -> str:
     """HTML has no live field: the one-line call that hands a pasted redirect address to the sign-in."""
     if not view.accepts_paste:
         return ""
+    call = f"<code>{esc(view.paste_call())}</code>"
+    if view.relayed:  # the relay receives the redirect: the fallback waits behind "Didn't work?" (17.11)
+        return (
+            '<details class="flyteauth-paste-call"><summary>Didn\'t work?</summary>If the sign-in did not come '
+            f"back here, run {call} in the next cell and paste the address your browser ended on at its prompt "
+            "(hidden; kept nowhere).</details>"
+        )
     return (
         '<div class="flyteauth-paste-call">Browser on another machine? After signing in, run '
-        f"<code>{esc(view.paste_call())}</code> in the next cell and paste the address your browser ended on "
+        f"{call} in the next cell and paste the address your browser ended on "
         "at its prompt (hidden; kept nowhere).</div>"
     )
 

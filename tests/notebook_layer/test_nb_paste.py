@@ -19,6 +19,7 @@ from flyteauth_jupyter import PKCEAuthenticator, StaticClientConfigStore
 from flyteauth_jupyter.config import ClientConfig
 from flyteauth_jupyter.errors import FlyteAuthError, StateMismatchError
 from flyteauth_jupyter.flows.events import AuthorizationRequested, DeviceCodeIssued, FlowStarted, Succeeded
+from flyteauth_jupyter.notebook.render import paste_html
 from flyteauth_jupyter.notebook.session import LoginSession, Prepared
 from flyteauth_jupyter.notebook.state import LoginView
 from flyteauth_jupyter.notebook.widget import (
@@ -112,6 +113,11 @@ def test_through_the_relay_the_paste_field_waits_behind_a_link() -> None:
     loopback = LoginWidget(on_paste=lambda text: None)
     loopback.update(pkce_view())  # a loopback redirect: the field at once, no link
     assert loopback.paste_row.layout.display == "" and loopback.paste_reveal.layout.display == "none"
+    # the HTML fallback (no widgets, or a saved notebook) keeps the same order: behind a <details>
+    hint = paste_html(view)
+    assert hint.startswith('<details class="flyteauth-paste-call"><summary>Didn\'t work?</summary>')
+    assert "submit_redirect()" in hint and "Browser on another machine" not in hint
+    assert paste_html(pkce_view()).startswith('<div class="flyteauth-paste-call">Browser on another machine?')
 
 
 def test_submit_clears_the_field_before_handing_the_text_on() -> None:
