@@ -132,6 +132,8 @@ class IdPProcess:
                 return self
             if why != "hung" or attempt == attempts:
                 tail = self.log_tail()
+                if why == "hung":
+                    tail = f"{tail}\nits threads: {self._threads_now()}"
                 self.stop()
                 if why == "exited":
                     what = "exited"
@@ -141,7 +143,8 @@ class IdPProcess:
                     what = f"not ready after {attempts} starts of {timeout:.0f} s"
                 raise IdPError(f"{self.label} {what}: {tail}")
             print(f"{self.label}: not ready in {timeout:.0f} s; starting it again "
-                  f"(attempt {attempt + 1} of {attempts})", file=sys.stderr, flush=True)
+                  f"(attempt {attempt + 1} of {attempts}); its threads: {self._threads_now()}",
+                  file=sys.stderr, flush=True)
             self.stop()
             with contextlib.suppress(OSError):
                 os.unlink(self._log_path or "")
@@ -170,6 +173,24 @@ class IdPProcess:
             if time.monotonic() > deadline:
                 return "hung"
         return None
+
+    def _threads_now(self) -> str:
+        """Where each thread of the running process waits (Linux /proc: name, state, kernel wait
+        channel, syscall number), the evidence of a stalled start; "" where /proc cannot tell."""
+        proc = self._proc
+        if proc is None:
+            return ""
+        seen = []
+        for task in sorted(Path(f"/proc/{proc.pid}/task").glob("*"))[:32]:
+            try:
+                name = (task / "comm").read_text().strip()
+                state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                wchan = (task / "wchan").read_text().strip() or "-"
+                syscall = (task / "syscall").read_text().split(" ", 1)[0]
+            except OSError:
+                continue
+            seen.append(f"{name}:{state}:{wchan}:{syscall}")
+        return " ".join(seen)
 
     def _read_stdout(self) -> None:
         proc = self._proc
