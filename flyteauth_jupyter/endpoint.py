@@ -124,6 +124,13 @@ def issuer_service(issuer: str, client_id: str) -> str:
     return f"{parts.netloc}{parts.path.rstrip('/')} (client {client_id})"
 
 
+def is_issuer_service(service: str, issuer: str) -> bool:
+    """Whether ``service`` is :func:`issuer_service`'s name of a sign-in at ``issuer`` (any client;
+    the issuer with or without its scheme, a trailing slash or upper case)."""
+    prefix = issuer_service(issuer if "://" in issuer else f"https://{issuer}", "")[: -len(")")]
+    return service.lower().startswith(prefix.lower())
+
+
 def normal_host(host: str) -> str | None:
     """``host`` in the one normal form: IDNA A-labels (UTS 46 mapping, as requests applies it), lower
     case, no brackets around an IPv6 literal; None when it cannot be a host name."""

@@ -89,13 +89,17 @@ class SessionNames:
     def find(self, *, name: str | None, endpoint: str | None, default_name: str) -> LoginSession | None:
         """The session ``%flyte_logout`` means: the one ``name`` refers to (the variable first), else the
         one signed in to ``endpoint``, else the one ``default_name`` refers to."""
-        from ..endpoint import parse_endpoint
+        from ..endpoint import is_issuer_service, parse_endpoint
         from .session import LoginSession
 
         if not name and endpoint:
+            # an --issuer sign-in first: its issuer may have a path, which no Flyte endpoint has
+            for session in self.sessions.values():
+                if is_issuer_service(session.endpoint, endpoint):
+                    return session
             service = parse_endpoint(endpoint, insecure=True).service
             for session in self.sessions.values():
-                if _same_endpoint(session.endpoint, service) or _names_issuer(session.endpoint, endpoint):
+                if _same_endpoint(session.endpoint, service):
                     return session
             return None
         name = name or default_name
@@ -173,18 +177,6 @@ def _forget(session: LoginSession) -> None:
         registry().forget_session(session.endpoint, session)
     except Exception:  # noqa: BLE001
         pass
-
-
-def _names_issuer(session_endpoint: str, given: str) -> bool:
-    """Whether ``given`` (``%flyte_logout --endpoint``) is the issuer of an issuer's sign-in with no API
-    endpoint, whose name is ``host[:port][/path] (client ID)`` (``endpoint.issuer_service``)."""
-    from urllib.parse import urlsplit
-
-    issuer, marker, _ = session_endpoint.partition(" (client ")
-    if not marker:
-        return False
-    parts = urlsplit(given if "://" in given else f"https://{given}")
-    return f"{parts.netloc}{parts.path.rstrip('/')}".lower() == issuer.lower()
 
 
 def _same_endpoint(a: str, b: str) -> bool:

@@ -156,7 +156,7 @@ class FakeFactory:
 
     def __call__(self, spec: Any, observer: Any) -> Prepared:
         self.specs.append(spec)
-        fake = FakeAuthenticator(observer, endpoint=spec.endpoint.service, **self.kwargs)
+        fake = FakeAuthenticator(observer, endpoint=spec.service, **self.kwargs)
         with self.ready:
             self.built.append(fake)
             self.ready.notify_all()

@@ -207,6 +207,19 @@ def test_logout_by_endpoint_without_session(shell, fake, capsys):
     assert fake.latest().logged_out
 
 
+def test_logout_by_the_url_of_an_issuer_with_a_path(shell, fake, capsys):
+    """An --issuer sign-in is named by its issuer (Keycloak's realms, Okta's custom servers have a
+    path, which no Flyte endpoint has): %flyte_logout --endpoint ISSUER finds it."""
+    run(shell, "%flyte_login --issuer https://login.example.com/realms/x --client-id nb")
+    fake.latest().started.wait(10)
+    fake.latest().approve()
+    shell.user_ns["flyte_auth"].wait(10)
+    capsys.readouterr()
+    shell.run_line_magic("flyte_logout", "--endpoint https://Login.example.com/realms/x/")
+    assert "Signed out of login.example.com/realms/x (client nb); removed `flyte_auth`." in capsys.readouterr().out
+    assert "flyte_auth" not in shell.user_ns and fake.latest().logged_out
+
+
 def test_widget_mode_and_no_secret_anywhere(shell, fake):
     shell.run_line_magic("config", "FlyteAuthMagics.display = 'widget'")
     run(shell, "%flyte_login --endpoint http://127.0.0.1:9")
