@@ -45,14 +45,13 @@ import logging
 import math
 import os
 import threading
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import requests
 
 from .clients import OriginBoundAuth
-from .control import Clock
+from .control import Clock, at_fork_in_child, end_in_child, survive_fork
 from .credentials import Credentials, jwt_times
 from .endpoint import Origin, origin, parse_endpoint
 from .errors import CommandError, ConfigurationError
@@ -135,7 +134,7 @@ class ProxyCredential:
         self._flight: concurrent.futures.Future[str] | None = None
         #: how many times this process ran the command (for status and tests; never the output)
         self.runs = 0
-        _LIVE.add(self)
+        survive_fork(self)
 
     @property
     def program(self) -> str:
@@ -161,11 +160,6 @@ class ProxyCredential:
             held = self._held
             rejected = held.token if held is not None else None
         return self._obtain(stale=rejected, force=True)
-
-    def forget(self) -> None:
-        """Drop the held token (the next request runs the command)."""
-        with self._guard:
-            self._held = None
 
     def _obtain(self, *, stale: str | None, force: bool = False) -> str:
         with self._guard:
@@ -209,26 +203,25 @@ class ProxyCredential:
                 self._flight = None
         return flight.result()
 
-    def _after_fork(self) -> None:
-        # a run in progress in the parent has no thread in the child: its waiters would wait for nothing
+    def _after_fork_in_child(self) -> None:
+        """control.survive_fork: a run in progress in the parent has no thread in the child, so its
+        flight ends at once there (a parent thread may also have held the guard at the fork)."""
         self._guard = threading.Lock()
-        self._flight = None
+        flight, self._flight = self._flight, None
+        if flight is not None:
+            end_in_child(flight, f"the {COMMAND_WHAT} {self.program!r}")
 
 
-_LIVE: weakref.WeakSet[ProxyCredential] = weakref.WeakSet()
 _shared: dict[tuple[tuple[str, ...], float], ProxyCredential] = {}
 _shared_guard = threading.Lock()
 
 
-def _reset_after_fork() -> None:
+def _new_shared_guard() -> None:
     global _shared_guard
     _shared_guard = threading.Lock()
-    for credential in list(_LIVE):
-        credential._after_fork()
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_after_fork)
+at_fork_in_child(_new_shared_guard)
 
 
 def shared_credential(command: Sequence[str] | str, *, timeout: float = DEFAULT_TIMEOUT) -> ProxyCredential:

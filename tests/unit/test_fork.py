@@ -171,3 +171,35 @@ def test_a_sign_in_in_progress_ends_at_once_in_the_child_and_retry_starts_afresh
     assert session.wait(10).access_token == f"AT-{PARENT}"  # the parent's sign-in went on
     reliability_rule(rules.FORK, "fork while %flyte_login's sign-in runs in the background",
                      "session.wait() raises InterruptedByForkError at once; Retry signs in afresh in the child")
+
+
+def test_a_proxy_command_run_in_flight_ends_in_the_child_and_the_next_token_runs_it_afresh(tmp_path) -> None:
+    """The identity-aware proxy's credential (flyteauth_jupyter.proxy) takes part in the same fork
+    handling: the parent's run has no thread in the child, so its flight ends there at once, and the
+    child's token() runs the command itself instead of waiting on the parent's run."""
+    from flyteauth_jupyter.proxy import ProxyCredential
+    from rig.proxy import proxy_command, runs
+
+    gate = tmp_path / "gate"
+    command = proxy_command(tmp_path, "--gate", str(gate))
+    credential = ProxyCredential(command)
+    parent = threading.Thread(target=credential.token, daemon=True)
+    parent.start()
+    started = tmp_path / "gate.started"
+    for _ in range(3000):  # the parent's run is waiting at the gate (bounded: 30 s)
+        if started.exists() and credential._flight is not None:
+            break
+        time.sleep(0.01)
+    assert started.exists() and credential._flight is not None
+    flight = credential._flight
+
+    def child() -> list[str]:
+        held = credential._flight  # after the fork handlers ran: None
+        ended = type(flight.exception(timeout=0)).__name__  # the parent's flight, ended at once
+        gate.touch()  # lets the child's own run finish (and the parent's)
+        token = credential.token()
+        return [str(held), ended, type(token).__name__]
+
+    assert in_child(child) == ["None", "InterruptedByForkError", "str"]
+    parent.join(30)
+    assert not parent.is_alive() and runs(command) == 2  # the parent's run and the child's own
