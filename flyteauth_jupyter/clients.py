@@ -376,10 +376,7 @@ def _authority(value: str) -> str | None:
         return None
     scheme = scheme.lower() if scheme.lower() in DEFAULT_PORTS else "https"
     found = origin(f"{scheme}://{authority}")
-    if found is None:
-        return None
-    _, host, port = found
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return _authority_of(found) if found is not None else None
 
 
 def _authority_of(origin: Origin) -> str:

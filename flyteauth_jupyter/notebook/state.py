@@ -282,9 +282,6 @@ class LoginView:
         """A final view (cancelled, denied, ...) with its sentence replaced; active views keep theirs."""
         return dataclasses.replace(self, message=message) if self.failed else self
 
-    def with_notice(self, notice: str | None) -> LoginView:
-        return dataclasses.replace(self, notice=notice)
-
     def noted(self, notice: str | None) -> LoginView:
         """The view with ``notice`` added to the notices shown (once: a notice already shown is not repeated)."""
         if not notice or (self.notice and notice in self.notice):
