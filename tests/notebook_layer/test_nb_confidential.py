@@ -15,40 +15,19 @@ import logging
 
 import ipywidgets
 import pytest
-from nb_fakes import wait_until
+from nb_idp import LOCAL, NODE, approve_device, device_option, login
 
 from flyteauth_jupyter.errors import InvalidClientError, InvalidGrantError
 from flyteauth_jupyter.flows.client_auth import ClientSecretBasic
 from flyteauth_jupyter.flows.refresh import refresh_access_token
 from flyteauth_jupyter.transport.http import Transport
 from flyteauth_jupyter.notebook import connect
-from flyteauth_jupyter.environment import BrowserLocation
 from flyteauth_jupyter.notebook.session import LoginSession
 
 pytestmark = pytest.mark.idp
 
-NODE = "node-oidc-provider"
 SECRET = "confidential-secret"
 SECRET_ENV = "NB_TEST_CONFIDENTIAL_SECRET"
-LOCAL = BrowserLocation(True, "the browser runs on the kernel's machine (local Jupyter)")
-
-
-def login(ip, line: str) -> LoginSession:
-    ip.run_cell(f"%flyte_login {line}").raise_error()
-    session = ip.user_ns["flyte_auth"]
-    assert isinstance(session, LoginSession)
-    return session
-
-
-def approve_device(session: LoginSession, device_user) -> None:
-    wait_until(lambda: session.view.user_code is not None, 30, "the user code")
-    view = session.view
-    assert device_user.complete(view.verification_uri, view.user_code,
-                                verification_uri_complete=view.verification_uri_complete)["status"] == "approved"
-
-
-def device_option(server) -> str:
-    return "" if server.name == NODE else f"--device-authorization-endpoint {server.device_authorization_endpoint}"
 
 
 def everything_shown(captured, session, caplog) -> str:

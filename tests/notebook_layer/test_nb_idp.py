@@ -19,6 +19,7 @@ import ipywidgets
 import pytest
 import requests
 from nb_fakes import wait_until
+from nb_idp import login
 
 from flyteauth_jupyter.clients import BearerAuth
 from flyteauth_jupyter.errors import AccessDeniedError, ExpiredTokenError, LoginTimeoutError
@@ -27,19 +28,6 @@ from flyteauth_jupyter.environment import BrowserLocation
 from flyteauth_jupyter.notebook.session import LoginSession
 
 pytestmark = pytest.mark.idp
-
-
-def login(ip, line: str) -> LoginSession:
-    result = ip.run_cell(f"%flyte_login {line}")
-    result.raise_error()
-    session = ip.user_ns[_name(line)]
-    assert isinstance(session, LoginSession)
-    return session
-
-
-def _name(line: str) -> str:
-    parts = line.split()
-    return parts[parts.index("--name") + 1] if "--name" in parts else "flyte_auth"
 
 
 def code_shown(session: LoginSession, timeout: float = 20.0):

@@ -15,42 +15,15 @@ import json
 import ipywidgets
 import pytest
 import requests
-from nb_fakes import wait_until
+from nb_idp import LOCAL, NODE, REMOTE, approve_device, device_option, login
 
 from flyteauth_jupyter.clients import BearerAuth
 from flyteauth_jupyter.endpoint import issuer_service
-from flyteauth_jupyter.environment import BrowserLocation
 from flyteauth_jupyter.errors import AuthenticationError, ConfigurationError
 from flyteauth_jupyter.notebook import connect
-from flyteauth_jupyter.notebook.session import LoginSession
 
 pytestmark = pytest.mark.idp
 
-NODE = "node-oidc-provider"
-REMOTE = BrowserLocation(False, "the kernel runs over SSH; your browser is on another machine")
-LOCAL = BrowserLocation(True, "the browser runs on the kernel's machine (local Jupyter)")
-
-
-def login(ip, line: str, name: str = "flyte_auth") -> LoginSession:
-    ip.run_cell(f"%flyte_login {line}").raise_error()
-    session = ip.user_ns[name]
-    assert isinstance(session, LoginSession)
-    return session
-
-
-def device_option(server) -> str:
-    """node advertises its device endpoint; django-oauth-toolkit does not: give it explicitly."""
-    return "" if server.name == NODE else f"--device-authorization-endpoint {server.device_authorization_endpoint}"
-
-
-def approve_device(session: LoginSession, device_user) -> None:
-    widget = session.widget
-    wait_until(lambda: session.view.user_code is not None and session.view.user_code in widget.code.value,
-               30, "the widget to show the user code")
-    view = session.view
-    outcome = device_user.complete(view.verification_uri, view.user_code,
-                                   verification_uri_complete=view.verification_uri_complete)
-    assert outcome["status"] == "approved"
 
 
 def shown_text(captured) -> str:
@@ -72,7 +45,7 @@ def test_device_sign_in_at_the_issuer(nb, oauth_server, device_user, capsys):
     ip, captured = nb
     line = f"--issuer {oauth_server.issuer} --client-id jupyter-native --flow device {device_option(oauth_server)}"
     session = login(ip, line)
-    approve_device(session, device_user)
+    approve_device(session, device_user, in_widget=True)
     creds = session.wait(60)
     service = issuer_service(oauth_server.issuer, "jupyter-native")
     assert session.status == "signed_in" and session.view.flow == "device"
@@ -135,7 +108,7 @@ def test_auto_decides_from_the_issuers_metadata(nb, oauth_server, device_user, p
     browser = pkce_browser()
     remote = login(ip, f"--issuer {oauth_server.issuer} --client-id jupyter-native --name remote", name="remote")
     if oauth_server.name == NODE:  # a device endpoint: the device code on a remote kernel
-        approve_device(remote, device_user)
+        approve_device(remote, device_user, in_widget=True)
         remote.wait(60)
         assert remote.view.flow == "device" and "over SSH" in remote.view.flow_reason
     else:  # none advertised (as Cognito): the browser sign-in, with the sentence that says why

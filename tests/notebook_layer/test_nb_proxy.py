@@ -13,28 +13,14 @@ import shlex
 
 import pytest
 import requests
-from nb_fakes import wait_until
+from nb_idp import approve_device, login
 from rig.proxy import ProxyGate, proxy_command, runs
 
 from flyteauth_jupyter import RemoteClientConfigStore
 from flyteauth_jupyter.clients import BearerAuth, proxy_auth_of
 from flyteauth_jupyter.errors import ProtocolError
-from flyteauth_jupyter.notebook.session import LoginSession
 
 pytestmark = pytest.mark.idp
-
-
-def login(ip, line: str, name: str = "flyte_auth") -> LoginSession:
-    ip.run_cell(f"%flyte_login {line}").raise_error()
-    session = ip.user_ns[name]
-    assert isinstance(session, LoginSession)
-    return session
-
-
-def approve_device(session: LoginSession, device_user) -> None:
-    wait_until(lambda: session.view.user_code is not None, 30, "the user code")
-    view = session.view
-    assert device_user.complete(view.verification_uri, view.user_code)["status"] == "approved"
 
 
 def proxy_headers_at_the_idp(idp, mark: int) -> list[str]:
@@ -62,7 +48,7 @@ def test_sign_in_and_api_calls_behind_the_proxy(nb, gated, idp, device_user, rel
     mark = idp.last_request()
     session = login(ip, f"--endpoint {admin.endpoint} --flow device --no-cache "
                         f"--proxy-command {shlex.quote(shlex.join(command))}")
-    approve_device(session, device_user)
+    approve_device(session, device_user, complete_uri=False)
     creds = session.wait(60)
     assert session.status == "signed_in" and runs(command) == 1
     proxy = proxy_auth_of(session)
@@ -91,7 +77,7 @@ def test_flytekits_proxy_command_setting_is_honoured(nb, gated, idp, device_user
     monkeypatch.setenv("FLYTE_CREDENTIALS_PROXY_COMMAND", ",".join(command))  # flytekit's comma-separated list
     mark = idp.last_request()
     session = login(ip, "--flow device --no-cache")
-    approve_device(session, device_user)
+    approve_device(session, device_user, complete_uri=False)
     session.wait(60)
     assert requests.get(admin.url("/me"), auth=BearerAuth(session), timeout=20).status_code == 200
     assert runs(command) == 1 and None not in gate.tokens("http")
