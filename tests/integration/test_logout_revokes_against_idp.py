@@ -7,16 +7,11 @@ session's ``logout()``) used to delete that entry without revoking it."""
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import pytest
 from rig.hub_api import HubAPIStandIn
+from rig.sign_in import device_login
 from rig.user import DeviceUser
 
-from flyteauth_jupyter import DeviceCodeAuthenticator
-from flyteauth_jupyter.credentials import Credentials
-from flyteauth_jupyter.flows.events import DeviceCodeIssued
 from flyteauth_jupyter.stores import FileStore, MemoryStore
 
 pytestmark = pytest.mark.idp
@@ -28,30 +23,16 @@ def cache_env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def device_login(admin: Any, user: DeviceUser, store: Any) -> Credentials:
-    issued = threading.Event()
-    codes: list[DeviceCodeIssued] = []
-
-    def observer(event: Any) -> None:
-        if isinstance(event, DeviceCodeIssued):
-            codes.append(event)
-            issued.set()
-
-    auth = DeviceCodeAuthenticator(admin.endpoint, None, store=store, observer=observer, timeout=60, insecure=True)
-    future = auth.refresh_in_background()
-    assert issued.wait(30)
-    assert user.complete(codes[0].verification_uri, codes[0].user_code)["status"] == "approved"
-    creds = future.result(30)
-    assert creds.refresh_token and creds.id_token
-    return creds
-
-
-def test_logging_out_of_a_hub_session_revokes_an_earlier_sign_ins_refresh_token(flyteadmin, idp, cache_env):
+def test_logging_out_of_a_hub_session_revokes_an_earlier_sign_ins_refresh_token(flyteadmin, idp, cache_env, device_user):
     from flyteauth_jupyter.authenticators import HubAuthenticator
     from flyteauth_jupyter.notebook.session import LoginSession, Prepared
 
-    earlier = device_login(flyteadmin, DeviceUser(), FileStore())  # the file cache of $XDG_CACHE_HOME
+    earlier = device_login(flyteadmin, device_user, FileStore())  # the file cache of $XDG_CACHE_HOME
+    # the Hub's sign-in is another browser: with device_user's IdP session both would share one grant,
+    # and revoking the earlier refresh token would revoke the Hub's tokens with it
     hubs = device_login(flyteadmin, DeviceUser(), MemoryStore())  # what the Hub's authenticator keeps
+    assert earlier.refresh_token and earlier.id_token
+    assert hubs.refresh_token and hubs.id_token
     assert idp.introspect(earlier.refresh_token).get("active") is True
     hub = HubAPIStandIn({"access_token": hubs.access_token, "refresh_token": hubs.refresh_token,
                          "id_token": hubs.id_token})
