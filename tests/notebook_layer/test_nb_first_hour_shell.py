@@ -34,23 +34,19 @@ def fake(monkeypatch):
     return factory
 
 
-def signed_in(shell, fake, line: str = "%flyte_login --endpoint http://127.0.0.1:9") -> object:
-    count = len(fake.built)
-    assert shell.run_cell(line).success
-    authenticator = fake.latest(count + 1)
-    authenticator.started.wait(10)
-    authenticator.approve()
-    session = shell.user_ns["flyte_auth"]
-    session.wait(10)
-    return session
-
-
 def started(shell, fake, line: str) -> object:
     count = len(fake.built)
     assert shell.run_cell(line).success
     authenticator = fake.latest(count + 1)
     assert authenticator.started.wait(10)
     return authenticator
+
+
+def signed_in(shell, fake, line: str = "%flyte_login --endpoint http://127.0.0.1:9") -> object:
+    started(shell, fake, line).approve()
+    session = shell.user_ns["flyte_auth"]
+    session.wait(10)
+    return session
 
 
 # ------------------------------------------------------------------------------------ 17.2
