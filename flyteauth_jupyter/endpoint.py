@@ -22,7 +22,7 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import ConfigurationError, ProtocolError, scrub
+from .errors import ConfigurationError, FlyteAuthError, ProtocolError, scrub
 
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -122,6 +122,15 @@ def issuer_service(issuer: str, client_id: str) -> str:
     takes it for a Flyte endpoint, and two clients of one issuer keep their tokens apart."""
     parts = urlsplit(issuer)
     return f"{parts.netloc}{parts.path.rstrip('/')} (client {client_id})"
+
+
+def same_service(raw: str | None, service: str) -> bool:
+    """Whether the endpoint ``raw`` (a setting, or a name, not yet parsed) is the one of ``service``
+    (``host:port``, any case); False when ``raw`` is no endpoint at all."""
+    try:
+        return parse_endpoint(raw or "", insecure=True).service.lower() == service.lower()
+    except FlyteAuthError:
+        return False
 
 
 def is_issuer_service(service: str, issuer: str) -> bool:

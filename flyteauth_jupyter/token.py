@@ -72,7 +72,7 @@ def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy import
 
     from .authenticators import DeviceCodeAuthenticator
     from .config import RemoteClientConfigStore
-    from .endpoint import parse_endpoint
+    from .endpoint import parse_endpoint, same_service
     from .errors import ConfigurationError
     from .sdk_config import read_sdk_settings
     from .stores import make_store
@@ -87,9 +87,7 @@ def _build(args: argparse.Namespace):  # -> DeviceCodeAuthenticator (lazy import
         )
     insecure = bool(args.insecure) or (not args.endpoint and settings.insecure)
     endpoint = parse_endpoint(raw, insecure=insecure)
-    same = bool(settings.endpoint) and parse_endpoint(
-        settings.endpoint or "", insecure=settings.insecure
-    ).service == endpoint.service
+    same = same_service(settings.endpoint, endpoint.service)
     verify: bool | str | None = None
     if same and settings.insecure_skip_verify:
         verify = False

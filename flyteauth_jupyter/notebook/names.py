@@ -15,8 +15,6 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from ..errors import FlyteAuthError
-
 if TYPE_CHECKING:
     from .session import LoginSession
 
@@ -89,7 +87,7 @@ class SessionNames:
     def find(self, *, name: str | None, endpoint: str | None, default_name: str) -> LoginSession | None:
         """The session ``%flyte_logout`` means: the one ``name`` refers to (the variable first), else the
         one signed in to ``endpoint``, else the one ``default_name`` refers to."""
-        from ..endpoint import is_issuer_service, parse_endpoint
+        from ..endpoint import is_issuer_service, parse_endpoint, same_service
         from .session import LoginSession
 
         if not name and endpoint:
@@ -99,7 +97,7 @@ class SessionNames:
                     return session
             service = parse_endpoint(endpoint, insecure=True).service
             for session in self.sessions.values():
-                if _same_endpoint(session.endpoint, service):
+                if same_service(session.endpoint, service):
                     return session
             return None
         name = name or default_name
@@ -177,12 +175,3 @@ def _forget(session: LoginSession) -> None:
         registry().forget_session(session.endpoint, session)
     except Exception:  # noqa: BLE001
         pass
-
-
-def _same_endpoint(a: str, b: str) -> bool:
-    from ..endpoint import parse_endpoint
-
-    try:
-        return parse_endpoint(a, insecure=True).service.lower() == parse_endpoint(b, insecure=True).service.lower()
-    except FlyteAuthError:
-        return False

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import parse_argstring
 
-from ..errors import ConfigurationError, FlyteAuthError, scrub
+from ..errors import ConfigurationError, scrub
 from ..validate import scope_list, user_seconds
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def print_usage(magic: Any) -> None:
 def build_spec(magics: FlyteAuthMagics, args: argparse.Namespace, *, name: str) -> LoginSpec:
     """``%flyte_login``'s parsed ``args``, with ``magics``' traits and the SDKs' settings for what they
     leave out, as a :class:`~.connect.LoginSpec` bound for the variable ``name``."""
-    from ..endpoint import parse_endpoint
+    from ..endpoint import parse_endpoint, same_service
     from ..sdk_config import FlytekitSettings
     from .connect import LoginSpec
 
@@ -115,7 +115,7 @@ def build_spec(magics: FlyteAuthMagics, args: argparse.Namespace, *, name: str) 
     endpoint = parse_endpoint(raw_endpoint, insecure=insecure) if raw_endpoint else None
     # flytekit's other settings apply when they describe this endpoint
     same = from_settings or (
-        endpoint is not None and bool(settings.endpoint) and _names(settings.endpoint, endpoint.service)
+        endpoint is not None and bool(settings.endpoint) and same_service(settings.endpoint, endpoint.service)
     )
     cfg = settings if same else FlytekitSettings()
 
@@ -233,13 +233,3 @@ def _command_line(words: list[str]) -> tuple[str, ...]:
     if len(command) == 1 and " " in command[0].strip():
         command = tuple(shlex.split(command[0]))
     return command if command and command[0].strip() else ()  # '' names no program
-
-
-def _names(raw: str | None, service: str) -> bool:
-    """Whether the endpoint ``raw`` (flytekit's setting, not yet parsed) is the one of ``service``."""
-    from ..endpoint import parse_endpoint
-
-    try:
-        return parse_endpoint(raw or "", insecure=True).service.lower() == service.lower()
-    except FlyteAuthError:
-        return False

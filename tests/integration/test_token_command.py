@@ -216,6 +216,15 @@ def test_an_explicit_endpoint_does_not_read_a_broken_config_file(cache, reliabil
                      "the file is not needed, so not read: the usual answer for the endpoint")
 
 
+def test_an_explicit_endpoint_does_not_depend_on_an_unparseable_configured_one(cache):
+    # the configured endpoint only says whether its other settings (CA, proxy) apply here: a value
+    # that is no endpoint at all does not name this one, and is not an error
+    cache["env"]["FLYTE_PLATFORM_URL"] = "https://deploy.example/with/a/path"
+    result = run(cache, "--endpoint", "http://127.0.0.1:9", timeout=HOSTILE_RUN_BOUND)
+    assert result.returncode == 1 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert "No usable sign-in for 127.0.0.1:9" in result.stderr, result.stderr
+
+
 def test_the_sdks_proxy_command_is_honoured(make_flyteadmin, idp, cache, tmp_path):
     """Behind an identity-aware proxy (issue 18.6): the configured proxy command's token goes with the
     requests to the deployment (here: its metadata, for the header key), never to the identity provider."""
