@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 import requests
 
 from .control import at_fork_in_child
-from .endpoint import check_server_url, issuer_service, parse_endpoint, shown
+from .endpoint import check_server_url, check_user_url, issuer_service, parse_endpoint, shown
 from .errors import ConfigurationError, FlyteAuthError, ProtocolError, TransportTimeoutError
 from .validate import scope_list
 from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Transport, call_deadline
@@ -395,11 +395,11 @@ class IssuerClientConfigStore(ClientConfigStore):
     ) -> None:
         if not isinstance(client_id, str) or not client_id.strip():
             raise ConfigurationError("A sign-in to an issuer needs a client id; pass the one registered with the provider.")
-        self.issuer = _user_issuer(issuer, insecure=insecure)
+        self.issuer = check_user_url(issuer, "issuer", insecure=insecure, issuer=True)
         self.client_id = client_id.strip()
         self._insecure = insecure
         self._device = (
-            _user_url(device_authorization_endpoint, "device authorization endpoint", insecure=insecure)
+            check_user_url(device_authorization_endpoint, "device authorization endpoint", insecure=insecure)
             if device_authorization_endpoint else None
         )
         self._scopes = list(scope_list(scopes)) or None
@@ -520,26 +520,6 @@ class IssuerClientConfigStore(ClientConfigStore):
             token_endpoint_auth_methods_supported=doc_list(doc, "token_endpoint_auth_methods_supported"),
             prompt=self._prompt,
         )
-
-
-def _user_url(url: Any, what: str, *, insecure: bool) -> str:
-    """A URL a person gave: http(s), no user:password@, HTTPS unless loopback or ``insecure``."""
-    if not isinstance(url, str) or not url.strip():
-        raise ConfigurationError(f"The {what} is empty; give a URL such as https://login.example.com/...")
-    try:
-        return check_server_url(url.strip(), what=what, where="The given setting", insecure=insecure)
-    except ProtocolError as exc:
-        raise ConfigurationError(
-            f"The {what} {shown(url)} is not a usable https URL (plain http only for loopback or with insecure=True)."
-        ) from exc
-
-
-def _user_issuer(issuer: Any, *, insecure: bool) -> str:
-    value = _user_url(issuer, "issuer", insecure=insecure)
-    parts = urlsplit(value)
-    if parts.query or parts.fragment:
-        raise ConfigurationError(f"The issuer {shown(issuer)} must not have a query or fragment (RFC 8414 section 2).")
-    return value
 
 
 __all__ = [

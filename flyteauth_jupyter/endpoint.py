@@ -174,6 +174,25 @@ def origin(url: str) -> Origin | None:
     return scheme, host, port if port is not None else DEFAULT_PORTS[scheme]
 
 
+def check_user_url(url: object, what: str, *, insecure: bool, issuer: bool = False,
+                   insecure_option: str = "insecure=True") -> str:
+    """A URL a person gave (an argument, a ``%flyte_login`` option): :func:`check_server_url`'s rule,
+    and for an ``issuer`` no query or fragment (RFC 8414 section 2). Returns it stripped; else one
+    ConfigurationError sentence naming ``what`` and how plain http is allowed (``insecure_option``)."""
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigurationError(f"The {what} is empty; give a URL such as https://login.example.com/...")
+    try:
+        value = check_server_url(url.strip(), what=what, where="The given setting", insecure=insecure)
+    except ProtocolError as exc:
+        raise ConfigurationError(
+            f"The {what} {shown(url)} is not a usable https URL (plain http only for loopback or with {insecure_option})."
+        ) from exc
+    parts = urlsplit(value)
+    if issuer and (parts.query or parts.fragment):
+        raise ConfigurationError(f"The {what} {shown(url)} must not have a query or fragment (RFC 8414 section 2).")
+    return value
+
+
 def check_server_url(url: str, *, what: str, where: str, insecure: bool = False) -> str:
     """A URL a server advertised (``what``: "token endpoint", ...), checked by the endpoint's rule:
     http(s) only, no user:password@, HTTPS unless the host is loopback or ``insecure``; else a

@@ -90,7 +90,7 @@ def print_usage(magic: Any) -> None:
 def build_spec(magics: FlyteAuthMagics, args: argparse.Namespace, *, name: str) -> LoginSpec:
     """``%flyte_login``'s parsed ``args``, with ``magics``' traits and the SDKs' settings for what they
     leave out, as a :class:`~.connect.LoginSpec` bound for the variable ``name``."""
-    from ..endpoint import parse_endpoint, same_service
+    from ..endpoint import check_user_url, parse_endpoint, same_service
     from ..sdk_config import FlytekitSettings
     from .connect import LoginSpec
 
@@ -162,8 +162,8 @@ def build_spec(magics: FlyteAuthMagics, args: argparse.Namespace, *, name: str) 
             "--device-authorization-endpoint goes with --issuer; a Flyte deployment's configuration names its own."
         )
     for option, url in (("--issuer", issuer), ("--device-authorization-endpoint", device_endpoint)):
-        if url:
-            _user_url(option, url, insecure=insecure)
+        if url:  # checked in the cell, before anything is sent
+            check_user_url(url, option, insecure=insecure, issuer=option == "--issuer", insecure_option="--insecure")
     prompt = magics.prompt
     if prompt is not None:
         from ..flows.authcode import prompt_value
@@ -204,26 +204,6 @@ def default_args(magic: Any, **values: Any) -> argparse.Namespace:
     """The magic's arguments as an empty line gives them, with ``values`` set (``%flyte_logout
     --endpoint`` builds the spec of the endpoint it clears from ``%flyte_login``'s defaults)."""
     return argparse.Namespace(**{**vars(parse_argstring(magic, "")), **values})
-
-
-def _user_url(option: str, url: str, *, insecure: bool) -> None:
-    """A URL option checked in the cell (the endpoint's rule: https unless loopback or --insecure, no
-    user:password@, and for an issuer no query or fragment, RFC 8414 section 2): one sentence."""
-    from urllib.parse import urlsplit
-
-    from ..endpoint import check_server_url, shown
-    from ..errors import ProtocolError
-
-    try:
-        check_server_url(url, what=option, where=option, insecure=insecure)
-        parts = urlsplit(url)
-    except (ProtocolError, ValueError):
-        parts = None
-    if parts is None or (option == "--issuer" and (parts.query or parts.fragment)):
-        raise ConfigurationError(
-            f"{option} {shown(url)} is not a usable https URL (plain http only for loopback or with --insecure; "
-            "an issuer has no query or fragment)."
-        )
 
 
 def _command_line(words: list[str]) -> tuple[str, ...]:
