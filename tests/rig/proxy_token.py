@@ -7,7 +7,8 @@ counts the runs (caching, single flight) without trusting the code under test. I
 stdout: ``proxy-<run>-<random>`` by default, or with ``--jwt SECONDS`` an unsigned JWT (``alg: none``)
 with ``iat`` = now, ``exp`` = now + SECONDS and ``jti`` = the run number (the expiry reader's input).
 ``--gate PATH`` first appends to ``PATH.started`` and then waits (at most 30 s) until ``PATH`` exists,
-so a test can hold a run open while other threads arrive. ``--fail`` prints a token-looking line on
+so a test can hold a run open while other threads arrive; if it never appears, the run prints no token,
+says so on stderr and exits 4 (a gate that never opened must not pass for one that did). ``--fail`` prints a token-looking line on
 stdout and a complaint on stderr and exits 3. Other arguments are ignored (a test passes a secret
 among them to check it is never shown).
 """
@@ -40,7 +41,10 @@ def main(argv: list[str]) -> int:
         with open(gate + ".started", "a", encoding="utf-8") as handle:
             handle.write(f"{run}\n")
         deadline = time.monotonic() + 30
-        while not os.path.exists(gate) and time.monotonic() < deadline:
+        while not os.path.exists(gate):
+            if time.monotonic() >= deadline:
+                sys.stderr.write(f"proxy helper: the gate {gate} did not open within 30 s\n")
+                return 4
             time.sleep(0.01)
     if "--fail" in options:
         print(f"proxy-{run}-{secrets.token_hex(8)}")
