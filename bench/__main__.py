@@ -486,10 +486,20 @@ def bench_rpc(rig: benchrig.Rig) -> list[Row]:
 # ----------------------------------------------------------------------------------- token command
 def _process_cpu_ms(argv: list[str], env: dict[str, str]) -> float:
     """The CPU time (user + system, ms) of ``argv`` run as a whole process: what it costs, whatever
-    else the shared machine runs meanwhile (wall time there is mostly waiting for a core)."""
+    else the shared machine runs meanwhile (wall time there is mostly waiting for a core). A run not
+    over within TIMEOUT is killed and raises."""
     child = subprocess.Popen(argv, env=env, cwd=env["HOME"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() >= deadline:
+            child.kill()
+            child.wait()
+            raise RuntimeError(f"{Path(argv[0]).name} did not exit within {TIMEOUT:.0f} s: killed")
+        time.sleep(0.005)  # the parent's polling is not in the child's rusage
     child.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
     if child.returncode != 0:
         raise RuntimeError(f"{Path(argv[0]).name} exited {child.returncode}")
