@@ -59,7 +59,7 @@ class Rig:
         from rig.flyteadmin import FlyteAdminStandIn
         from rig.idp import IdP
 
-        self.idp = IdP(device_interval=1, slow_down=True, rt_rotation="never", at_format="jwt").start(timeout=60)
+        self.idp = IdP(device_interval=1, slow_down=True, rt_rotation="never", at_format="jwt").start()
         self.admin = FlyteAdminStandIn(self.idp).start()
 
     def close(self) -> None:
