@@ -41,7 +41,7 @@ from .control import at_fork_in_child
 from .endpoint import check_server_url, check_user_url, issuer_service, parse_endpoint, shown
 from .errors import ConfigurationError, FlyteAuthError, ProtocolError, TransportTimeoutError
 from .validate import scope_list
-from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, Transport, call_deadline
+from .transport.http import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, JsonResponse, Transport, call_deadline
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ class RemoteClientConfigStore(ClientConfigStore):
         metadata = self._fetch_doc(OAUTH_METADATA_PATH, "OAuth metadata")
         issuer = doc_str(metadata, "issuer")
         extra: dict[str, Any] | None = None
-        lacking = not doc_str(metadata, "revocation_endpoint") or not doc_str(metadata, "device_authorization_endpoint")
+        lacking = any(not doc_str(metadata, name) for name in FILLED_FROM_SECOND)
         if self._use_issuer_metadata and issuer and lacking:
             extra = self._issuer_metadata(issuer)
         return config_from_documents(
@@ -308,15 +308,11 @@ class RemoteClientConfigStore(ClientConfigStore):
         """The issuer's OIDC discovery document, used only when its ``issuer`` matches exactly."""
         try:
             check_server_url(issuer, what="issuer", where=self._endpoint.service, insecure=self._insecure)
-            url = issuer.rstrip("/") + OIDC_METADATA_PATH
-            response = self._transport.get_json(url)
-        except TransportTimeoutError:
-            raise
-        except (FlyteAuthError, ConfigurationError) as exc:
-            log.info("issuer metadata unavailable (%s); using FlyteAdmin's document alone", type(exc).__name__)
+        except FlyteAuthError:
+            log.info("FlyteAdmin names an issuer that is no usable URL; using its document alone")
             return None
-        if not response.ok:
-            log.info("issuer metadata answered HTTP %s; using FlyteAdmin's document alone", response.status)
+        response = _optional_document(self._transport, issuer.rstrip("/") + OIDC_METADATA_PATH)
+        if response is None:
             return None
         if doc_str(response.data, "issuer") != issuer:
             log.warning(
@@ -334,6 +330,23 @@ class RemoteClientConfigStore(ClientConfigStore):
 #: the loopback redirect URI used when none is given (RFC 8252 section 7.3: an IP literal, any free
 #: port when this one is busy; register http://127.0.0.1/callback with any port where the provider allows)
 ISSUER_REDIRECT_URI = "http://127.0.0.1:53593/callback"
+
+
+def _optional_document(transport: Transport, url: str) -> JsonResponse | None:
+    """The JSON document at ``url`` when the server has one; None (logged) when it answers otherwise
+    or the request fails: a document that only adds to another. A TransportTimeoutError (the fetch's
+    one deadline) still ends the whole fetch."""
+    try:
+        response = transport.get_json(url)
+    except TransportTimeoutError:
+        raise
+    except FlyteAuthError as exc:
+        log.info("no document at %s (%s)", shown(url), type(exc).__name__)
+        return None
+    if not response.ok:
+        log.info("no document at %s (HTTP %s)", response.where, response.status)
+        return None
+    return response
 
 
 def same_issuer(advertised: Any, issuer: str) -> bool:
@@ -481,13 +494,8 @@ class IssuerClientConfigStore(ClientConfigStore):
     def _second_document(self, url: str, names: list[str]) -> dict[str, Any]:
         """``names`` from the other discovery document, when it exists and names this issuer; {} else
         (its absence is normal: most providers serve one of the two)."""
-        try:
-            response = self._transport.get_json(url)
-        except TransportTimeoutError:
-            raise
-        except FlyteAuthError:
-            return {}
-        if not response.ok or not same_issuer(response.data.get("issuer"), self.issuer):
+        response = _optional_document(self._transport, url)
+        if response is None or not same_issuer(response.data.get("issuer"), self.issuer):
             return {}
         return {name: response.data[name] for name in names if doc_str(response.data, name)}
 
