@@ -137,18 +137,10 @@ def paste_html(view: LoginView) -> str:
     """HTML has no live field: the one-line call that hands a pasted redirect address to the sign-in."""
     if not view.accepts_paste:
         return ""
-    call = f"<code>{esc(view.paste_call())}</code>"
+    hint = view.paste_hint(f"<code>{esc(view.paste_call())}</code>")
     if view.relayed:  # the relay receives the redirect: the fallback waits behind "Didn't work?" (17.11)
-        return (
-            '<details class="flyteauth-paste-call"><summary>Didn\'t work?</summary>If the sign-in did not come '
-            f"back here, run {call} in the next cell and paste the address your browser ended on at its prompt "
-            "(hidden; kept nowhere).</details>"
-        )
-    return (
-        '<div class="flyteauth-paste-call">Browser on another machine? After signing in, run '
-        f"{call} in the next cell and paste the address your browser ended on "
-        "at its prompt (hidden; kept nowhere).</div>"
-    )
+        return f'<details class="flyteauth-paste-call"><summary>Didn\'t work?</summary>{hint}</details>'
+    return f'<div class="flyteauth-paste-call">{hint}</div>'
 
 
 def view_html(view: LoginView, now: float | None = None, *, copy_button: bool = False) -> str:

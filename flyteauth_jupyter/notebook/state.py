@@ -342,6 +342,14 @@ class LoginView:
         notebook (the secret scanner flags it)."""
         return f"{self.name}.submit_redirect()"
 
+    def paste_hint(self, call: str | None = None) -> str:
+        """The paste-back fallback as one sentence around ``call`` (default :meth:`paste_call`; the
+        HTML display passes it marked up): through the relay, for when the redirect did not come back;
+        else for a browser on another machine."""
+        lead = "If the sign-in did not come back here" if self.relayed else "Browser on another machine? After signing in"
+        return (f"{lead}, run {call or self.paste_call()} in the next cell and paste the address your browser "
+                "ended on at its prompt (hidden; kept nowhere).")
+
     @property
     def failed(self) -> bool:
         return self.phase in FAILED_PHASES
@@ -425,8 +433,7 @@ class LoginView:
         if self.auth_url and self.active:
             lines.append(f"Sign-in page: {self.auth_url}")
         if self.accepts_paste:
-            lines.append(f"Browser on another machine? After signing in, run {self.paste_call()} in the next cell and "
-                         "paste the address your browser ended on at its prompt (hidden; kept nowhere).")
+            lines.append(self.paste_hint())
         lines.append(self.status_line(now))
         if self.binding_line():
             lines.append(self.binding_line())

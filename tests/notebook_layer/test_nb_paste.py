@@ -118,6 +118,9 @@ def test_through_the_relay_the_paste_field_waits_behind_a_link() -> None:
     assert hint.startswith('<details class="flyteauth-paste-call"><summary>Didn\'t work?</summary>')
     assert "submit_redirect()" in hint and "Browser on another machine" not in hint
     assert paste_html(pkce_view()).startswith('<div class="flyteauth-paste-call">Browser on another machine?')
+    text = "\n".join(view.text_lines())  # the text display says the same as the HTML one
+    assert "If the sign-in did not come back here, run flyte_auth.submit_redirect()" in text
+    assert "Browser on another machine" not in text
 
 
 def test_submit_clears_the_field_before_handing_the_text_on() -> None:
